@@ -1,0 +1,88 @@
+"""Modality-wise standardisation fitted on observed training rows only (METHOD.md section 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_Xs
+
+__all__ = ["ModalityScaler", "masked_mean_std"]
+
+STD_FLOOR = 1e-8
+
+
+def masked_mean_std(X, observed, block=16384):
+    """Mean and population std (ddof=0) per feature over the observed rows, in float64, block by block.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    observed : ndarray of bool of shape (n_samples,)
+
+    Returns
+    -------
+    mean, std : ndarray of float64 of shape (n_features,)
+        A feature whose std is below 1e-8 gets std 1, so it is centred but not scaled.
+
+    Raises
+    ------
+    ValueError
+        If no row is observed.
+    """
+    count = int(observed.sum())
+    if count == 0:
+        raise ValueError("Cannot standardise a modality with no observed row.")
+    total = np.zeros(X.shape[1])
+    for s in range(0, X.shape[0], block):
+        rows = observed[s : s + block]
+        total += X[s : s + block][rows].sum(axis=0, dtype=np.float64)
+    mean = total / count
+    sq = np.zeros(X.shape[1])
+    for s in range(0, X.shape[0], block):
+        rows = observed[s : s + block]
+        diff = X[s : s + block][rows].astype(np.float64) - mean
+        sq += (diff * diff).sum(axis=0)
+    std = np.sqrt(sq / count)
+    std[std < STD_FLOOR] = 1.0
+    return mean, std
+
+
+class ModalityScaler:
+    """Standardise each modality with statistics of its observed training rows.
+
+    Attributes (after ``fit``)
+    --------------------------
+    mean_ : list of ndarray of float64 of shape (n_features_m,)
+    scale_ : list of ndarray of float64 of shape (n_features_m,)
+    dims_ : list of int
+    """
+
+    def fit(self, Xs, mask=None):
+        Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
+        self.mean_, self.scale_ = [], []
+        for m, X in enumerate(Xs):
+            mu, sd = masked_mean_std(X, mask[:, m])
+            self.mean_.append(mu)
+            self.scale_.append(sd)
+        self.dims_ = [X.shape[1] for X in Xs]
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "mean_"):
+            raise RuntimeError("This ModalityScaler is not fitted yet; call fit first.")
+
+    def transform(self, Xs, mask=None):
+        """Standardised copies (float64); unobserved rows become NaN."""
+        self._check_fitted()
+        Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_)
+        out = []
+        for m, X in enumerate(Xs):
+            Z = (X.astype(np.float64) - self.mean_[m]) / self.scale_[m]
+            Z[~mask[:, m]] = np.nan
+            out.append(Z)
+        return out
+
+    def inverse_transform(self, Zs):
+        """Map standardised arrays back to original units (float64)."""
+        self._check_fitted()
+        return [np.asarray(Z, dtype=np.float64) * self.scale_[m] + self.mean_[m] for m, Z in enumerate(Zs)]

@@ -1,0 +1,242 @@
+"""Input checking shared by every public entry point: multimodal data, seeds, devices and dtypes.
+
+Multimodal data is a list ``Xs`` of M two-dimensional arrays of shape (n_samples, n_features_m) plus a
+bool ``mask`` of shape (n_samples, M), True where the modality is observed.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "UL4M4Warning",
+    "check_Xs",
+    "check_random_state",
+    "check_n_clusters",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+
+class UL4M4Warning(UserWarning):
+    """Recoverable oddities in the data or the settings (a fallback was used, a rate was clipped...)."""
+
+
+def _to_numpy(X, m):
+    """Turn one modality into a numpy array without copying when possible."""
+    if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    elif hasattr(X, "to_numpy"):  # a pandas DataFrame
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"Xs[{m}] could not be read as a 2-D numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind in "USVMm":
+        raise TypeError(
+            f"Xs[{m}] has dtype {arr.dtype}; expected a numeric (float, int or bool) array."
+        )
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"Xs[{m}] has dtype {arr.dtype}; expected a real numeric array.")
+    return arr
+
+
+def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True):
+    """Validate multimodal data and return it as float arrays plus a bool observation mask.
+
+    Parameters
+    ----------
+    Xs : list of array-like of shape (n_samples, n_features_m)
+        One array per modality. Rows of a missing modality may hold anything when ``mask`` is given;
+        without ``mask``, a row that is entirely NaN means "missing".
+    mask : array-like of bool of shape (n_samples, n_modalities), default=None
+        True where the modality is observed. Integer 0/1 arrays are accepted.
+    copy : bool, default=False
+        Return copies even when no conversion is needed.
+    n_modalities : int, default=None
+        Expected number of modalities (for data passed to a fitted estimator).
+    dims : sequence of int, default=None
+        Expected feature count of each modality (for data passed to a fitted estimator).
+    allow_empty_modality : bool, default=True
+        If False, a modality observed in no sample is an error.
+
+    Returns
+    -------
+    Xs : list of ndarray of float of shape (n_samples, n_features_m)
+        Float arrays (float32 and float64 are kept, other dtypes become float64).
+    mask : ndarray of bool of shape (n_samples, n_modalities)
+
+    Raises
+    ------
+    ValueError, TypeError
+        With the number of offending rows and what is expected.
+    """
+    if isinstance(Xs, np.ndarray) or not isinstance(Xs, (list, tuple)):
+        raise TypeError(
+            f"Xs should be a list of 2-D arrays, one per modality; got {type(Xs).__name__}."
+        )
+    if len(Xs) == 0:
+        raise ValueError("Xs is empty; expected at least one modality.")
+    if n_modalities is not None and len(Xs) != n_modalities:
+        raise ValueError(f"Xs has {len(Xs)} modalities; expected {n_modalities} (as seen in fit).")
+    arrays = []
+    for m, X in enumerate(Xs):
+        arr = _to_numpy(X, m)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"Xs[{m}] has {arr.ndim} dimension(s) with shape {arr.shape}; expected a 2-D array "
+                "(n_samples, n_features). Reshape a single feature with X.reshape(-1, 1)."
+            )
+        if arr.shape[1] == 0:
+            raise ValueError(f"Xs[{m}] has 0 features; expected at least 1.")
+        if arr.dtype.kind != "f":
+            arr = arr.astype(np.float64)
+        elif copy:
+            arr = arr.copy()
+        arrays.append(arr)
+    n = arrays[0].shape[0]
+    bad = [(m, a.shape[0]) for m, a in enumerate(arrays) if a.shape[0] != n]
+    if bad:
+        rows = ", ".join(f"Xs[{m}] has {r}" for m, r in bad)
+        raise ValueError(f"All modalities must have the same number of rows; Xs[0] has {n}, {rows}.")
+    if n == 0:
+        raise ValueError("Xs has 0 samples; expected at least 1.")
+    if dims is not None:
+        for m, (a, d) in enumerate(zip(arrays, dims)):
+            if a.shape[1] != d:
+                raise ValueError(
+                    f"Xs[{m}] has {a.shape[1]} features; expected {d} (as seen in fit)."
+                )
+
+    # Row summaries computed in blocks so that validation never copies a whole modality.
+    stats = [_row_stats(a) for a in arrays]  # each: (all_nan, all_finite, any_nan), (n,)
+    if mask is None:
+        mask = np.column_stack([~s[0] for s in stats])
+    else:
+        mask = _check_mask(mask, n, len(arrays))
+    for m, (_, all_finite, any_nan) in enumerate(stats):
+        bad_rows = mask[:, m] & ~all_finite
+        if bad_rows.any():
+            n_bad = int(bad_rows.sum())
+            why = "NaN in some but not all features" if (any_nan & bad_rows).any() else "infinite values"
+            raise ValueError(
+                f"Xs[{m}]: {n_bad} observed row(s) contain {why} (first at row "
+                f"{int(np.flatnonzero(bad_rows)[0])}). Observed rows must be finite; mark a missing "
+                "modality with a full row of NaN or with mask=False."
+            )
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"{int(empty.sum())} sample(s) observe no modality at all (first at row "
+            f"{int(np.flatnonzero(empty)[0])}); every sample must observe at least one modality."
+        )
+    if not allow_empty_modality:
+        none = np.flatnonzero(~mask.any(axis=0))
+        if none.size:
+            raise ValueError(
+                f"Modality {int(none[0])} is observed in no sample; every modality needs at least one "
+                "observed row to be standardised and clustered."
+            )
+    return arrays, mask
+
+
+def _row_stats(a, block=16384):
+    """Per-row (all NaN, all finite, any NaN) flags of a 2-D float array, computed block by block."""
+    n = a.shape[0]
+    all_nan = np.empty(n, bool)
+    all_finite = np.empty(n, bool)
+    any_nan = np.empty(n, bool)
+    for s in range(0, n, block):
+        blk = a[s : s + block]
+        isnan = np.isnan(blk)
+        all_nan[s : s + block] = isnan.all(axis=1)
+        any_nan[s : s + block] = isnan.any(axis=1)
+        all_finite[s : s + block] = np.isfinite(blk).all(axis=1)
+    return all_nan, all_finite, any_nan
+
+
+def _check_mask(mask, n, M):
+    if hasattr(mask, "detach"):
+        mask = mask.detach().cpu().numpy()
+    mask = np.asarray(mask)
+    if mask.shape != (n, M):
+        raise ValueError(f"mask has shape {mask.shape}; expected (n_samples, n_modalities) = ({n}, {M}).")
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "iuf" or not np.isin(mask, (0, 1)).all():
+            raise ValueError("mask must be boolean (or 0/1); True/1 marks an observed modality.")
+        mask = mask.astype(bool)
+    return mask
+
+
+def check_random_state(random_state):
+    """Turn ``random_state`` into a ``numpy.random.Generator``.
+
+    None gives fresh entropy, an int seeds a new generator, a Generator is passed through.
+    """
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, (bool, np.bool_)):
+        raise TypeError(f"random_state={random_state!r} should be an integer seed, None or a Generator.")
+    if isinstance(random_state, numbers.Integral):
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state} should be a non-negative integer.")
+        return np.random.default_rng(int(random_state))
+    raise TypeError(
+        f"random_state={random_state!r} ({type(random_state).__name__}) should be an integer seed, "
+        "None or a numpy Generator."
+    )
+
+
+def check_n_clusters(n_clusters, n_samples):
+    """Check that ``n_clusters`` is an integer in [1, n_samples]."""
+    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, numbers.Integral):
+        raise TypeError(f"n_clusters={n_clusters!r} should be an integer >= 1.")
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters={n_clusters} should be >= 1.")
+    if n_samples < n_clusters:
+        raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
+    return int(n_clusters)
+
+
+def resolve_device(device, Xs=None):
+    """Resolve ``device`` once: None follows the input (CPU for numpy), "auto" picks CUDA if present."""
+    import torch
+
+    if device is None:
+        for X in Xs or ():
+            if isinstance(X, torch.Tensor):
+                return X.device
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"device={device!r} should be None, 'auto', 'cpu' or 'cuda'.")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"device={device!r} is not recognised; expected None, 'auto', 'cpu' or 'cuda'.")
+
+
+def resolve_dtype(dtype):
+    """Map "float32"/"float64" (or the numpy/torch dtypes) to a torch dtype."""
+    import torch
+
+    name = getattr(dtype, "name", None) or str(dtype).replace("torch.", "")
+    if name in ("float32", "float"):
+        return torch.float32
+    if name in ("float64", "double"):
+        return torch.float64
+    raise ValueError(f"dtype={dtype!r} is not supported; expected 'float32' or 'float64'.")
+
+
+def warn(message):
+    """Issue a ``UL4M4Warning`` pointing at the caller's caller."""
+    warnings.warn(message, UL4M4Warning, stacklevel=3)
