@@ -377,6 +377,16 @@ def _from_table(df, name, kind):
 def _from_csv(data, name):
     import pandas as pd
 
+    import csv
+
+    try:
+        first = data[: data.find(b"\n") if b"\n" in data else len(data)].decode("utf-8-sig")
+        header = next(csv.reader([first]), [])
+    except UnicodeDecodeError:
+        raise ValueError("the CSV file is not UTF-8 text; expected comma-separated numbers with a header.") from None
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:  # pandas would silently rename them to 'name.1'
+        raise ValueError(f"duplicated column name(s) {dup[:5]}; every column must be unique.")
     try:
         df = pd.read_csv(io.BytesIO(data), low_memory=False)
     except pd.errors.EmptyDataError:

@@ -60,6 +60,21 @@ def sample_center_terms(Z, a, C, H, c_norms):
     return num, cnt
 
 
+def exact_sq_dists(c):
+    """(k, k) squared distances between rows by direct differences, in blocks of rows.
+
+    Unlike the matrix-product expansion, this gives exact zeros for identical rows, so the structural
+    ties between candidates (a candidate compared with its own centre) break by index as specified.
+    """
+    k, d = c.shape
+    out = torch.empty((k, k), dtype=c.dtype, device=c.device)
+    step = max(1, _BLOCK_ELEMENTS // max(1, k * d))
+    for s in range(0, k, step):
+        diff = c[s : s + step, None, :] - c[None, :, :]  # (b, k, d)
+        out[s : s + step] = (diff * diff).sum(dim=2)
+    return out
+
+
 def center_center_terms(C, H, patterns):
     """Centre-to-centre parts of the candidate distances, one (k, k) pair per missing pattern.
 
@@ -83,8 +98,7 @@ def center_center_terms(C, H, patterns):
     cnt = torch.zeros_like(num)
     miss = (~patterns).to(dt)  # (P, M)
     for m, c in enumerate(C):
-        norms = (c * c).sum(dim=1)
-        d2 = (norms[:, None] - 2.0 * (c @ c.T) + norms[None, :]).clamp_(min=0.0)  # (k, k)
+        d2 = exact_sq_dists(c)  # (k, k)
         both = Hf[:, m : m + 1] * Hf[None, :, m]  # (k, k)
         num += miss[:, m, None, None] * (d2 * both / c.shape[1])[None]
         cnt += miss[:, m, None, None] * both[None]

@@ -1,0 +1,25 @@
+"""Shared fixtures: seeds to parametrise over and small random incomplete datasets."""
+
+import numpy as np
+import pytest
+
+SEEDS = [0, 1, 2]
+
+
+@pytest.fixture(params=SEEDS)
+def global_random_seed(request):
+    return request.param
+
+
+def random_incomplete(rng, n, dims, p_obs=0.6):
+    """Random multimodal data of mixed scale with a random mask (every sample observes something)."""
+    M = len(dims)
+    Xs = [rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0) + rng.normal(scale=2.0) for d in dims]
+    mask = rng.random((n, M)) < p_obs
+    empty = ~mask.any(axis=1)
+    mask[empty, rng.integers(M, size=empty.sum())] = True
+    return Xs, mask
+
+
+def with_nan(Xs, mask):
+    return [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]

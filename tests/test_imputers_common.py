@@ -1,0 +1,87 @@
+"""Properties every imputer must have (the contract): observed entries untouched, no NaN/inf out,
+shapes and dtype kept, deterministic, works on partly and fully observed data, refuses bad input."""
+
+import numpy as np
+import pytest
+
+from conftest import random_incomplete, with_nan
+from ul4m4 import IterativeModalityImputer, KNNModalityImputer, MeanImputer, UL4M4Imputer, ZeroImputer
+
+IMPUTERS = {
+    "ul4m4": lambda: UL4M4Imputer(4, random_state=0),
+    "zero": ZeroImputer,
+    "mean": MeanImputer,
+    "knn": KNNModalityImputer,
+    "iterative": lambda: IterativeModalityImputer(max_iter=3, random_state=0),
+}
+
+
+@pytest.fixture(params=sorted(IMPUTERS))
+def make(request):
+    return IMPUTERS[request.param]
+
+
+def test_contract(make, global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
+    Xs, mask = random_incomplete(rng, 60, [3, 5, 2])
+    Xin = with_nan(Xs, mask)
+    before = [X.copy() for X in Xin]
+    out = make().fit(Xin, mask).transform(Xin, mask)
+    again = make().fit(Xin, mask).transform(Xin, mask)
+    for m in range(3):
+        assert out[m].shape == Xs[m].shape and out[m].dtype == Xin[m].dtype
+        assert np.isfinite(out[m]).all()
+        assert np.array_equal(out[m][mask[:, m]], Xs[m][mask[:, m]])
+        assert np.array_equal(out[m], again[m])
+        assert np.array_equal(before[m], Xin[m], equal_nan=True)  # input not modified
+
+
+def test_complete_data_passes_through(make):
+    rng = np.random.default_rng(0)
+    Xs = [rng.normal(size=(30, 3)), rng.normal(size=(30, 2))]
+    out = make().fit_transform(Xs)
+    assert all(np.array_equal(a, b) for a, b in zip(out, Xs))
+
+
+def test_transform_new_data_and_shape_check(make):
+    rng = np.random.default_rng(1)
+    Xs, mask = random_incomplete(rng, 50, [3, 2])
+    imp = make().fit(with_nan(Xs, mask), mask)
+    Xt, mt = random_incomplete(rng, 10, [3, 2])
+    out = imp.transform(with_nan(Xt, mt), mt)
+    assert all(np.isfinite(o).all() for o in out)
+    with pytest.raises(ValueError, match="as seen in fit"):
+        imp.transform([np.zeros((3, 4)), np.zeros((3, 2))])
+
+
+def test_not_fitted(make):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        make().transform([np.zeros((2, 2))])
+
+
+def test_float32_input(make):
+    rng = np.random.default_rng(2)
+    Xs, mask = random_incomplete(rng, 40, [3, 2])
+    X32 = [X.astype(np.float32) for X in with_nan(Xs, mask)]
+    out = make().fit_transform(X32, mask)
+    assert all(o.dtype == np.float32 and np.isfinite(o).all() for o in out)
+
+
+def test_knn_matches_sklearn_knnimputer():
+    from sklearn.impute import KNNImputer
+
+    rng = np.random.default_rng(0)
+    Xs, mask = random_incomplete(rng, 80, [3, 4, 2], p_obs=0.55)
+    for weights in ("uniform", "distance"):
+        imp = KNNModalityImputer(n_neighbors=4, weights=weights).fit(with_nan(Xs, mask), mask)
+        out = imp.transform(with_nan(Xs, mask), mask)
+        Z = imp._standardised_concat(Xs, mask)
+        ref = imp._split_back(KNNImputer(n_neighbors=4, weights=weights, keep_empty_features=True).fit_transform(Z))
+        for m in range(3):
+            assert np.allclose(out[m][~mask[:, m]], ref[m][~mask[:, m]], atol=1e-10)
+
+
+def test_mean_and_zero_values():
+    Xs = [np.array([[1.0], [3.0], [np.nan]]), np.array([[1.0], [1.0], [1.0]])]
+    assert MeanImputer().fit_transform(Xs)[0][2, 0] == 2.0
+    assert ZeroImputer().fit_transform(Xs)[0][2, 0] == 0.0

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from ul4m4 import check_Xs
+from ul4m4.validation import check_n_clusters, check_random_state, resolve_device, resolve_dtype
+
+
+def test_nan_rows_become_mask():
+    X0 = np.array([[1.0, 2.0], [np.nan, np.nan], [3.0, 4.0]])
+    X1 = np.array([[1.0], [2.0], [np.nan]])
+    Xs, mask = check_Xs([X0, X1])
+    assert mask.tolist() == [[True, True], [False, True], [True, False]]
+    assert Xs[0] is X0  # no copy when nothing needs converting
+
+
+def test_int_input_is_converted_and_mask_given():
+    Xs, mask = check_Xs([np.arange(6).reshape(3, 2)], np.array([[1], [1], [1]]))
+    assert Xs[0].dtype == np.float64 and mask.dtype == bool
+
+
+@pytest.mark.parametrize(
+    "Xs, mask, exc, match",
+    [
+        (np.zeros((3, 2)), None, TypeError, "list of 2-D arrays"),
+        ([], None, ValueError, "Xs is empty"),
+        ([np.zeros(3)], None, ValueError, r"Xs\[0\] has 1 dimension"),
+        ([np.zeros((3, 2, 2))], None, ValueError, "expected a 2-D array"),
+        ([np.zeros((3, 0))], None, ValueError, "0 features"),
+        ([np.zeros((3, 2)), np.zeros((4, 2))], None, ValueError, r"Xs\[0\] has 3, Xs\[1\] has 4"),
+        ([np.zeros((0, 2))], None, ValueError, "0 samples"),
+        ([np.array([["a", "b"]])], None, TypeError, "expected a numeric"),
+        ([np.array([[1.0, np.nan], [1.0, 2.0]])], None, ValueError, r"1 observed row\(s\) contain NaN in some"),
+        ([np.array([[1.0, np.inf], [1.0, 2.0]])], None, ValueError, "infinite values"),
+        ([np.full((2, 2), np.nan)], None, ValueError, r"2 sample\(s\) observe no modality"),
+        ([np.zeros((2, 2))], np.zeros((2, 2), bool), ValueError, r"mask has shape \(2, 2\); expected"),
+        ([np.zeros((2, 2))], np.array([[2], [1]]), ValueError, "mask must be boolean"),
+        ([np.zeros((2, 2))], np.array([[True], [False]]), ValueError, r"1 sample\(s\) observe no modality"),
+    ],
+)
+def test_errors(Xs, mask, exc, match):
+    with pytest.raises(exc, match=match):
+        check_Xs(Xs, mask)
+
+
+def test_mask_ignores_values_of_unobserved_rows():
+    X = np.array([[np.inf, 1.0], [1.0, 2.0]])
+    Xs, mask = check_Xs([X, np.ones((2, 1))], np.array([[False, True], [True, True]]))
+    assert np.isinf(Xs[0][0, 0])  # left as given; unobserved values are ignored
+
+
+def test_empty_modality_refused_when_asked():
+    with pytest.raises(ValueError, match="Modality 1 is observed in no sample"):
+        check_Xs([np.zeros((2, 2)), np.full((2, 1), np.nan)], allow_empty_modality=False)
+
+
+def test_expected_shape_of_fitted_estimator():
+    with pytest.raises(ValueError, match="expected 3 .as seen in fit"):
+        check_Xs([np.zeros((2, 2))], dims=[3])
+    with pytest.raises(ValueError, match="expected 2 .as seen in fit"):
+        check_Xs([np.zeros((2, 2))], n_modalities=2)
+
+
+def test_random_state():
+    assert check_random_state(3).integers(100) == check_random_state(3).integers(100)
+    with pytest.raises(TypeError, match="should be an integer seed"):
+        check_random_state(1.5)
+    with pytest.raises(TypeError, match="should be an integer seed"):
+        check_random_state("7")
+    with pytest.raises(ValueError, match="non-negative"):
+        check_random_state(-1)
+
+
+def test_n_clusters():
+    with pytest.raises(ValueError, match="n_samples=12 should be >= n_clusters=16"):
+        check_n_clusters(16, 12)
+    with pytest.raises(ValueError, match="n_clusters=0 should be >= 1"):
+        check_n_clusters(0, 12)
+    with pytest.raises(TypeError, match="n_clusters=2.5 should be an integer"):
+        check_n_clusters(2.5, 12)
+
+
+def test_device_and_dtype():
+    import torch
+
+    assert resolve_device(None).type == "cpu"
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not recognised"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    assert resolve_dtype("float64") == torch.float64
+    with pytest.raises(ValueError, match="expected 'float32' or 'float64'"):
+        resolve_dtype("int8")
