@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-SEEDS = [0, 1, 2]
+import os
+
+SEEDS = list(range(int(os.environ.get("UL4M4_N_SEEDS", "3"))))
 
 
 @pytest.fixture(params=SEEDS)

@@ -44,3 +44,25 @@ def test_scaler_uses_observed_rows_only_and_floors_std():
     Z = sc.transform([X, np.ones((3, 1))], mask)[0]
     assert np.allclose(Z[:2], [[-1.0, 0.0], [1.0, 0.0]]) and np.isnan(Z[2]).all()
     assert np.allclose(sc.inverse_transform([Z[:2]])[0], X[:2])
+
+
+def test_complete_fast_path_equals_general_path_with_exact_ties(global_random_seed):
+    import torch
+
+    from ul4m4.distance import column_weights, concat_blocks, nearest_centre, ratio_or_inf, sample_center_terms
+
+    rng = np.random.default_rng(global_random_seed)
+    dims = [5, 3]
+    Z = [torch.as_tensor(rng.normal(size=(30, d))) for d in dims]
+    a = torch.ones((30, 2), dtype=torch.bool)
+    Zcat, Nz = concat_blocks(Z, a)
+    # Centres: copies of samples 0 and 1 (exact zeros), with centre 3 a duplicate of centre 1 (exact tie).
+    Ccat = torch.cat([Zcat[[4]], Zcat[[0]], Zcat[[1]], Zcat[[0]], Zcat[[7]] * 2])
+    H = torch.ones((5, 2), dtype=torch.bool)
+    Nc = concat_blocks([Ccat[:, :5], Ccat[:, 5:]], H)[1]
+    Cw = Ccat * column_weights(dims, Ccat.dtype, Ccat.device)
+    fast_val, fast_idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)
+    gen_val, gen_idx = torch.min(ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc)), dim=1)
+    assert torch.equal(fast_idx, gen_idx)
+    assert torch.allclose(fast_val, gen_val)
+    assert fast_idx[0] == 1 and fast_val[0] == 0 and fast_idx[1] == 2 and fast_idx[4] == 0

@@ -33,5 +33,8 @@ def test_errors():
     T = [np.ones((3, 2))]
     with pytest.raises(ValueError, match="removed has shape"):
         imputation_error(T, T, np.ones((2, 1), bool))
-    with pytest.raises(ValueError, match="must be complete"):
+    with pytest.raises(ValueError, match="1 removed block.* missing in Xs_true"):
         imputation_error([np.array([[np.nan, np.nan], [1, 1]]), np.ones((2, 1))], [np.ones((2, 2)), np.ones((2, 1))], np.ones((2, 2), bool))
+    ok = imputation_error([np.array([[np.nan, np.nan], [1, 3]]), np.ones((2, 1))], [np.ones((2, 2)), np.ones((2, 1))],
+                          np.array([[False, False], [True, False]]))
+    assert ok["n_removed"].iloc[0] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -9,7 +10,16 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
-from .distance import default_chunk_size, ratio_or_inf, sample_center_terms, sq_norms
+from .distance import (
+    block_norms,
+    default_chunk_size,
+    nearest_centre,
+    ratio_or_inf,
+    sample_center_terms,
+    column_weights,
+    concat_blocks,
+    segments,
+)
 from .scaling import masked_mean_std
 from .validation import (
     check_n_clusters,
@@ -24,35 +34,50 @@ __all__ = ["PartialModalityKMeans", "partial_kmeans"]
 # A standardised copy of the data is kept for the Lloyd passes when it is at most this large;
 # larger data is standardised block by block on every pass, so memory stays bounded.
 CACHE_LIMIT_BYTES = 1 << 30
+STREAM_BLOCK_ELEMENTS = 1 << 20
+RECOMPUTE_EVERY = 10
 
 
 class _ZBlocks:
-    """Standardised view of (Xs, mask) as torch blocks; absent rows are zero. Assumes valid input."""
+    """Standardised data as concatenated torch blocks, absent blocks zero. Assumes valid input.
+
+    Each block is (start, stop, Zcat (c, D), a (c, M), Nz (c, M)); see ``distance.concat_blocks``.
+    """
 
     def __init__(self, Xs, mask, mean, scale, device, dtype, chunk, cache=True):
         self.Xs, self.mask, self.device, self.dtype, self.chunk = Xs, mask, device, dtype, chunk
         self.n = mask.shape[0]
+        self.dims = [X.shape[1] for X in Xs]
+        self.segs = segments(self.dims)
         self.mu = [torch.as_tensor(v, dtype=dtype, device=device) for v in mean]
         self.sd = [torch.as_tensor(v, dtype=dtype, device=device) for v in scale]
         itemsize = torch.finfo(dtype).bits // 8
-        size = self.n * sum(X.shape[1] for X in Xs) * itemsize
+        size = self.n * sum(self.dims) * itemsize
         self.cached = None
         if cache and size <= CACHE_LIMIT_BYTES:
             self.cached = [self._block(s, min(s + chunk, self.n)) for s in range(0, self.n, chunk)]
+        else:
+            # Streaming: small blocks, so the per-pass temporaries (which the allocator tends to keep)
+            # stay a few MB instead of hundreds.
+            self.chunk = min(chunk, max(256, STREAM_BLOCK_ELEMENTS // sum(self.dims)))
 
     def _standardise(self, rows_np, a):
-        Z = []
+        Zcat = torch.empty((a.shape[0], sum(self.dims)), dtype=self.dtype, device=self.device)
         for m, X in enumerate(rows_np):
             if not X.flags.writeable:
                 X = X.copy()
             x = torch.as_tensor(X).to(device=self.device, dtype=self.dtype)
-            z = (x - self.mu[m]) / self.sd[m]
-            Z.append(torch.where(a[:, m : m + 1], z, torch.zeros((), dtype=self.dtype, device=self.device)))
-        return Z
+            block = Zcat[:, self.segs[m]]
+            torch.sub(x, self.mu[m], out=block)
+            block.div_(self.sd[m])  # (x - mean) / std, the same arithmetic as numpy's
+            if not bool(a[:, m].all()):
+                block.masked_fill_(~a[:, m : m + 1], 0.0)
+        return Zcat, block_norms(Zcat, self.dims)
 
     def _block(self, s, e):
         a = torch.as_tensor(self.mask[s:e], device=self.device)
-        return s, e, self._standardise([X[s:e] for X in self.Xs], a), a
+        Zcat, Nz = self._standardise([X[s:e] for X in self.Xs], a)
+        return s, e, Zcat, a, Nz
 
     def __iter__(self):
         if self.cached is not None:
@@ -60,56 +85,74 @@ class _ZBlocks:
         return (self._block(s, min(s + self.chunk, self.n)) for s in range(0, self.n, self.chunk))
 
     def rows(self, idx):
-        """Standardised rows ``idx`` (1-D int array): list of (len(idx), d_m) tensors and presence."""
+        """Rows ``idx`` (1-D int array) as (Zcat, a, Nz)."""
         a = torch.as_tensor(self.mask[idx], device=self.device)
-        return self._standardise([X[idx] for X in self.Xs], a), a
+        Zcat, Nz = self._standardise([X[idx] for X in self.Xs], a)
+        return Zcat, a, Nz
 
 
-def _assign(blocks, C, H):
+def _centre_side(Ccat, dims):
+    """Centre norms (k, M) and the 1/d_m-weighted centres (k, D) used by ``sample_center_terms``."""
+    return block_norms(Ccat, dims), Ccat * column_weights(dims, Ccat.dtype, Ccat.device)
+
+
+def _assign(blocks, Ccat, H):
     """Nearest centre of every sample (first index on ties) and the squared distance to it."""
-    norms = sq_norms(C)
+    Nc, Cw = _centre_side(Ccat, blocks.dims)
     labels = np.empty(blocks.n, dtype=np.int64)
     dist2 = np.empty(blocks.n)
-    for s, e, Z, a in blocks:
-        q = ratio_or_inf(*sample_center_terms(Z, a, C, H, norms))  # (c, k)
-        val, idx = torch.min(q, dim=1)
+    for s, e, Zcat, a, Nz in blocks:
+        val, idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)
         labels[s:e] = idx.cpu().numpy()
         dist2[s:e] = val.cpu().numpy()
     return labels, dist2
 
 
-def _assign_and_accumulate(blocks, C, H):
-    """One pass: assignment plus per-cluster sums and counts for the next update."""
+def _assign_and_accumulate(blocks, Ccat, H, prev=None, sums=None, counts=None):
+    """One pass: assignment plus per-cluster sums and counts for the next update.
+
+    With the previous labels and their sums and counts, only samples that changed cluster are added and
+    subtracted (after the first iterations few move, so this saves a full pass over the data);
+    without them, the sums are computed from scratch.
+    """
     k, M = H.shape
-    norms = sq_norms(C)
-    sums = [torch.zeros_like(c) for c in C]
-    counts = torch.zeros((k, M), dtype=C[0].dtype, device=C[0].device)
-    members = torch.zeros(k, dtype=C[0].dtype, device=C[0].device)
+    Nc, Cw = _centre_side(Ccat, blocks.dims)
+    incremental = prev is not None
+    if not incremental:
+        sums = torch.zeros_like(Ccat)
+        counts = torch.zeros((k, M), dtype=Ccat.dtype, device=Ccat.device)
     labels = np.empty(blocks.n, dtype=np.int64)
     dist2 = np.empty(blocks.n)
-    for s, e, Z, a in blocks:
-        q = ratio_or_inf(*sample_center_terms(Z, a, C, H, norms))  # (c, k)
-        val, idx = torch.min(q, dim=1)
-        for m, z in enumerate(Z):
-            sums[m].index_add_(0, idx, z)  # absent rows are zero, so they add nothing
-        counts.index_add_(0, idx, a.to(counts.dtype))
-        members.index_add_(0, idx, torch.ones_like(val))
+    for s, e, Zcat, a, Nz in blocks:
+        val, idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)
+        if not incremental:
+            sums.index_add_(0, idx, Zcat)  # absent blocks are zero, so they add nothing
+            counts.index_add_(0, idx, a.to(counts.dtype))
         labels[s:e] = idx.cpu().numpy()
         dist2[s:e] = val.cpu().numpy()
+    if incremental:
+        # Applied after the pass, in sample order, so the result does not depend on the block size.
+        moved = np.flatnonzero(labels != prev)
+        if moved.size:
+            Zm, am, _ = blocks.rows(moved)
+            new_l = torch.as_tensor(labels[moved], device=Ccat.device)
+            old_l = torch.as_tensor(prev[moved], device=Ccat.device)
+            am = am.to(counts.dtype)
+            sums.index_add_(0, new_l, Zm)
+            sums.index_add_(0, old_l, Zm, alpha=-1.0)
+            counts.index_add_(0, new_l, am)
+            counts.index_add_(0, old_l, am, alpha=-1.0)
+    members = torch.as_tensor(np.bincount(labels, minlength=k) > 0, device=Ccat.device)
     return labels, dist2, sums, counts, members
 
 
-def _update(C, H, sums, counts, members):
+def _update(Ccat, H, sums, counts, has_members, col_mod):
     """New centres: member means per modality; a modality no member observes is lacked; empty clusters stay."""
-    has_members = members > 0  # (k,)
+    cnt_cols = counts[:, col_mod]  # (k, D)
+    mean = sums / cnt_cols.clamp(min=1.0)
     newH = torch.where(has_members[:, None], counts > 0, H)
-    newC = []
-    for m, (c, sm) in enumerate(zip(C, sums)):
-        cnt = counts[:, m : m + 1]
-        mean = sm / cnt.clamp(min=1.0)
-        keep_old = ~has_members[:, None]
-        c_new = torch.where(keep_old, c, torch.where(cnt > 0, mean, torch.zeros_like(mean)))
-        newC.append(c_new)
+    fresh = torch.where(cnt_cols > 0, mean, torch.zeros_like(mean))
+    newC = torch.where(has_members[:, None], fresh, Ccat)
     return newC, newH
 
 
@@ -119,10 +162,10 @@ def _kmeans_plusplus(blocks, k, rng, callback=None):
     chosen = [int(rng.integers(n))]
     d2 = np.full(n, np.inf)
     for j in range(1, k + 1):
-        Zc, ac = blocks.rows(np.array([chosen[-1]]))
-        norms = sq_norms(Zc)
-        for s, e, Z, a in blocks:
-            q = ratio_or_inf(*sample_center_terms(Z, a, Zc, ac, norms))[:, 0]
+        Cc, ac, Nc = blocks.rows(np.array([chosen[-1]]))
+        Cw = Cc * column_weights(blocks.dims, Cc.dtype, Cc.device)
+        for s, e, Zcat, a, Nz in blocks:
+            q = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, ac, Nc))[:, 0]
             np.minimum(d2[s:e], q.cpu().numpy(), out=d2[s:e])
         if callback is not None:
             callback({"stage": "seeding", "done": j, "total": k})
@@ -138,8 +181,8 @@ def _kmeans_plusplus(blocks, k, rng, callback=None):
             chosen.append(int(rng.integers(n)))
             continue
         chosen.append(int(min(np.searchsorted(cum, rng.random() * total, side="right"), n - 1)))
-    Z, a = blocks.rows(np.array(chosen))
-    return Z, a, np.array(chosen)
+    Ccat, H, _ = blocks.rows(np.array(chosen))
+    return Ccat, H, np.array(chosen)
 
 
 def check_init_centers(init, n_clusters, dims):
@@ -240,10 +283,10 @@ class PartialModalityKMeans(BaseEstimator):
         return default_chunk_size(self.cluster_centers_[0].shape[0], self.dims_, cube=cube)
 
     def _centres_tensor(self, device, dtype):
-        """Standardised centres (absent rows zero) and presence as tensors."""
-        C = [torch.as_tensor(c, dtype=dtype, device=device) for c in self.cluster_centers_z_]
+        """Centres as one (k, D) tensor (absent blocks zero) and their presence."""
         H = torch.as_tensor(self.center_mask_, device=device)
-        return C, H
+        Ccat, _ = concat_blocks([torch.as_tensor(c, dtype=dtype, device=device) for c in self.cluster_centers_z_], H)
+        return Ccat, H
 
     def _blocks(self, Xs, mask, device, dtype, chunk, cache=True):
         return _ZBlocks(Xs, mask, self.mean_, self.scale_, device, dtype, chunk, cache)
@@ -286,30 +329,35 @@ class PartialModalityKMeans(BaseEstimator):
         blocks = self._blocks(Xs, mask, device, dtype, chunk)
 
         if explicit:
-            C = [
-                torch.as_tensor(np.where(H0[:, [m]], (c - self.mean_[m]) / self.scale_[m], 0.0), dtype=dtype, device=device)
-                for m, c in enumerate(C0)
-            ]
             H = torch.as_tensor(H0, device=device)
+            Cz = [torch.as_tensor(np.where(H0[:, [m]], (c - self.mean_[m]) / self.scale_[m], 0.0), dtype=dtype, device=device)
+                  for m, c in enumerate(C0)]
+            C, _ = concat_blocks(Cz, H)
             self.init_indices_ = None
         elif self.init == "random":
             idx = rng.choice(mask.shape[0], size=k, replace=False)
-            C, H = blocks.rows(idx)
+            C, H, _ = blocks.rows(idx)
             self.init_indices_ = idx
         else:
             C, H, self.init_indices_ = _kmeans_plusplus(blocks, k, rng, self.callback)
 
+        col_mod = torch.as_tensor(np.repeat(np.arange(len(dims)), dims), device=device)
         prev = None
         converged = False
+        sums = counts = None
         for it in range(1, self.max_iter + 1):
-            labels, dist2, sums, counts, members = _assign_and_accumulate(blocks, C, H)
+            # Incremental sums, recomputed from scratch every RECOMPUTE_EVERY iterations against drift.
+            inc = prev is not None and it % RECOMPUTE_EVERY != 1
+            labels, dist2, sums, counts, has_members = _assign_and_accumulate(
+                blocks, C, H, prev if inc else None, sums if inc else None, counts if inc else None
+            )
             n_changed = mask.shape[0] if prev is None else int((labels != prev).sum())
             if self.callback is not None:
                 self.callback({"stage": "lloyd", "iteration": it, "max_iter": self.max_iter, "n_changed": n_changed})
             if prev is not None and n_changed == 0:
                 converged = True
                 break
-            C, H = _update(C, H, sums, counts, members)
+            C, H = _update(C, H, sums, counts, has_members, col_mod)
             prev = labels
         if not converged:
             labels, dist2 = _assign(blocks, C, H)
@@ -326,10 +374,16 @@ class PartialModalityKMeans(BaseEstimator):
         self.inertia_ = float(dist2.sum())
         return self
 
-    def _set_centres(self, C, H):
-        Hn = H.cpu().numpy().astype(bool)
+    def _set_centres(self, Ccat, H):
+        """Store centres given as one (k, D) tensor."""
+        C = Ccat.cpu().double().numpy()
+        self._set_centres_z([C[:, seg] for seg in segments(self.dims_)], H.cpu().numpy())
+
+    def _set_centres_z(self, Cz, H):
+        """Store centres given per modality in standardised units, with their presence (k, M)."""
+        Hn = np.asarray(H, dtype=bool)
         self.center_mask_ = Hn
-        self.cluster_centers_z_ = [np.where(Hn[:, [m]], c.cpu().double().numpy(), 0.0) for m, c in enumerate(C)]
+        self.cluster_centers_z_ = [np.where(Hn[:, [m]], np.asarray(c, dtype=np.float64), 0.0) for m, c in enumerate(Cz)]
         self.cluster_centers_ = [
             np.where(Hn[:, [m]], cz * self.scale_[m] + self.mean_[m], np.nan)
             for m, cz in enumerate(self.cluster_centers_z_)
@@ -352,7 +406,7 @@ class PartialModalityKMeans(BaseEstimator):
         """
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         C, H = self._centres_tensor(device, dtype)
-        return _assign(self._blocks(Xs, mask, device, dtype, self._chunk()), C, H)[0]
+        return _assign(self._blocks(Xs, mask, device, dtype, self._chunk(), cache=False), C, H)[0]
 
     def distances(self, Xs, mask=None):
         """Partial-modality distances, in standardised units, to every centre.
@@ -363,10 +417,10 @@ class PartialModalityKMeans(BaseEstimator):
         """
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         C, H = self._centres_tensor(device, dtype)
-        norms = sq_norms(C)
+        Nc, Cw = _centre_side(C, self.dims_)
         out = np.empty((mask.shape[0], len(self.center_mask_)))
-        for s, e, Z, a in self._blocks(Xs, mask, device, dtype, self._chunk()):
-            out[s:e] = torch.sqrt(ratio_or_inf(*sample_center_terms(Z, a, C, H, norms))).cpu().numpy()
+        for s, e, Zcat, a, Nz in self._blocks(Xs, mask, device, dtype, self._chunk(), cache=False):
+            out[s:e] = torch.sqrt(ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc))).cpu().numpy()
         return out
 
     def fit_predict(self, Xs, mask=None, y=None):

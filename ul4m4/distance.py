@@ -7,12 +7,14 @@ and d = +inf when S is empty. The private kernels assume valid, standardised inp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from .validation import check_Xs, resolve_device, resolve_dtype
 
-__all__ = ["partial_distance", "default_chunk_size"]
+__all__ = ["partial_distance", "default_chunk_size", "concat_blocks", "sample_center_terms"]
 
 # Elements in one (chunk, k) or (chunk, k, k) block; keeps every temporary near 32 MB in float64.
 _BLOCK_ELEMENTS = 1 << 22
@@ -20,44 +22,83 @@ _BLOCK_ELEMENTS = 1 << 22
 
 def default_chunk_size(n_clusters, dims, cube=False):
     """Rows per block so that the (rows, k[, k]) and (rows, d_m) temporaries stay bounded."""
-    width = max(n_clusters * (n_clusters if cube else 1), max(dims))
-    return int(max(64, min(65536, _BLOCK_ELEMENTS // width)))
+    if cube:  # several (rows, k, k) temporaries live at once: smaller blocks
+        return int(max(16, min(65536, (_BLOCK_ELEMENTS // 4) // max(1, n_clusters * n_clusters))))
+    return int(max(64, min(65536, _BLOCK_ELEMENTS // max(n_clusters, sum(dims)))))
 
 
-def sq_norms(C):
-    """Row squared norms of each tensor in a list: list of (k,)."""
-    return [(c * c).sum(dim=1) for c in C]
+def segments(dims):
+    """Column slices of each modality in the concatenated layout."""
+    out, s = [], 0
+    for d in dims:
+        out.append(slice(s, s + d))
+        s += d
+    return out
 
 
-def sample_center_terms(Z, a, C, H, c_norms):
-    """Sums of per-modality scaled squared distances between samples and centres.
+def concat_blocks(Z, a):
+    """Concatenate standardised blocks into one (c, D) tensor with absent blocks zero.
 
     Parameters
     ----------
-    Z : list of tensor (c, d_m), standardised samples (rows of absent modalities may hold anything
-        finite; they are masked out).
-    a : bool tensor (c, M), sample presence.
-    C : list of tensor (k, d_m), standardised centres (absent rows may hold anything finite).
-    H : bool tensor (k, M), centre presence.
-    c_norms : list of tensor (k,), squared norms of the centre rows.
+    Z : list of tensor (c, d_m), standardised (absent rows may hold anything, NaN included)
+    a : bool tensor (c, M), presence
 
     Returns
     -------
-    num : tensor (c, k), sum over shared modalities of ||z^m - c^m||^2 / d_m.
-    cnt : tensor (c, k), number of shared modalities.
+    Zcat : tensor (c, sum d_m)
+    N : tensor (c, M), ||z^m||^2 / d_m of each block (0 where absent)
     """
-    dt = Z[0].dtype
+    c = a.shape[0]
+    dims = [z.shape[1] for z in Z]
+    Zcat = torch.empty((c, sum(dims)), dtype=Z[0].dtype, device=Z[0].device)
+    for m, (z, seg) in enumerate(zip(Z, segments(dims))):
+        block = Zcat[:, seg]
+        block.copy_(z)
+        if not bool(a[:, m].all()):
+            block.masked_fill_(~a[:, m : m + 1], 0.0)
+    return Zcat, block_norms(Zcat, dims)
+
+
+def block_norms(Zcat, dims):
+    """(c, M) mean squares ||z^m||^2 / d_m of each modality block of a concatenated tensor."""
+    return torch.stack([(Zcat[:, seg] * Zcat[:, seg]).sum(dim=1) / (seg.stop - seg.start) for seg in segments(dims)], dim=1)
+
+
+def column_weights(dims, dtype, device):
+    """(D,) weights 1/d_m of each column, for the cross term of the partial distance."""
+    return torch.as_tensor(np.repeat(1.0 / np.asarray(dims, dtype=np.float64), dims), dtype=dtype, device=device)
+
+
+def sample_center_terms(Zcat, a, Nz, Cw, H, Nc):
+    """Sums of per-modality scaled squared distances between samples and centres, and their counts.
+
+    Parameters
+    ----------
+    Zcat : tensor (c, D), standardised samples, absent blocks zero (``concat_blocks``)
+    a : bool tensor (c, M), sample presence
+    Nz : tensor (c, M), ||z^m||^2 / d_m of the samples
+    Cw : tensor (k, D), centres with absent blocks zero, each column multiplied by 1/d_m
+    H : bool tensor (k, M), centre presence
+    Nc : tensor (k, M), ||c^m||^2 / d_m of the centres
+
+    Returns
+    -------
+    num : tensor (c, k), sum over shared modalities of ||z^m - c^m||^2 / d_m. Values within the rounding
+        error of the expansion (32 eps sqrt(D) of the norm terms) are set to exactly 0, so a sample equal
+        to a centre ties with it exactly and ties break by index, as with direct differences.
+    cnt : tensor (c, k), number of shared modalities
+    """
+    dt = Zcat.dtype
     af = a.to(dt)
     Hf = H.to(dt)
     cnt = af @ Hf.T  # (c, k)
-    num = torch.zeros_like(cnt)
-    for m, (z, c) in enumerate(zip(Z, C)):
-        # ||z - c||^2 = ||z||^2 - 2 z.c + ||c||^2, clamped at 0 against cancellation.  (c, k)
-        d2 = (z * z).sum(dim=1, keepdim=True) - 2.0 * (z @ c.T) + c_norms[m][None, :]
-        d2.clamp_(min=0.0)
-        share = af[:, m : m + 1] * Hf[None, :, m]  # (c, k)
-        num.addcmul_(d2, share, value=1.0 / z.shape[1])
-    return num, cnt
+    # ||z||^2 over the modalities the centre holds + ||c||^2 over those the sample holds - 2 z.c; the
+    # cross term needs no mask because absent blocks are zero on both sides.  (c, k)
+    norms = torch.addmm(Nz @ Hf.T, af, Nc.T)
+    num = torch.addmm(norms, Zcat, Cw.T, alpha=-2.0)
+    tol = 32.0 * torch.finfo(dt).eps * math.sqrt(Zcat.shape[1])
+    return num.masked_fill_(num <= tol * norms, 0.0), cnt
 
 
 def exact_sq_dists(c):
@@ -75,7 +116,7 @@ def exact_sq_dists(c):
     return out
 
 
-def center_center_terms(C, H, patterns):
+def center_center_terms(Ccat, H, dims, patterns):
     """Centre-to-centre parts of the candidate distances, one (k, k) pair per missing pattern.
 
     For a pattern with missing set Q: num[p, f, j] = sum_{m in Q, f and j hold m} ||c_f^m - c_j^m||^2/d_m,
@@ -83,32 +124,66 @@ def center_center_terms(C, H, patterns):
 
     Parameters
     ----------
-    C, H : centres and their presence, as in ``sample_center_terms``.
-    patterns : bool tensor (P, M), True where the pattern observes the modality.
+    Ccat : tensor (k, D), standardised centres, absent blocks zero
+    H : bool tensor (k, M), centre presence
+    dims : list of int
+    patterns : bool tensor (P, M), True where the pattern observes the modality
 
     Returns
     -------
     num, cnt : tensors (P, k, k)
     """
-    dt = C[0].dtype
+    dt = Ccat.dtype
     Hf = H.to(dt)
     P = patterns.shape[0]
     k = H.shape[0]
-    num = torch.zeros((P, k, k), dtype=dt, device=C[0].device)
+    num = torch.zeros((P, k, k), dtype=dt, device=Ccat.device)
     cnt = torch.zeros_like(num)
     miss = (~patterns).to(dt)  # (P, M)
-    for m, c in enumerate(C):
-        d2 = exact_sq_dists(c)  # (k, k)
+    for m, seg in enumerate(segments(dims)):
+        d2 = exact_sq_dists(Ccat[:, seg]) / (seg.stop - seg.start)  # (k, k)
         both = Hf[:, m : m + 1] * Hf[None, :, m]  # (k, k)
-        num += miss[:, m, None, None] * (d2 * both / c.shape[1])[None]
+        num += miss[:, m, None, None] * (d2 * both)[None]
         cnt += miss[:, m, None, None] * both[None]
     return num, cnt
 
 
+def nearest_centre(Zcat, a, Nz, Cw, H, Nc):
+    """Nearest centre of each sample in a block (lowest index on ties) and the squared distance to it.
+
+    Same result as the min over ``ratio_or_inf(*sample_center_terms(...))``. When every sample of the
+    block and every centre hold every modality, the count of shared modalities is the constant M, so
+    the division is skipped and only rows whose minimum lies within rounding of zero are re-examined
+    for exact ties; this is the common case on complete data.
+
+    Returns
+    -------
+    val : tensor (c,), squared partial distance (+inf where nothing is shared)
+    idx : long tensor (c,)
+    """
+    M = a.shape[1]
+    if bool(a.all()) and bool(H.all()):
+        # ||z||^2 is constant along a row, so the argmin needs only ||c||^2 - 2 z.c.  (c, k)
+        nz = Nz.sum(dim=1)  # (c,)
+        nc = Nc.sum(dim=1)  # (k,)
+        part = torch.addmm(nc[None, :].expand(Zcat.shape[0], -1), Zcat, Cw.T, alpha=-2.0)
+        val, idx = torch.min(part, dim=1)
+        val += nz
+        tol = 32.0 * torch.finfo(Zcat.dtype).eps * math.sqrt(Zcat.shape[1])
+        near = val <= tol * (nz + nc[idx])
+        if bool(near.any()):
+            # Entries equal to 0 up to rounding are exact ties: the lowest index wins.
+            zero = part[near] + nz[near, None] <= tol * (nz[near, None] + nc[None, :])  # (r, k)
+            idx[near] = zero.to(torch.uint8).argmax(dim=1)
+            val[near] = 0.0
+        return val.clamp_(min=0.0) / M, idx
+    return torch.min(ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc)), dim=1)
+
+
 def ratio_or_inf(num, cnt):
-    """num / cnt with +inf where nothing is shared (cnt == 0)."""
-    out = num / cnt.clamp(min=1.0)
-    return out.masked_fill_(cnt == 0, float("inf"))
+    """num / cnt with +inf where nothing is shared (cnt == 0); overwrites ``num``."""
+    zero = cnt == 0
+    return num.div_(cnt.clamp_(min=1.0)).masked_fill_(zero, float("inf"))
 
 
 def partial_distance(Xs, centers, mask=None, center_mask=None, *, device=None, dtype="float64"):
@@ -144,18 +219,16 @@ def partial_distance(Xs, centers, mask=None, center_mask=None, *, device=None, d
     C, H = check_Xs(centers, center_mask, n_modalities=len(Xs), dims=[X.shape[1] for X in Xs])
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    Ct = [torch.as_tensor(np.where(H[:, [m]], c, 0.0), dtype=dt, device=dev) for m, c in enumerate(C)]
+    dims = [X.shape[1] for X in Xs]
     Ht = torch.as_tensor(H, device=dev)
-    norms = sq_norms(Ct)
+    Ccat, Nc = concat_blocks([torch.as_tensor(c, dtype=dt, device=dev) for c in C], Ht)
+    Cw = Ccat * column_weights(dims, dt, dev)
     n = Xs[0].shape[0]
-    chunk = default_chunk_size(len(C[0]), [X.shape[1] for X in Xs])
+    chunk = default_chunk_size(len(C[0]), dims)
     out = np.empty((n, C[0].shape[0]))
     for s in range(0, n, chunk):
         a = torch.as_tensor(mask[s : s + chunk], device=dev)
-        Z = [
-            torch.as_tensor(np.where(mask[s : s + chunk, [m]], X[s : s + chunk], 0.0), dtype=dt, device=dev)
-            for m, X in enumerate(Xs)
-        ]
-        num, cnt = sample_center_terms(Z, a, Ct, Ht, norms)
+        Zcat, Nz = concat_blocks([torch.as_tensor(X[s : s + chunk], dtype=dt, device=dev) for X in Xs], a)
+        num, cnt = sample_center_terms(Zcat, a, Nz, Cw, Ht, Nc)
         out[s : s + chunk] = torch.sqrt(ratio_or_inf(num, cnt)).cpu().numpy()
     return out

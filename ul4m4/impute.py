@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .cluster import PartialModalityKMeans
-from .distance import center_center_terms, ratio_or_inf, sample_center_terms, sq_norms
+from .cluster import PartialModalityKMeans, _centre_side
+from .distance import center_center_terms, ratio_or_inf, sample_center_terms
 from .validation import warn
 
 __all__ = ["UL4M4Imputer", "Provenance", "ul4m4_impute", "OBSERVED", "FILLED_BY_MEAN"]
@@ -118,19 +118,21 @@ class UL4M4Imputer(PartialModalityKMeans):
     def _candidate_blocks(self, Xs, mask, rows_all, device, dtype):
         """Yield (rows, r2 (c, k), presence (c, M)) for the given sample rows, block by block."""
         C, H = self._centres_tensor(device, dtype)
-        norms = sq_norms(C)
+        Nc, Cw = _centre_side(C, self.dims_)
         patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
         pat_idx = pat_idx.reshape(-1)
-        Bnum, Bcnt = center_center_terms(C, H, torch.as_tensor(patterns, device=device))  # (P, k, k)
+        Bnum, Bcnt = center_center_terms(C, H, self.dims_, torch.as_tensor(patterns, device=device))  # (P, k, k)
         chunk = self._chunk(cube=True)
         blocks = self._blocks(Xs, mask, device, dtype, chunk, cache=False)
         for s in range(0, rows_all.size, chunk):
             rows = rows_all[s : s + chunk]
-            Z, a = blocks.rows(rows)
-            A, cntA = sample_center_terms(Z, a, C, H, norms)  # (c, k)
+            Zcat, a, Nz = blocks.rows(rows)
+            A, cntA = sample_center_terms(Zcat, a, Nz, Cw, H, Nc)  # (c, k)
             pi = torch.as_tensor(pat_idx[s : s + chunk], device=device)
             # (c, f, j): candidate f of each sample against centre j; min over j gives r_f^2.
-            r2 = ratio_or_inf(A[:, None, :] + Bnum[pi], cntA[:, None, :] + Bcnt[pi]).amin(dim=2)
+            tot = Bnum[pi].add_(A[:, None, :])  # (c, k, k), in place to keep temporaries few
+            cnt = Bcnt[pi].add_(cntA[:, None, :])
+            r2 = ratio_or_inf(tot, cnt).amin(dim=2)
             yield rows, r2, a
 
     def _complete(self, Xs, mask, device, dtype):

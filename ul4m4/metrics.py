@@ -1,7 +1,7 @@
 """Imputation error on the blocks a simulation removed: per-modality MSE and cosine similarity.
 
 Both are computed in standardised units: each modality's features are scaled with the mean and
-population std of the complete ground-truth data, so modalities of different scale are comparable and
+population std of the observed ground-truth rows, so modalities of different scale are comparable and
 every method is judged on the same scale. Only removed blocks (observed in the truth, missing in the
 input) count; observed rows would flatter every method.
 """
@@ -17,16 +17,20 @@ from .validation import check_Xs
 __all__ = ["imputation_error"]
 
 
-def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None):
+def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None, true_mask=None):
     """Per-modality error of imputed blocks against the truth, on removed blocks only.
 
     Parameters
     ----------
-    Xs_true : list of ndarray of shape (n_samples, n_features_m), complete ground truth
+    Xs_true : list of ndarray of shape (n_samples, n_features_m)
+        Ground truth before values were removed; it may have missing blocks of its own (NaN rows or
+        ``true_mask``) as long as every removed block is observed in it.
     Xs_imputed : list of ndarray of the same shapes, the completed data
     removed : ndarray of bool of shape (n_samples, n_modalities)
         True where a block was removed (and then imputed).
     modality_names : list of str, default=None
+    true_mask : ndarray of bool of shape (n_samples, n_modalities), default=None
+        Observed blocks of the truth; by default, rows that are not all NaN.
 
     Returns
     -------
@@ -36,13 +40,16 @@ def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None):
         (mean cosine similarity between imputed and true blocks, standardised units). NaN where
         nothing was removed.
     """
-    Xt, full = check_Xs(Xs_true)
-    if not full.all():
-        raise ValueError("Xs_true must be complete (the ground truth before values were removed).")
+    Xt, full = check_Xs(Xs_true, true_mask)
     Xi, _ = check_Xs(Xs_imputed, np.ones_like(full), n_modalities=len(Xt), dims=[X.shape[1] for X in Xt])
     removed = np.asarray(removed, dtype=bool)
     if removed.shape != full.shape:
         raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
+    if (removed & ~full).any():
+        raise ValueError(
+            f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can only be "
+            "measured where the truth is known."
+        )
     names = modality_names or [f"m{m}" for m in range(len(Xt))]
     rows = []
     tot_sq, tot_cos, tot_n = 0.0, 0.0, 0
@@ -52,7 +59,7 @@ def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None):
         if k == 0:
             rows.append({"modality": names[m], "n_removed": 0, "mse": np.nan, "cosine": np.nan})
             continue
-        mu, sd = masked_mean_std(T, np.ones(T.shape[0], bool))
+        mu, sd = masked_mean_std(T, full[:, m])
         zt = (T[r].astype(np.float64) - mu) / sd
         zi = (I[r].astype(np.float64) - mu) / sd
         per_row = ((zi - zt) ** 2).mean(axis=1)

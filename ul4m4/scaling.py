@@ -11,7 +11,7 @@ __all__ = ["ModalityScaler", "masked_mean_std"]
 STD_FLOOR = 1e-8
 
 
-def masked_mean_std(X, observed, block=16384):
+def masked_mean_std(X, observed, block=2048):
     """Mean and population std (ddof=0) per feature over the observed rows, in float64, block by block.
 
     Parameters

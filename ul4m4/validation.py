@@ -143,7 +143,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
     return arrays, mask
 
 
-def _row_stats(a, block=16384):
+def _row_stats(a, block=4096):
     """Per-row (all NaN, all finite, any NaN) flags of a 2-D float array, computed block by block."""
     n = a.shape[0]
     all_nan = np.empty(n, bool)

@@ -1,0 +1,204 @@
+"""Speed and memory of the UL4M4 core, as ratios against references run in the same process.
+
+    python benchmarks/bench_core.py            # the sizes of issue 2
+    python benchmarks/bench_core.py --quick    # small sizes, for a smoke run
+    python benchmarks/bench_core.py --device cuda
+
+1. Completion: the closed form against the per-sample greedy reference of the tests (same centres).
+   The reference is pure Python per sample, so it is timed on a subsample and scaled linearly to n
+   (its cost per sample does not depend on n); outputs are compared on that subsample.
+2. Lloyd: time per iteration of PartialModalityKMeans against scikit-learn's KMeans(algorithm="lloyd")
+   on the same complete data (standardised, concatenated, float32) from the same initial centres,
+   as the marginal cost of 10 more iterations (fixed costs cancel), each fit timed as the fastest of
+   3 runs; whole-fit time is printed too.
+3. Memory: peak resident memory of fit + transform, measured in a fresh subprocess, minus the memory
+   of that process before the data was created, against the budget 2 x input + 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from ul4m4 import PartialModalityKMeans, UL4M4Imputer, simulate_missing  # noqa: E402
+
+
+def make_data(n, dims, rate, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 16)).astype(dtype)
+    Xs = []
+    for d in dims:
+        W = rng.normal(size=(16, d)).astype(dtype)
+        X = latent @ W
+        X += rng.standard_normal(size=(n, d), dtype=dtype)
+        Xs.append(X)
+    mask = np.ones((n, len(dims)), bool)
+    if rate > 0:
+        mask, _ = simulate_missing(n, len(dims), "mcar", rate=rate, random_state=seed)
+        for m, X in enumerate(Xs):
+            X[~mask[:, m]] = np.nan
+    return Xs, mask
+
+
+def bench_completion(n, k, d, n_ref, device):
+    from reference import ref_greedy_complete
+
+    Xs, mask = make_data(n, [d, d, d], 0.5)
+    imp = UL4M4Imputer(k, random_state=0, max_iter=20, device=device, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imp.fit(Xs, mask)
+        imp.transform([X[:100] for X in Xs], mask[:100])  # warm-up
+        t = time.perf_counter()
+        out = imp.transform(Xs, mask)
+        fast = time.perf_counter() - t
+    rows = np.flatnonzero(~mask.all(axis=1))[:n_ref]
+    Z = [(X.astype(np.float64) - imp.mean_[m]) / imp.scale_[m] for m, X in enumerate(Xs)]
+    t = time.perf_counter()
+    same = True
+    for i in rows:
+        ref, _ = ref_greedy_complete([Z[m][i] for m in range(3)], mask[i], imp.cluster_centers_z_, imp.center_mask_)
+        for m in range(3):
+            if not mask[i, m]:
+                same &= np.array_equal(out[m][i], (ref[m] * imp.scale_[m] + imp.mean_[m]).astype(out[m].dtype))
+    ref_per_incomplete = (time.perf_counter() - t) / rows.size
+    n_incomplete = int((~mask.all(axis=1)).sum())
+    ref_total = ref_per_incomplete * n_incomplete
+    return {
+        "n": n, "k": k, "dims": [d, d, d], "missing_slots": float((~mask).mean()),
+        "fast_s": fast, "reference_s_scaled": ref_total, "reference_samples_timed": int(rows.size),
+        "speedup": ref_total / fast, "same_output_on_timed_samples": bool(same),
+    }
+
+
+def bench_lloyd(n, k, d, iters, device):
+    from sklearn.cluster import KMeans
+
+    Xs, _ = make_data(n, [d, d, d], 0.0)
+    rng = np.random.default_rng(1)
+    seeds = rng.choice(n, size=k, replace=False)
+    init = [X[seeds].astype(np.float64) for X in Xs]
+    # Marginal time per iteration, (fit with lo + 10 iterations - fit with lo iterations) / 10, for both
+    # libraries: this cancels each one's fixed costs (validation, statistics, caches, final assignment).
+    lo, hi = 2, 2 + iters
+
+    def best_of(fit, repeats=3):
+        """Fastest of a few runs: the timing least disturbed by the rest of the machine."""
+        runs = [fit() for _ in range(repeats)]
+        return min(r[0] for r in runs), runs[-1][1]
+
+    def ours_once(max_iter):
+        km = PartialModalityKMeans(k, init=init, max_iter=max_iter, device=device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            km.fit(Xs)
+        return time.perf_counter() - t, km
+
+    def ours(max_iter):
+        return best_of(lambda: ours_once(max_iter))
+
+    (t_lo, _), (t_hi, km) = ours(lo), ours(hi)
+    assert km.n_iter_ == hi, "converged early: use more iterations or other data"
+    mine = (t_hi - t_lo) / (hi - lo)
+    Zcat = np.hstack([((X - km.mean_[m]) / km.scale_[m]).astype(np.float32) for m, X in enumerate(Xs)])
+    init_cat = Zcat[seeds]
+
+    def theirs_once(max_iter):
+        sk = KMeans(k, init=init_cat, n_init=1, max_iter=max_iter, tol=0.0, algorithm="lloyd")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            sk.fit(Zcat)
+        return time.perf_counter() - t, sk
+
+    def theirs(max_iter):
+        return best_of(lambda: theirs_once(max_iter))
+
+    (s_lo, _), (s_hi, sk) = theirs(lo), theirs(hi)
+    skl = (s_hi - s_lo) / (hi - lo)
+    ours_total, theirs_total = t_hi / hi, s_hi / hi
+    return {
+        "n": n, "k": k, "dims": [d, d, d], "iterations": [int(km.n_iter_), int(sk.n_iter_)],
+        "ours_s_per_iter": mine, "sklearn_s_per_iter": skl, "ratio_ours_over_sklearn": mine / skl,
+        "whole_fit_s_per_iter": [ours_total, theirs_total], "whole_fit_ratio": ours_total / theirs_total,
+    }
+
+
+MEMORY_CHILD = r"""
+import json, resource, sys, time, warnings
+sys.path.insert(0, {root!r})
+import numpy as np, torch
+from ul4m4 import UL4M4Imputer
+sys.path.insert(0, {bench!r})
+from bench_core import make_data
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+base = rss_mb()
+Xs, mask = make_data({n}, [{d}, {d}, {d}], 0.3)
+input_mb = sum(X.nbytes for X in Xs) / 2**20
+t = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    imp = UL4M4Imputer({k}, random_state=0, max_iter={iters}, device={device!r}).fit(Xs, mask)
+    out = imp.transform(Xs, mask)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"input_mb": input_mb, "baseline_mb": base, "peak_mb": peak, "seconds": time.perf_counter() - t}}))
+"""
+
+
+def bench_memory(n, k, d, iters, device):
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = MEMORY_CHILD.format(root=os.path.dirname(here), bench=here, n=n, d=d, k=k, iters=iters, device=device)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    used = r["peak_mb"] - r["baseline_mb"]
+    budget = 2 * r["input_mb"] + 300
+    return {
+        "n": n, "k": k, "dims": [d, d, d], "input_mb": r["input_mb"], "peak_above_baseline_mb": used,
+        "budget_mb": budget, "ratio_used_over_budget": used / budget, "fit_transform_s": r["seconds"],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ap.add_argument("--only", choices=["completion", "lloyd", "memory"], help="run one benchmark")
+    args = ap.parse_args()
+    q = args.quick
+    import torch
+
+    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
+    if args.only in (None, "completion"):
+        r = bench_completion(2000 if q else 20000, 16 if q else 64, 32 if q else 256, 20 if q else 60, args.device)
+        print(json.dumps({"completion": r}))
+        print(f"completion: {r['speedup']:.0f}x faster than the per-sample reference (target >= 100x), "
+              f"same output: {r['same_output_on_timed_samples']}")
+    if args.only in (None, "lloyd"):
+        r = bench_lloyd(5000 if q else 50000, 16 if q else 64, 64 if q else 512, 10, args.device)
+        print(json.dumps({"lloyd": r}))
+        print(f"lloyd: {r['ratio_ours_over_sklearn']:.2f} x scikit-learn's time per iteration (target <= 1); "
+              f"whole fit over {r['iterations'][0]} iterations: {r['whole_fit_ratio']:.2f} x")
+    if args.only in (None, "memory"):
+        r = bench_memory(20000 if q else 200000, 16 if q else 64, 64 if q else 512, 3, args.device)
+        print(json.dumps({"memory": r}))
+        print(f"memory: {r['peak_above_baseline_mb']:.0f} MB above baseline for {r['input_mb']:.0f} MB of input, "
+              f"{r['ratio_used_over_budget']:.2f} of the budget 2 x input + 300 MB (target <= 1)")
+
+
+if __name__ == "__main__":
+    main()

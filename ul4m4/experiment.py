@@ -1,0 +1,303 @@
+"""One experiment end to end, shared by the app and the command line: split, simulate missingness on
+the chosen split(s), fit imputers on the training split, complete everything, and measure the error on
+the blocks that were removed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, ZeroImputer
+from .impute import UL4M4Imputer
+from .metrics import imputation_error
+from .missing import MECHANISMS, mask_report, simulate_missing
+from .validation import check_random_state
+
+__all__ = [
+    "METHODS",
+    "MissingConfig",
+    "MaskResult",
+    "RunConfig",
+    "RunResult",
+    "split_indices",
+    "make_mask",
+    "make_imputer",
+    "run_methods",
+]
+
+METHODS = {
+    "ul4m4": "UL4M4 (partial-modality k-means + greedy cluster-guided completion)",
+    "zero": "Zero fill",
+    "mean": "Modality mean",
+    "knn": "k-nearest neighbours (5, KNNImputer rule)",
+    "iterative": "Iterative imputer (BayesianRidge, scikit-learn)",
+}
+SPLIT_CHOICES = {
+    "both": "training and test data both incomplete",
+    "test": "train on complete data, test incomplete",
+    "train": "training data incomplete, test complete",
+}
+
+
+@dataclass(frozen=True)
+class MissingConfig:
+    """How to simulate missingness. Hashable, so it can key caches.
+
+    ``apply_to`` is "both", "test" or "train" (see ``SPLIT_CHOICES``); ``pattern_freqs`` is a tuple of
+    (pattern, frequency) pairs and ``keep_probs`` a tuple, to stay hashable.
+    """
+
+    mechanism: str = "mcar"
+    rate: float | None = 0.3
+    keep_probs: tuple | None = None
+    pattern_freqs: tuple | None = None
+    pm: float | None = None
+    ps: float | None = None
+    strength: float = 2.0
+    apply_to: str = "both"
+    test_size: float = 0.3
+    seed: int = 0
+
+    def to_dict(self):
+        d = asdict(self)
+        if self.pattern_freqs is not None:
+            d["pattern_freqs"] = dict(self.pattern_freqs)
+        if self.keep_probs is not None:
+            d["keep_probs"] = list(self.keep_probs)
+        return d
+
+
+@dataclass
+class MaskResult:
+    """The mask used for an experiment and what it removed.
+
+    Attributes
+    ----------
+    mask : ndarray of bool (n_samples, n_modalities), True = observed after simulation
+    removed : ndarray of bool, True where a block was observed in the data and removed by simulation
+    train_idx, test_idx : ndarray of int
+    report, report_train, report_test : MissingReport (whole data, each split)
+    stratified : bool, whether the split is stratified by label
+    """
+
+    mask: np.ndarray
+    removed: np.ndarray
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    report: object
+    report_train: object
+    report_test: object
+    stratified: bool
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of the imputers. Hashable."""
+
+    methods: tuple = ("ul4m4", "zero", "mean", "knn")
+    n_clusters: int = 10
+    init: str = "k-means++"
+    max_iter: int = 300
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+@dataclass
+class RunResult:
+    """Completed data of every method, the fitted UL4M4 model and the error table."""
+
+    completed: dict
+    model: object
+    provenance: object
+    errors: pd.DataFrame
+    seconds: dict
+    warnings: list = field(default_factory=list)
+
+
+def split_indices(n_samples, y=None, test_size=0.3, seed=0):
+    """Stratified (when every class has at least two samples) train/test split of ``range(n_samples)``.
+
+    Returns
+    -------
+    train_idx, test_idx : sorted ndarray of int
+    stratified : bool
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not (0 < test_size < 1):
+        raise ValueError(f"test_size={test_size} should be in (0, 1).")
+    n_test = int(round(test_size * n_samples))
+    if n_test < 1 or n_samples - n_test < 1:
+        raise ValueError(
+            f"test_size={test_size} leaves {n_samples - n_test} training and {n_test} test sample(s) of "
+            f"{n_samples}; both splits need at least one."
+        )
+    idx = np.arange(n_samples)
+    strat = None
+    if y is not None:
+        key = np.asarray(y)
+        if key.ndim == 2:
+            key = np.array(["".join(map(str, r)) for r in key.astype(int)])
+        _, counts = np.unique(key, return_counts=True)
+        n_classes = counts.size
+        if counts.min() >= 2 and n_test >= n_classes and n_samples - n_test >= n_classes:
+            strat = key
+    tr, te = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
+    return np.sort(tr), np.sort(te), strat is not None
+
+
+def _simulate(n, M, cfg, Xs, y, rng):
+    kw = {"random_state": rng, "strength": cfg.strength}
+    if cfg.mechanism in ("mcar", "mutually_exclusive", "partial", "mnar_value", "mnar_label"):
+        kw["rate"] = cfg.rate
+    if cfg.mechanism == "standard":
+        kw["keep_probs"] = list(cfg.keep_probs) if cfg.keep_probs is not None else None
+    if cfg.mechanism == "complex":
+        kw["pattern_freqs"] = dict(cfg.pattern_freqs) if cfg.pattern_freqs else None
+    if cfg.mechanism == "pepsy":
+        kw["pm"], kw["ps"] = cfg.pm, cfg.ps
+    if cfg.mechanism == "mnar_value":
+        kw["Xs"] = Xs
+    if cfg.mechanism == "mnar_label":
+        kw["y"] = y
+    return simulate_missing(n, M, cfg.mechanism, **kw)
+
+
+def make_mask(dataset, cfg: MissingConfig):
+    """Split the data and simulate missingness on the chosen split(s).
+
+    The data's own missing blocks stay missing. Simulated removals only touch observed blocks; a sample
+    left with nothing observed gets one of its originally observed modalities back (chosen at random).
+
+    Returns
+    -------
+    MaskResult
+    """
+    if cfg.mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism={cfg.mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
+    if cfg.apply_to not in SPLIT_CHOICES:
+        raise ValueError(f"apply_to={cfg.apply_to!r} should be one of {sorted(SPLIT_CHOICES)}.")
+    rng = check_random_state(cfg.seed)
+    n, M = dataset.mask.shape
+    tr, te, stratified = split_indices(n, dataset.y, cfg.test_size, cfg.seed)
+    target = {"both": np.arange(n), "train": tr, "test": te}[cfg.apply_to]
+    base = dataset.mask
+    Xs_sub = [X[target] for X in dataset.Xs] if cfg.mechanism == "mnar_value" else None
+    if Xs_sub is not None and not base[target].all():
+        raise ValueError("mechanism='mnar_value' needs complete data to score values; this dataset already has missing blocks.")
+    y_sub = dataset.y[target] if dataset.y is not None else None
+    if cfg.mechanism == "mnar_label" and y_sub is None:
+        raise ValueError("mechanism='mnar_label' needs labels; this dataset has none.")
+    sim, rep = _simulate(target.size, M, cfg, Xs_sub, y_sub, rng)
+    mask = base.copy()
+    mask[target] &= sim
+    empty = np.flatnonzero(~mask.any(axis=1))
+    for i in empty:  # only possible where the data itself already lacked modalities
+        mask[i, rng.choice(np.flatnonzero(base[i]))] = True
+    removed = base & ~mask
+    params = rep.params
+    return MaskResult(
+        mask=mask,
+        removed=removed,
+        train_idx=tr,
+        test_idx=te,
+        report=mask_report(mask, cfg.mechanism, params, rep.requested_kind, rep.requested_rate, rep.n_restored + empty.size),
+        report_train=mask_report(mask[tr], cfg.mechanism, params, rep.requested_kind, rep.requested_rate),
+        report_test=mask_report(mask[te], cfg.mechanism, params, rep.requested_kind, rep.requested_rate),
+        stratified=stratified,
+    )
+
+
+def make_imputer(method, cfg: RunConfig, callback=None):
+    """A fresh imputer for a method name of ``METHODS``."""
+    if method == "ul4m4":
+        return UL4M4Imputer(
+            cfg.n_clusters, init=cfg.init, max_iter=cfg.max_iter, random_state=cfg.seed,
+            device=cfg.device, dtype=cfg.dtype, callback=callback,
+        )
+    if method == "zero":
+        return ZeroImputer()
+    if method == "mean":
+        return MeanImputer()
+    if method == "knn":
+        return KNNModalityImputer()
+    if method == "iterative":
+        return IterativeModalityImputer(random_state=cfg.seed)
+    raise ValueError(f"method={method!r} is not known; expected one of {sorted(METHODS)}.")
+
+
+def masked(Xs, mask):
+    """Copies of Xs with NaN in the unobserved blocks (what an imputer is given)."""
+    return [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
+
+
+def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None):
+    """Fit every method on the training split, complete all samples, measure errors on removed blocks.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    mres : MaskResult
+    cfg : RunConfig
+    callback : callable(dict) or None
+        Progress: {"stage": "method", "method": name, "done": i, "total": n} plus UL4M4's own stages.
+
+    Returns
+    -------
+    RunResult
+    """
+    import warnings
+
+    for m in cfg.methods:
+        if m not in METHODS:
+            raise ValueError(f"method={m!r} is not known; expected one of {sorted(METHODS)}.")
+    n_train = mres.train_idx.size
+    if "ul4m4" in cfg.methods and cfg.n_clusters > n_train:
+        raise ValueError(
+            f"k={cfg.n_clusters} clusters is more than the {n_train} training samples; choose k <= {n_train}."
+        )
+    train_mask = mres.mask[mres.train_idx]
+    lacking = np.flatnonzero(~train_mask.any(axis=0))
+    if lacking.size:
+        names = [dataset.modality_names[m] for m in lacking]
+        raise ValueError(
+            f"modality {names[0]!r} has no observed training sample, so it cannot be standardised or "
+            "learned; lower the missing rate or keep that modality in training."
+        )
+    Xin = masked(dataset.Xs, mres.mask)
+    Xtrain = [X[mres.train_idx] for X in Xin]
+    completed, seconds, caught = {}, {}, []
+    model = prov = None
+    rows = []
+    for i, method in enumerate(cfg.methods):
+        if callback is not None:
+            callback({"stage": "method", "method": method, "done": i, "total": len(cfg.methods)})
+        t = time.perf_counter()
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            imp = make_imputer(method, cfg, callback if method == "ul4m4" else None)
+            imp.fit(Xtrain, train_mask)
+            if method == "ul4m4":
+                out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
+                model = imp
+            else:
+                out = imp.transform(Xin, mres.mask)
+        seconds[method] = time.perf_counter() - t
+        caught += [f"{method}: {x.message}" for x in w if not issubclass(x.category, DeprecationWarning)]
+        completed[method] = out
+        for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", np.arange(mres.mask.shape[0]))):
+            err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
+                                   dataset.modality_names, true_mask=dataset.mask[idx])
+            err.insert(0, "split", split)
+            err.insert(0, "method", method)
+            rows.append(err)
+    if callback is not None:
+        callback({"stage": "method", "method": None, "done": len(cfg.methods), "total": len(cfg.methods)})
+    errors = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["method", "split", "modality", "n_removed", "mse", "cosine"])
+    return RunResult(completed, model, prov, errors, seconds, caught)
