@@ -85,3 +85,17 @@ def test_mean_and_zero_values():
     Xs = [np.array([[1.0], [3.0], [np.nan]]), np.array([[1.0], [1.0], [1.0]])]
     assert MeanImputer().fit_transform(Xs)[0][2, 0] == 2.0
     assert ZeroImputer().fit_transform(Xs)[0][2, 0] == 0.0
+
+
+def test_knn_block_distances_equal_sklearn_nan_euclidean():
+    from sklearn.metrics.pairwise import nan_euclidean_distances
+
+    rng = np.random.default_rng(3)
+    Xs, mask = random_incomplete(rng, 40, [3, 4, 2], p_obs=0.5)
+    imp = KNNModalityImputer().fit(with_nan(Xs, mask), mask)
+    Zq = imp._standardised_concat(Xs, mask)
+    ours = imp._distances(Zq, mask)
+    ref = nan_euclidean_distances(Zq, imp.train_)
+    assert np.array_equal(np.isnan(ours), np.isnan(ref))
+    # Self-distances are exact zeros whose rounding noise sqrt magnifies to ~1e-8 in both.
+    assert np.allclose(np.nan_to_num(ours), np.nan_to_num(ref), atol=1e-6)

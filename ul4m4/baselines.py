@@ -13,7 +13,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
 from sklearn.impute import IterativeImputer
-from sklearn.metrics.pairwise import nan_euclidean_distances
 
 from .scaling import masked_mean_std
 from .validation import check_Xs
@@ -92,12 +91,13 @@ class MeanImputer(_ModalityImputer):
 class KNNModalityImputer(_ModalityImputer):
     """k-nearest-neighbour imputation with scikit-learn's ``KNNImputer`` rule, computed per modality.
 
-    Works on the standardised, concatenated modalities. Distances are scikit-learn's
-    ``nan_euclidean_distances``; a missing block is the (uniform or distance-weighted) mean of the
+    Works on the standardised, concatenated modalities. Distances are scikit-learn's nan-Euclidean
+    distances (``sklearn.metrics.pairwise.nan_euclidean_distances``); a missing block is the (uniform or distance-weighted) mean of the
     ``n_neighbors`` nearest training samples that observe the modality, and the training mean where no
     donor shares a feature with the sample. This is exactly what ``KNNImputer`` computes on block-missing
     data (the tests compare the two), but all features of a modality share one neighbour search
-    instead of one per feature, which makes it about 100 times faster on wide embeddings.
+    instead of one per feature, and the distances are one matrix product per modality, which makes it
+    about 100 times faster on wide embeddings.
 
     Parameters
     ----------
@@ -117,6 +117,28 @@ class KNNModalityImputer(_ModalityImputer):
         self.train_ = self._standardised_concat(Xs, mask)
         self.train_mask_ = mask.copy()
 
+    def _distances(self, Zq, mq):
+        """scikit-learn's nan_euclidean distance, computed block-wise.
+
+        dist^2 = (n_features / n_shared_features) * sum over shared features of (x - y)^2, NaN when nothing
+        is shared; with whole modalities missing, the sums are one matrix product per modality.
+        """
+        offsets = np.concatenate([[0], np.cumsum(self.dims_)])
+        aq = mq.astype(np.float64)
+        at = self.train_mask_.astype(np.float64)
+        shared = (aq * self.dims_) @ at.T  # (c, n_train) shared features
+        sq = np.zeros_like(shared)
+        for m in range(len(self.dims_)):
+            sl = slice(offsets[m], offsets[m + 1])
+            xq = np.nan_to_num(Zq[:, sl])
+            xt = np.nan_to_num(self.train_[:, sl])
+            d2 = (xq * xq).sum(axis=1)[:, None] + (xt * xt).sum(axis=1)[None, :] - 2.0 * (xq @ xt.T)
+            sq += aq[:, m : m + 1] * at[None, :, m] * np.maximum(d2, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.sqrt(sum(self.dims_) / shared * sq)
+        out[shared == 0] = np.nan
+        return out
+
     def _fill(self, Xs, mask, block=1024):
         Zq = self._standardised_concat(Xs, mask)
         offsets = np.concatenate([[0], np.cumsum(self.dims_)])
@@ -124,7 +146,7 @@ class KNNModalityImputer(_ModalityImputer):
         need = np.flatnonzero(~mask.all(axis=1))
         for s in range(0, need.size, block):
             rows = need[s : s + block]
-            D = nan_euclidean_distances(Zq[rows], self.train_)  # (c, n_train), NaN if nothing shared
+            D = self._distances(Zq[rows], mask[rows])  # (c, n_train), NaN if nothing shared
             for m, d in enumerate(self.dims_):
                 recv = ~mask[rows, m]
                 if not recv.any():

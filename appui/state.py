@@ -1,0 +1,118 @@
+"""Session state of the app: every key lives here, with the defaults a newcomer sees.
+
+Results are memoised per session (keyed by their settings), so moving between pages never recomputes
+what is known, and one person's data or results never reach another session. Bundled datasets are
+shared read-only across sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import streamlit as st
+
+import ul4m4
+from ul4m4.datasets import DEFAULT_MAX_BYTES
+from ul4m4.experiment import MissingConfig, RunConfig, make_mask
+
+# Session-state keys (the only place they are spelled out).
+DATASET = "dataset"  # ul4m4.Dataset
+DATASET_SPEC = "dataset_spec"  # dict: how the data was obtained (for the manifest)
+DATASET_KEY = "dataset_key"  # str: identifies the data for memo keys
+MISSING_CFG = "missing_cfg"  # MissingConfig
+RUN_CFG = "run_cfg"  # RunConfig
+MAP_METHOD = "map_method"  # "pca" | "umap"
+MEMO = "memo"  # OrderedDict: settings -> results
+UPLOAD_DIGEST = "upload_digest"
+SWEEP = "sweep_result"
+SWEEP_CFG = "sweep_cfg"
+
+MEMO_SIZE = 12
+UPLOAD_LIMIT_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
+
+
+@st.cache_resource(show_spinner="Loading the bundled dataset...")
+def bundled(name):
+    """Bundled datasets are read-only and shared by every session."""
+    return ul4m4.load_dataset(name)
+
+
+@st.cache_data(show_spinner="Generating synthetic data...", max_entries=8)
+def synthetic(params):
+    return ul4m4.make_synthetic(**dict(params))
+
+
+def set_dataset(ds, spec, key):
+    st.session_state[DATASET] = ds
+    st.session_state[DATASET_SPEC] = spec
+    st.session_state[DATASET_KEY] = key
+
+
+def default_k(ds):
+    """Number of classes when labels exist (capped), else 8."""
+    import numpy as np
+
+    if ds.y is not None and ds.y.ndim == 1:
+        return int(min(max(2, np.unique(ds.y).size), 64))
+    return 8
+
+
+def ensure_defaults():
+    """Bundled mfeat, MCAR 30 % on both splits, UL4M4 with k = number of classes: the first screen."""
+    ss = st.session_state
+    if DATASET not in ss:
+        set_dataset(bundled("mfeat"), {"name": "mfeat"}, "bundled:mfeat")
+    if MISSING_CFG not in ss:
+        ss[MISSING_CFG] = MissingConfig()
+    if RUN_CFG not in ss:
+        ss[RUN_CFG] = RunConfig(n_clusters=default_k(ss[DATASET]))
+    if MAP_METHOD not in ss:
+        ss[MAP_METHOD] = "pca"
+    if MEMO not in ss:
+        ss[MEMO] = OrderedDict()
+
+
+def memo_get(key):
+    memo = st.session_state[MEMO]
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    return None
+
+
+def memo_put(key, value):
+    memo = st.session_state[MEMO]
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > MEMO_SIZE:
+        memo.popitem(last=False)
+    return value
+
+
+def current_mask():
+    """MaskResult for the current data and missingness settings (memoised)."""
+    ss = st.session_state
+    key = ("mask", ss[DATASET_KEY], ss[MISSING_CFG])
+    got = memo_get(key)
+    if got is None:
+        got = memo_put(key, make_mask(ss[DATASET], ss[MISSING_CFG]))
+    return got
+
+
+def run_key():
+    ss = st.session_state
+    return ("run", ss[DATASET_KEY], ss[MISSING_CFG], ss[RUN_CFG])
+
+
+def current_run():
+    """The RunResult for the current settings, or None if it has not been run."""
+    return memo_get(run_key())
+
+
+def digest(data: bytes):
+    return hashlib.sha256(data).hexdigest()
+
+
+def max_upload_bytes():
+    return min(UPLOAD_LIMIT_MB * 2**20, DEFAULT_MAX_BYTES)

@@ -1,0 +1,135 @@
+"""Data: pick a bundled dataset, generate synthetic data, or upload a file; see what it holds."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import ul4m4
+from appui import state
+from appui.widgets import guard
+from ul4m4 import plotting
+from ul4m4.experiment import RunConfig
+from ul4m4.export import to_frame, to_npz_bytes
+
+st.set_page_config(page_title="Data · UL4M4 Explorer", page_icon=":material/database:", layout="wide")
+state.ensure_defaults()
+ss = st.session_state
+
+st.title("Data")
+SOURCES = {
+    "mfeat": "Bundled: UCI Multiple Features (2,000 digits, 6 views)",
+    "breast_cancer": "Bundled: breast cancer (569 samples, 3 views)",
+    "synthetic": "Synthetic generator (known ground truth)",
+    "upload": "Upload your own file",
+}
+current = ss[state.DATASET_SPEC].get("source", ss[state.DATASET_SPEC]["name"])
+source = st.radio("Source", list(SOURCES), format_func=SOURCES.get, key="data_source",
+                  index=list(SOURCES).index(current) if current in SOURCES else 3, horizontal=True)
+
+
+def adopt(ds, spec, key):
+    """Make ``ds`` the current dataset; the default k follows it."""
+    if ss[state.DATASET_KEY] != key:
+        state.set_dataset(ds, spec, key)
+        ss[state.RUN_CFG] = RunConfig(n_clusters=state.default_k(ds))
+
+
+if source in ("mfeat", "breast_cancer"):
+    adopt(state.bundled(source), {"name": source, "source": source}, f"bundled:{source}")
+elif source == "synthetic":
+    with st.form("synthetic_form"):
+        st.markdown("Latent clusters shared across modalities; *correlation* sets how much the modalities "
+                    "share (1: all see the same latent), *noise* the per-feature noise.")
+        c1, c2, c3 = st.columns(3)
+        n = c1.number_input("Samples", 20, 100_000, 600, step=100, key="syn_n")
+        M = c1.number_input("Modalities", 1, 8, 3, key="syn_m")
+        dims_txt = c1.text_input("Features per modality (one number, or one per modality)", "16", key="syn_dims")
+        k = c2.number_input("Latent clusters", 1, 50, 4, key="syn_k")
+        corr = c2.slider("Cross-modal correlation", 0.0, 1.0, 0.8, 0.05, key="syn_corr")
+        noise = c2.slider("Noise (std)", 0.0, 3.0, 0.5, 0.1, key="syn_noise")
+        sep = c3.slider("Cluster separation", 0.5, 6.0, 2.5, 0.5, key="syn_sep")
+        multilabel = c3.checkbox("Multilabel targets", False, key="syn_multilabel")
+        n_labels = c3.number_input("Labels (if multilabel)", 1, 30, 5, key="syn_labels")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
+        go = st.form_submit_button("Generate", type="primary")
+    if go or ss[state.DATASET_SPEC].get("source") != "synthetic":
+        with guard("generating synthetic data"):
+            try:
+                dims = [int(v) for v in dims_txt.replace(";", ",").split(",") if v.strip()]
+            except ValueError:
+                raise ValueError(f"features per modality {dims_txt!r} should be integers separated by commas") from None
+            dims = dims[0] if len(dims) == 1 else dims
+            params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
+                          n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),
+                          multilabel=bool(multilabel), n_labels=int(n_labels), random_state=int(seed))
+            ds = state.synthetic(tuple(sorted(params.items())))
+            adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params},
+                  "synthetic:" + repr(sorted(params.items())))
+else:
+    st.markdown(
+        f"""
+**Formats** (files up to {state.UPLOAD_LIMIT_MB} MB; never unpickled, kept only in your session):
+- **`.npz`** (`numpy.savez`): one 2-D numeric array per modality, named as you like; optional `y` (labels:
+  one per sample, or a 0/1 matrix for multilabel) and `mask` (bool, samples x modalities, True = observed).
+  Without `mask`, a row of NaN marks a missing modality.
+- **`.csv` / `.parquet`**: one row per sample, columns named `<modality>__<feature>` (e.g. `image__0`,
+  `text__12`), optional `y` column or `y__<label>` columns. A modality whose cells are all empty in a
+  row is missing for that sample; partly empty rows are refused.
+"""
+    )
+    ex = ul4m4.make_synthetic(n_samples=60, n_modalities=2, dims=[4, 3], random_state=0)
+    exX = [X.round(4) for X in ex.Xs]
+    exX[1][:6] = np.nan  # six samples miss modality 'text'
+    names = ["image", "text"]
+    c1, c2 = st.columns(2)
+    c1.download_button("Example CSV", to_frame(exX, names, ex.y).to_csv(index=False).encode(), "example.csv",
+                       "text/csv", key="dl_example_csv")
+    c2.download_button("Example NPZ", to_npz_bytes(exX, names, ex.y), "example.npz", "application/octet-stream",
+                       key="dl_example_npz")
+    up = st.file_uploader("Upload a .npz, .csv or .parquet file", type=["npz", "csv", "parquet"], key="upload")
+    if up is not None:
+        data = up.getvalue()
+        dg = state.digest(data)
+        if ss.get(state.UPLOAD_DIGEST) != dg:
+            with guard(f"reading '{up.name}'"):
+                buf = io.BytesIO(data)
+                buf.name = up.name
+                ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes())
+                adopt(ds, {"name": up.name, "source": "upload", "sha256": dg}, f"upload:{dg}")
+                ss[state.UPLOAD_DIGEST] = dg
+                st.success(f"Loaded '{up.name}'.")
+    if ss[state.DATASET_SPEC].get("source") != "upload":
+        st.info("No file uploaded yet: the pages keep using the previous dataset "
+                f"({ss[state.DATASET].name}).")
+
+ds = ss[state.DATASET]
+st.divider()
+st.subheader(f"Current dataset: {ds.name}")
+if ds.description:
+    st.caption(ds.description)
+labels = "none" if ds.y is None else (f"multilabel, {ds.y.shape[1]} labels" if ds.is_multilabel
+                                      else f"{np.unique(ds.y).size} classes")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Samples", f"{ds.n_samples:,}")
+c2.metric("Modalities", ds.n_modalities)
+c3.metric("Labels", labels)
+c4.metric("Missing slots in the data itself", f"{100 * (~ds.mask).mean():.1f}%")
+
+summary = pd.DataFrame({
+    "modality": ds.modality_names,
+    "features": ds.dims,
+    "observed samples": ds.mask.sum(axis=0),
+    "mean of features": [float(np.mean(X[ds.mask[:, m]])) for m, X in enumerate(ds.Xs)],
+    "median feature std": [float(np.median(X[ds.mask[:, m]].std(axis=0))) for m, X in enumerate(ds.Xs)],
+})
+st.dataframe(summary, hide_index=True, width="stretch")
+c1, c2 = st.columns(2)
+c1.plotly_chart(plotting.fig_dimensions(ds.modality_names, ds.dims), width="stretch", key="fig_dims")
+c2.plotly_chart(plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), width="stretch", key="fig_scales")
+if ds.y is not None:
+    st.plotly_chart(plotting.fig_label_balance(ds.y, ds.target_names), width="stretch", key="fig_labels")
+with st.expander("Preview (first 10 samples, first 6 features of each modality)"):
+    preview = to_frame([X[:10, :6] for X in ds.Xs], ds.modality_names, None if ds.y is None else ds.y[:10])
+    st.dataframe(preview, width="stretch")

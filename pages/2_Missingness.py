@@ -1,0 +1,125 @@
+"""Missingness: choose a mechanism and rates, and which split loses modalities; see the mask."""
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from appui import state
+from appui.widgets import guard
+from ul4m4 import plotting
+from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
+from ul4m4.missing import MECHANISMS
+
+st.set_page_config(page_title="Missingness · UL4M4 Explorer", page_icon=":material/grid_off:", layout="wide")
+state.ensure_defaults()
+ss = st.session_state
+ds = ss[state.DATASET]
+cfg = ss[state.MISSING_CFG]
+M = ds.n_modalities
+names = ds.modality_names
+
+st.title("Missingness")
+st.markdown(
+    "Remove whole modalities from some samples to see how the methods cope. A *missing rate* can mean "
+    "two things: the fraction of **modality slots** missing, or the fraction of **samples** that are "
+    "incomplete. Each mechanism says which one it asks for, and the realised rates of both kinds are "
+    "shown next to the request. Every sample keeps at least one modality."
+)
+
+LABELS = {
+    "mcar": "MCAR (each slot independently)",
+    "standard": "Paper: standard (keep probability per modality)",
+    "complex": "Paper: complex (whole-pattern frequencies)",
+    "pepsy": "PEPSY (lead modalities, pm / ps)",
+    "mutually_exclusive": "iMML: mutually exclusive (one modality kept)",
+    "partial": "iMML: partial (subset of modalities can go)",
+    "mnar_value": "MNAR by value (depends on the modality itself)",
+    "mnar_label": "MNAR by label (depends on the class)",
+}
+mech = st.selectbox("Mechanism", list(MECHANISMS), format_func=LABELS.get, key="miss_mechanism",
+                    index=list(MECHANISMS).index(cfg.mechanism))
+st.caption(MECHANISMS[mech])
+
+with st.form("missing_form"):
+    c1, c2, c3 = st.columns(3)
+    kw = {"mechanism": mech}
+    if mech in ("mcar", "mnar_value", "mnar_label"):
+        kw["rate"] = c1.slider("Missing rate (fraction of modality slots)", 0.0, 0.95,
+                               float(cfg.rate if cfg.rate is not None else 0.3), 0.05, key="miss_rate")
+    if mech in ("mutually_exclusive", "partial"):
+        kw["rate"] = c1.slider("Incomplete samples (fraction)", 0.0, 0.95,
+                               float(cfg.rate if cfg.rate is not None else 0.3), 0.05, key="miss_rate")
+    if mech in ("mnar_value", "mnar_label"):
+        kw["strength"] = c1.slider("Strength of the dependence", 0.0, 6.0, float(cfg.strength), 0.5, key="miss_strength")
+    if mech == "standard":
+        c1.markdown("Keep probability per modality (1 = always kept)")
+        kp = cfg.keep_probs if cfg.keep_probs is not None and len(cfg.keep_probs) == M else (1.0,) + (0.5,) * (M - 1)
+        kw["keep_probs"] = tuple(
+            c1.number_input(n, 0.01, 1.0, float(p), 0.05, key=f"miss_keep_{m}") for m, (n, p) in enumerate(zip(names, kp))
+        )
+    if mech == "complex":
+        default = {"1" * M: 0.6, **{"".join("1" if j == m else "0" for j in range(M)): 0.4 / M for m in range(M)}} \
+            if M > 1 else {"1": 1.0}
+        start = dict(cfg.pattern_freqs) if cfg.pattern_freqs else default
+        table = pd.DataFrame({"pattern": list(start), "frequency": list(start.values())})
+        c1.markdown(f"Patterns: strings of {M} characters, 1 = observed, in the order {', '.join(names)}")
+        edited = c1.data_editor(table, num_rows="dynamic", key="miss_patterns", hide_index=True)
+        kw["pattern_freqs"] = tuple((str(p).strip(), float(f)) for p, f in zip(edited["pattern"], edited["frequency"])
+                                    if str(p).strip() and pd.notna(f))
+    if mech == "pepsy":
+        kw["pm"] = c1.slider("pm: fraction of modalities that are leads", 0.0, 1.0, float(cfg.pm or 0.6), 0.1, key="miss_pm")
+        kw["ps"] = c1.slider("ps: fraction of samples each lead loses", 0.0, 0.95, float(cfg.ps or 0.8), 0.05, key="miss_ps")
+    kw["apply_to"] = c2.radio("Which data loses modalities", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get,
+                              index=list(SPLIT_CHOICES).index(cfg.apply_to), key="miss_apply_to")
+    kw["test_size"] = c2.slider("Test split (fraction, stratified by label when possible)", 0.1, 0.5,
+                                float(cfg.test_size), 0.05, key="miss_test_size")
+    kw["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), key="miss_seed"))
+    submitted = st.form_submit_button("Simulate", type="primary")
+
+if submitted:
+    new = MissingConfig(**{**{f.name: f.default for f in dataclasses.fields(MissingConfig)}, **kw})
+    with guard("simulating missingness"):
+        previous = ss[state.MISSING_CFG]
+        ss[state.MISSING_CFG] = new
+        try:
+            state.current_mask()
+        except Exception:
+            ss[state.MISSING_CFG] = previous  # keep the last good settings
+            raise
+
+cfg = ss[state.MISSING_CFG]
+mres = None
+with guard("simulating missingness"):
+    mres = state.current_mask()
+if mres is not None:
+    rep = mres.report
+    st.subheader("Result")
+    st.caption(f"Current settings: {LABELS[cfg.mechanism]}, on {SPLIT_CHOICES[cfg.apply_to]}, seed {cfg.seed}; "
+               f"{mres.train_idx.size} training and {mres.test_idx.size} test samples"
+               f"{' (stratified)' if mres.stratified else ' (not stratified: a class is too small)'}.")
+    c1, c2, c3 = st.columns(3)
+    req = f"{100 * rep.requested_rate:.1f}% requested ({rep.requested_kind})"
+    c1.metric("Missing modality slots", f"{100 * rep.realized_slot_rate:.1f}%", help=req)
+    c2.metric("Incomplete samples", f"{100 * rep.realized_incomplete_rate:.1f}%")
+    c3.metric("Samples given one modality back", rep.n_restored,
+              help="Samples the mechanism would have emptied get one modality back (chosen at random); "
+                   "this lowers the realised rate below the requested one.")
+    if cfg.apply_to != "both":
+        st.info(f"Only the {cfg.apply_to} split loses modalities. "
+                + ("UL4M4 and the baselines are then fitted on complete training data, as the published "
+                   "MOSI script does by default." if cfg.apply_to == "test" else ""))
+    st.plotly_chart(plotting.fig_rates(rep, names), width="stretch", key="fig_rates")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plotting.fig_mask_heatmap(mres.mask, names), width="stretch", key="fig_mask")
+    c2.plotly_chart(plotting.fig_patterns(rep.pattern_counts, names), width="stretch", key="fig_patterns")
+    splits = pd.DataFrame([
+        {"split": s, "samples": len(idx), "missing slots (%)": round(100 * r.realized_slot_rate, 1),
+         "incomplete samples (%)": round(100 * r.realized_incomplete_rate, 1),
+         **{f"{n} missing (%)": round(100 * v, 1) for n, v in zip(names, r.per_modality_missing)}}
+        for s, idx, r in (("train", mres.train_idx, mres.report_train), ("test", mres.test_idx, mres.report_test))
+    ])
+    st.dataframe(splits, hide_index=True, width="stretch")
+    with st.expander("Pattern table"):
+        st.dataframe(plotting.pattern_table(rep, names), hide_index=True, width="stretch")
+    st.page_link("pages/3_Cluster_and_impute.py", label="Next: cluster & impute", icon=":material/arrow_forward:")

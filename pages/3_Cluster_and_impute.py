@@ -1,0 +1,188 @@
+"""Cluster & impute: run UL4M4 and the baselines, see the clusters, the imputation error and why each
+missing modality got its value."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from appui import state
+from appui.widgets import Progress, guard
+from ul4m4 import plotting
+from ul4m4.embedding import METHODS_2D, embed_2d
+from ul4m4.experiment import METHODS, RunConfig, run_methods
+from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
+
+st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
+state.ensure_defaults()
+ss = st.session_state
+ds = ss[state.DATASET]
+names = ds.modality_names
+rcfg = ss[state.RUN_CFG]
+
+st.title("Cluster & impute")
+mres = None
+with guard("simulating missingness"):
+    mres = state.current_mask()
+if mres is None:
+    st.stop()
+n_train = int(mres.train_idx.size)
+
+devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+with st.form("run_form"):
+    c1, c2, c3 = st.columns(3)
+    k = c1.number_input("Clusters k", 1, max(1, n_train), min(rcfg.n_clusters, n_train), key="run_k",
+                        help=f"At most the {n_train} training samples.")
+    init = c1.selectbox("Initialisation", ["k-means++", "random"], index=["k-means++", "random"].index(rcfg.init),
+                        key="run_init")
+    seed = c2.number_input("Seed", 0, 2**31 - 1, int(rcfg.seed), key="run_seed")
+    max_iter = c2.number_input("Max Lloyd iterations", 1, 1000, int(rcfg.max_iter), key="run_max_iter")
+    device = c3.selectbox("Device", devices, index=devices.index(rcfg.device) if rcfg.device in devices else 0,
+                          key="run_device", help="CUDA is offered when a GPU is present.")
+    baselines = [m for m in METHODS if m != "ul4m4"]
+    chosen = c3.multiselect("Baselines to compare", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
+                            format_func=lambda m: METHODS[m], key="run_baselines",
+                            help="The iterative imputer is slow on wide embeddings (about 20 s on mfeat).")
+    run_clicked = st.form_submit_button("Run", type="primary")
+
+if run_clicked:
+    ss[state.RUN_CFG] = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
+                                  seed=int(seed), device=device)
+rcfg = ss[state.RUN_CFG]
+
+run = state.current_run()
+if run is None:
+    prog = Progress("Running UL4M4 and the baselines...")
+    with guard("running the imputers"):
+        with st.spinner("Running..."):
+            result = run_methods(ds, mres, rcfg, callback=prog.method_step)
+        run = state.memo_put(state.run_key(), result)
+    prog.done()
+if run is None:
+    st.info("The previous results are kept; change the settings above and press Run.")
+    st.stop()
+
+model = run.model
+mask = mres.mask
+st.success(
+    f"UL4M4 with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}): "
+    f"{model.n_iter_} Lloyd iterations, {'converged' if model.converged_ else 'NOT converged (raise max iterations)'}. "
+    + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
+)
+for w in dict.fromkeys(run.warnings):
+    st.warning(w)
+
+# ---- Imputation error, first: the honest comparison -----------------------------------------------------
+st.subheader("Imputation error on the removed blocks")
+err = run.errors
+if err.empty or err["n_removed"].max() == 0:
+    st.info("Nothing was removed, so there is no imputation error to measure. Raise the missing rate.")
+else:
+    c1, c2 = st.columns([1, 1])
+    metric = c1.radio("Metric", ["mse", "cosine"], horizontal=True, key="err_metric",
+                      format_func={"mse": "MSE (lower is better)", "cosine": "cosine similarity (higher is better)"}.get)
+    split = c2.radio("Samples", ["all", "train", "test"], horizontal=True, key="err_split",
+                     format_func={"all": "all", "train": "training split", "test": "test split"}.get)
+    overall = err[(err["split"] == split) & (err["modality"] == "all")].set_index("method")[metric]
+    if overall.notna().any():
+        best = overall.idxmin() if metric == "mse" else overall.idxmax()
+        msg = (f"Over every removed block ({split}): " +
+               ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in overall.items()) +
+               f". Best: **{plotting.method_label(best)}**.")
+        (st.success if best == "ul4m4" else st.warning)(msg if best == "ul4m4" else msg + " UL4M4 loses to a baseline here.")
+    st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", key="fig_error")
+    st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
+               "(each feature scaled by the mean and std of the true observed values).")
+    st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch")
+
+# ---- Map ---------------------------------------------------------------------------------------------------
+st.subheader("Samples and clusters")
+c1, c2 = st.columns(2)
+map_method = c1.radio("Map", list(METHODS_2D), format_func=METHODS_2D.get, horizontal=True, key=state.MAP_METHOD)
+colour = c2.radio("Colour by", ["cluster", "label"] if ds.y is not None else ["cluster"], horizontal=True,
+                  key="map_colour")
+completed = run.completed["ul4m4"]
+emb_key = (state.run_key(), "map", map_method)
+emb = state.memo_get(emb_key)
+if emb is None:
+    label = ("Computing the UMAP map (the first UMAP in this server compiles numba code: 10-20 s)..."
+             if map_method == "umap" else "Computing the PCA map...")
+    with guard("computing the 2-D map"), st.status(label, expanded=False) as status:
+        emb = state.memo_put(emb_key, embed_2d(completed, map_method, random_state=int(rcfg.seed)))
+        status.update(label="Map ready.", state="complete")
+if emb is not None:
+    labels_all = model.predict(completed)  # every sample's cluster, training and test
+    imputed = ~mask.all(axis=1)
+    if colour == "label" and ds.y is not None:
+        cb = ds.y if ds.y.ndim == 1 else ds.y.argmax(axis=1)
+        ctitle = "label"
+    else:
+        cb, ctitle = labels_all, "cluster"
+    centres = emb.place_centres(model.cluster_centers_, labels_all)
+    axes = ("PC 1 (%.0f%% of variance)" % (100 * emb.explained[0]), "PC 2 (%.0f%% of variance)" % (100 * emb.explained[1])) \
+        if map_method == "pca" else ("UMAP 1 (no units)", "UMAP 2 (no units)")
+    hover = [f"sample {i}, cluster {labels_all[i]}" + (f", label {ds.y[i]}" if ds.y is not None and ds.y.ndim == 1 else "")
+             + (", imputed: " + ", ".join(n for m, n in enumerate(names) if not mask[i, m]) if imputed[i] else "")
+             for i in range(ds.n_samples)]
+    fig = plotting.fig_cluster_map(
+        emb.coords, cb, imputed, centres,
+        title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the UL4M4-completed data (circle: observed, "
+              "x: some modality imputed, star: centre)",
+        axis_names=axes, colour_title=ctitle, hover=hover,
+        centre_note="(projected)" if map_method == "pca" else "(mean of members)",
+    )
+    st.plotly_chart(fig, width="stretch", key="fig_map")
+
+c1, c2 = st.columns(2)
+c1.plotly_chart(plotting.fig_cluster_sizes(model.labels_, model.n_clusters), width="stretch", key="fig_sizes")
+c2.plotly_chart(plotting.fig_centre_presence(model.center_mask_, names), width="stretch", key="fig_presence")
+st.caption("Cluster sizes count the training samples the clustering was fitted on.")
+
+# ---- Why did this sample get these values? ----------------------------------------------------------------
+st.subheader("Inspect one sample")
+incomplete = np.flatnonzero(~mask.all(axis=1))
+if incomplete.size == 0:
+    st.info("No sample is incomplete.")
+else:
+    i = st.selectbox("Incomplete sample", incomplete.tolist(), key="inspect_sample",
+                     format_func=lambda j: f"sample {j} (missing: "
+                     + ", ".join(n for m, n in enumerate(names) if not mask[j, m]) + ")")
+    prov = run.provenance
+    rows = []
+    for m, n in enumerate(names):
+        if mask[i, m]:
+            continue
+        src = int(prov.source[i, m])
+        rows.append({
+            "modality": n,
+            "filled from": "training mean (no centre holds it)" if src < 0 else f"centre {src}",
+            "candidate distance r": prov.distance[i, m],
+            "runner-up": "none" if prov.runner_up[i, m] < 0 else f"centre {int(prov.runner_up[i, m])}",
+            "runner-up r": prov.runner_up_distance[i, m],
+            "margin": prov.margin[i, m],
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    r = model.candidate_distances([X[[i]] for X in ds.Xs], mask[[i]])[0]
+    chosen_src = {m: int(prov.source[i, m]) for m in range(len(names)) if not mask[i, m] and prov.source[i, m] >= 0}
+    st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", key="fig_candidates")
+    st.caption("Candidate f copies the sample's observed modalities and takes centre f's values for the missing "
+               "ones; candidates are taken in order of r, and each missing modality comes from the first "
+               "candidate whose centre holds it. A small margin means the runner-up was almost as close.")
+
+# ---- Downloads ----------------------------------------------------------------------------------------------
+st.subheader("Downloads")
+method = st.selectbox("Completed data of", list(run.completed), format_func=plotting.method_label, key="dl_method")
+spec = ss[state.DATASET_SPEC]
+manifest = make_manifest(spec, ss[state.MISSING_CFG], rcfg, mres, run.seconds,
+                         {"n_iter": int(model.n_iter_), "converged": bool(model.converged_),
+                          "repeat_with": "python -m ul4m4 impute --manifest manifest.json --out DIR"})
+c1, c2, c3, c4 = st.columns(4)
+c1.download_button("Completed data (.npz)", to_npz_bytes(run.completed[method], names, ds.y, mask),
+                   f"{ds.name}_{method}_completed.npz", key="dl_npz")
+c2.download_button("Completed data (.parquet)", to_parquet_bytes(run.completed[method], names, ds.y),
+                   f"{ds.name}_{method}_completed.parquet", key="dl_parquet")
+c3.download_button("Mask (.csv)", mask_csv_bytes(mask, names), f"{ds.name}_mask.csv", "text/csv", key="dl_mask")
+c4.download_button("Run manifest (.json)", manifest_json(manifest), "manifest.json", "application/json",
+                   key="dl_manifest")
+st.caption("The .npz holds the completed modalities, y and the mask (True = observed before imputation); the "
+           "manifest holds every setting and the software versions, so the run can be repeated headless.")

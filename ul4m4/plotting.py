@@ -1,0 +1,304 @@
+"""Plotly figures for the app and the command line: pure functions from results to figures.
+
+Every figure has a title, labelled axes (with units where there are any) and a legend a newcomer can
+read. Cluster j has the same colour everywhere (``cluster_color``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .missing import pattern_label
+
+__all__ = [
+    "cluster_color",
+    "method_color",
+    "fig_dimensions",
+    "fig_scales",
+    "fig_label_balance",
+    "fig_mask_heatmap",
+    "fig_patterns",
+    "fig_rates",
+    "fig_cluster_map",
+    "fig_cluster_sizes",
+    "fig_centre_presence",
+    "fig_imputation_error",
+    "fig_candidates",
+]
+
+_PALETTE = qualitative.Dark24 + qualitative.Light24
+METHOD_COLORS = {
+    "ul4m4": "#d62728", "zero": "#7f7f7f", "mean": "#1f77b4", "knn": "#2ca02c", "iterative": "#9467bd",
+    "complete": "#000000",
+}
+METHOD_LABELS = {
+    "ul4m4": "UL4M4", "zero": "Zero fill", "mean": "Mean", "knn": "kNN", "iterative": "Iterative",
+    "complete": "Complete data (ceiling)",
+}
+WEBGL_ABOVE = 3000  # points; beyond this scatter plots switch to WebGL
+LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend_title_text="")
+
+
+def cluster_color(j):
+    """Colour of cluster j, the same on every page."""
+    return _PALETTE[int(j) % len(_PALETTE)]
+
+
+def method_color(method):
+    return METHOD_COLORS.get(method, "#8c564b")
+
+
+def method_label(method):
+    return METHOD_LABELS.get(method, method)
+
+
+def fig_dimensions(names, dims):
+    """Bar chart of the number of features of each modality."""
+    fig = go.Figure(go.Bar(x=names, y=dims, text=dims, textposition="outside", marker_color="#1f77b4",
+                           name="features"))
+    fig.update_layout(title="Features per modality", xaxis_title="Modality", yaxis_title="Number of features",
+                      showlegend=False, **LAYOUT)
+    return fig
+
+
+def fig_scales(names, Xs, mask):
+    """Box plot of per-feature standard deviations of each modality (log scale): why standardise."""
+    fig = go.Figure()
+    for m, (name, X) in enumerate(zip(names, Xs)):
+        obs = X[mask[:, m]]
+        sd = obs.std(axis=0) if obs.shape[0] else np.array([np.nan])
+        sd = np.where(sd > 0, sd, np.nan)
+        fig.add_trace(go.Box(y=sd, name=name, boxpoints=False, marker_color=cluster_color(m)))
+    fig.update_layout(title="Scale of each modality (std of each feature, observed rows)",
+                      xaxis_title="Modality", yaxis_title="Feature standard deviation (original units, log scale)",
+                      yaxis_type="log", showlegend=False, **LAYOUT)
+    return fig
+
+
+def fig_label_balance(y, target_names=None):
+    """Bar chart of samples per class (or positives per label for multilabel targets)."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        counts = y.sum(axis=0)
+        names = target_names or [f"label {j}" for j in range(y.shape[1])]
+        title, xt, yt = "Positives per label (multilabel)", "Label", "Samples with the label"
+    else:
+        classes, counts = np.unique(y, return_counts=True)
+        names = [str(c) for c in classes]
+        if target_names is not None and len(target_names) == len(classes) and np.issubdtype(classes.dtype, np.integer):
+            names = [f"{c}: {target_names[int(c)]}" if int(c) < len(target_names) else str(c) for c in classes]
+        title, xt, yt = "Samples per class", "Class", "Number of samples"
+    fig = go.Figure(go.Bar(x=[str(n) for n in names], y=counts, marker_color="#1f77b4", name="samples"))
+    fig.update_layout(title=title, xaxis_title=xt, yaxis_title=yt, showlegend=False, **LAYOUT)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
+    """Samples x modalities heatmap of the mask, rows sorted by pattern (a random subset if large)."""
+    mask = np.asarray(mask, dtype=bool)
+    n = mask.shape[0]
+    rows = np.arange(n)
+    if n > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    sub = mask[rows]
+    order = np.lexsort(sub.T[::-1])[::-1]
+    z = sub[order].astype(int)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=names, y=[str(r) for r in rows[order]], zmin=0, zmax=1,
+        colorscale=[[0, "#f4a261"], [0.5, "#f4a261"], [0.5, "#2a9d8f"], [1, "#2a9d8f"]],
+        colorbar=dict(title="", tickvals=[0.25, 0.75], ticktext=["missing", "observed"]),
+        hovertemplate="sample %{y}<br>%{x}: %{z}<extra>1 = observed, 0 = missing</extra>",
+    ))
+    shown = f"{len(rows)} of {n} samples (random subset)" if n > max_rows else f"all {n} samples"
+    fig.update_layout(title=f"Missing-modality mask: {shown}, sorted by pattern", xaxis_title="Modality",
+                      yaxis_title="Sample (sorted by pattern)", **LAYOUT)
+    fig.update_yaxes(showticklabels=False, type="category")
+    return fig
+
+
+def fig_patterns(pattern_counts, names, top=20):
+    """UpSet-style chart: frequency of each missing pattern (bars) and which modalities it observes (dots)."""
+    items = sorted(pattern_counts.items(), key=lambda kv: -kv[1])[:top]
+    total = sum(pattern_counts.values())
+    labels = [p for p, _ in items]
+    counts = [c for _, c in items]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.04)
+    fig.add_trace(go.Bar(
+        x=labels, y=counts, marker_color="#264653", name="samples",
+        text=[f"{100 * c / total:.0f}%" for c in counts], textposition="outside",
+        hovertemplate="pattern %{x}: %{y} samples<extra></extra>",
+    ), row=1, col=1)
+    xs, ys, colors = [], [], []
+    for p in labels:
+        for m, ch in enumerate(p):
+            xs.append(p)
+            ys.append(names[m])
+            colors.append("#2a9d8f" if ch == "1" else "#e0e0e0")
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(size=12, color=colors),
+                             name="observed modality (filled)", hoverinfo="skip", showlegend=False), row=2, col=1)
+    fig.update_layout(title=f"Missing patterns ({len(pattern_counts)} distinct; dark dot = observed)",
+                      showlegend=False, **LAYOUT)
+    fig.update_yaxes(title_text="Samples", row=1, col=1)
+    fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed")
+    fig.update_xaxes(title_text="Pattern (1 = observed, in modality order)", row=2, col=1, type="category")
+    fig.update_xaxes(type="category", row=1, col=1)
+    return fig
+
+
+def fig_rates(report, names):
+    """Requested versus realised missing rates: slots, incomplete samples and each modality."""
+    cats = ["missing slots", "incomplete samples"] + [f"{n} missing" for n in names]
+    realised = [report.realized_slot_rate, report.realized_incomplete_rate] + list(report.per_modality_missing)
+    requested = [np.nan] * len(cats)
+    if report.requested_kind == "slots":
+        requested[0] = report.requested_rate
+    else:
+        requested[1] = report.requested_rate
+    fig = go.Figure([
+        go.Bar(x=cats, y=[100 * v for v in requested], name=f"requested ({report.requested_kind} rate)",
+               marker_color="#a8dadc"),
+        go.Bar(x=cats, y=[100 * v for v in realised], name="realised", marker_color="#1d3557",
+               text=[f"{100 * v:.1f}%" for v in realised], textposition="outside"),
+    ])
+    fig.update_layout(title="Requested vs realised missingness", xaxis_title="Rate", yaxis_title="Percent (%)",
+                      barmode="group", **LAYOUT)
+    return fig
+
+
+def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_names=("dim 1", "dim 2"),
+                    colour_title="cluster", hover=None, centre_note=""):
+    """2-D map of samples: colour by cluster or label, circles observed, crosses imputed, stars centres.
+
+    Parameters
+    ----------
+    coords : (n, 2)
+    colour_by : (n,) int cluster indices (coloured with ``cluster_color``) or labels
+    imputed : (n,) bool, True where at least one modality was imputed
+    centres : (k, 2) or None
+    """
+    coords = np.asarray(coords)
+    n = coords.shape[0]
+    Scatter = go.Scattergl if n > WEBGL_ABOVE else go.Scatter
+    colour_by = np.asarray(colour_by)
+    is_cluster = colour_title == "cluster"
+    fig = go.Figure()
+    groups = np.unique(colour_by)
+    for gi, g in enumerate(groups):
+        sel = colour_by == g
+        colour = cluster_color(g) if is_cluster else cluster_color(gi)
+        for flag, symbol, tag in ((False, "circle", "observed"), (True, "x", "imputed")):
+            s = sel & (np.asarray(imputed) == flag)
+            if not s.any():
+                continue
+            fig.add_trace(Scatter(
+                x=coords[s, 0], y=coords[s, 1], mode="markers",
+                marker=dict(size=6 if flag else 5, color=colour, symbol=symbol, opacity=0.75,
+                            line=dict(width=0)),
+                name=f"{colour_title} {g} ({tag})", legendgroup=str(g),
+                text=None if hover is None else np.asarray(hover)[s],
+                hovertemplate="%{text}<extra></extra>" if hover is not None else None,
+            ))
+    if centres is not None:
+        centres = np.asarray(centres)
+        ok = ~np.isnan(centres).any(axis=1)
+        fig.add_trace(go.Scatter(
+            x=centres[ok, 0], y=centres[ok, 1], mode="markers+text",
+            marker=dict(size=16, symbol="star", color=[cluster_color(j) for j in np.flatnonzero(ok)],
+                        line=dict(width=1.5, color="black")),
+            text=[str(j) for j in np.flatnonzero(ok)], textposition="top center",
+            name=f"cluster centre {centre_note}".strip(),
+        ))
+    fig.update_layout(title=title or "Samples in 2-D", xaxis_title=axis_names[0], yaxis_title=axis_names[1],
+                      legend=dict(itemsizing="constant"), **{k: v for k, v in LAYOUT.items() if k != "legend_title_text"})
+    return fig
+
+
+def fig_cluster_sizes(labels, k):
+    """Members per cluster, coloured as on the map."""
+    counts = np.bincount(np.asarray(labels), minlength=k)
+    fig = go.Figure(go.Bar(x=[str(j) for j in range(k)], y=counts, marker_color=[cluster_color(j) for j in range(k)],
+                           name="members"))
+    fig.update_layout(title="Cluster sizes", xaxis_title="Cluster", yaxis_title="Number of samples",
+                      showlegend=False, **LAYOUT)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def fig_centre_presence(center_mask, names):
+    """Which modalities each centre holds (a centre lacks a modality none of its members observes)."""
+    H = np.asarray(center_mask, dtype=int)
+    k = H.shape[0]
+    fig = go.Figure(go.Heatmap(
+        z=H, x=names, y=[str(j) for j in range(k)], zmin=0, zmax=1,
+        colorscale=[[0, "#eeeeee"], [0.5, "#eeeeee"], [0.5, "#2a9d8f"], [1, "#2a9d8f"]],
+        colorbar=dict(tickvals=[0.25, 0.75], ticktext=["lacks", "holds"]),
+        hovertemplate="centre %{y}, %{x}: %{z}<extra>1 = holds</extra>",
+    ))
+    fig.update_layout(title="Modalities held by each cluster centre", xaxis_title="Modality", yaxis_title="Cluster",
+                      **LAYOUT)
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def fig_imputation_error(errors, metric="mse", split="all"):
+    """Grouped bars: imputation error per modality, one colour per method (removed blocks only)."""
+    df = errors[(errors["split"] == split)].copy()
+    fig = go.Figure()
+    for method, sub in df.groupby("method", sort=False):
+        fig.add_trace(go.Bar(
+            x=sub["modality"], y=sub[metric], name=method_label(method), marker_color=method_color(method),
+            customdata=sub["n_removed"], hovertemplate="%{x}: %{y:.3f} (%{customdata} removed blocks)<extra></extra>",
+        ))
+    if metric == "mse":
+        title = "Imputation error: mean squared error on removed blocks (lower is better)"
+        yt = "MSE (standardised units²)"
+    else:
+        title = "Imputation quality: cosine similarity to the truth on removed blocks (higher is better)"
+        yt = "Cosine similarity (standardised units)"
+    fig.update_layout(title=title, xaxis_title="Modality ('all' = every removed block)", yaxis_title=yt,
+                      barmode="group", **LAYOUT)
+    return fig
+
+
+def fig_candidates(r, chosen_by_modality, names):
+    """r_f of every candidate of one sample, with the candidates that filled a modality highlighted."""
+    r = np.asarray(r, dtype=float)
+    k = r.size
+    winners = {}
+    for m, src in chosen_by_modality.items():
+        winners.setdefault(src, []).append(names[m])
+    colours = ["#d62728" if f in winners else "#c7c7c7" for f in range(k)]
+    text = [", ".join(winners.get(f, [])) for f in range(k)]
+    finite = np.where(np.isfinite(r), r, np.nan)
+    fig = go.Figure(go.Bar(x=[str(f) for f in range(k)], y=finite, marker_color=colours, text=text,
+                           textposition="outside", name="candidate distance",
+                           hovertemplate="candidate %{x}: r = %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Candidate distances for this sample (red: candidate that filled the named modality)",
+                      xaxis_title="Candidate f (built from centre f)",
+                      yaxis_title="r_f = distance to nearest centre (standardised units)", showlegend=False, **LAYOUT)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def errors_wide(errors, metric="mse", split="all"):
+    """Table: one row per modality, one column per method."""
+    df = errors[errors["split"] == split]
+    return df.pivot_table(index="modality", columns="method", values=metric, sort=False)
+
+
+def pattern_table(report, names):
+    """DataFrame of patterns: observed modalities, count and share."""
+    total = sum(report.pattern_counts.values())
+    rows = []
+    for p, c in report.pattern_counts.items():
+        rows.append({"pattern": p, "observed": ", ".join(n for n, ch in zip(names, p) if ch == "1"),
+                     "samples": c, "share (%)": round(100 * c / total, 1)})
+    return pd.DataFrame(rows)
+
+
+__all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label"]
