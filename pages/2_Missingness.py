@@ -11,7 +11,6 @@ from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
 from ul4m4.missing import MECHANISMS
 
-st.set_page_config(page_title="Missingness · UL4M4 Explorer", page_icon=":material/grid_off:", layout="wide")
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]

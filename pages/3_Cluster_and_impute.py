@@ -13,7 +13,6 @@ from ul4m4.embedding import METHODS_2D, embed_2d
 from ul4m4.experiment import METHODS, RunConfig, run_methods
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 
-st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]

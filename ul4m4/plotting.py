@@ -114,8 +114,8 @@ def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
         colorbar=dict(title="", tickvals=[0.25, 0.75], ticktext=["missing", "observed"]),
         hovertemplate="sample %{y}<br>%{x}: %{z}<extra>1 = observed, 0 = missing</extra>",
     ))
-    shown = f"{len(rows)} of {n} samples (random subset)" if n > max_rows else f"all {n} samples"
-    fig.update_layout(title=f"Missing-modality mask: {shown}, sorted by pattern", xaxis_title="Modality",
+    shown = f"{len(rows)} random samples of {n}" if n > max_rows else f"all {n} samples"
+    fig.update_layout(title=f"Mask of {shown}", xaxis_title="Modality",
                       yaxis_title="Sample (sorted by pattern)", **LAYOUT)
     fig.update_yaxes(showticklabels=False, type="category")
     return fig
@@ -187,34 +187,35 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     colour_by = np.asarray(colour_by)
     is_cluster = colour_title == "cluster"
     fig = go.Figure()
+    imputed = np.asarray(imputed, dtype=bool)
     groups = np.unique(colour_by)
     for gi, g in enumerate(groups):
         sel = colour_by == g
         colour = cluster_color(g) if is_cluster else cluster_color(gi)
-        for flag, symbol, tag in ((False, "circle", "observed"), (True, "x", "imputed")):
-            s = sel & (np.asarray(imputed) == flag)
-            if not s.any():
-                continue
-            fig.add_trace(Scatter(
-                x=coords[s, 0], y=coords[s, 1], mode="markers",
-                marker=dict(size=6 if flag else 5, color=colour, symbol=symbol, opacity=0.75,
-                            line=dict(width=0)),
-                name=f"{colour_title} {g} ({tag})", legendgroup=str(g),
-                text=None if hover is None else np.asarray(hover)[s],
-                hovertemplate="%{text}<extra></extra>" if hover is not None else None,
-            ))
+        fig.add_trace(Scatter(
+            x=coords[sel, 0], y=coords[sel, 1], mode="markers",
+            marker=dict(size=6, color=colour, symbol=np.where(imputed[sel], "x", "circle"), opacity=0.75,
+                        line=dict(width=0)),
+            name=f"{colour_title} {g}", legendgroup=str(g),
+            text=None if hover is None else np.asarray(hover)[sel],
+            hovertemplate="%{text}<extra></extra>" if hover is not None else None,
+        ))
+    for symbol, tag in (("circle", "all modalities observed"), ("x", "some modality imputed")):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=tag,
+                                 marker=dict(size=8, color="#555555", symbol=symbol)))
     if centres is not None:
         centres = np.asarray(centres)
         ok = ~np.isnan(centres).any(axis=1)
         fig.add_trace(go.Scatter(
             x=centres[ok, 0], y=centres[ok, 1], mode="markers+text",
-            marker=dict(size=16, symbol="star", color=[cluster_color(j) for j in np.flatnonzero(ok)],
-                        line=dict(width=1.5, color="black")),
+            marker=dict(size=20, symbol="star", color=[cluster_color(j) for j in np.flatnonzero(ok)],
+                        line=dict(width=2, color="black"), opacity=1.0),
             text=[str(j) for j in np.flatnonzero(ok)], textposition="top center",
             name=f"cluster centre {centre_note}".strip(),
         ))
     fig.update_layout(title=title or "Samples in 2-D", xaxis_title=axis_names[0], yaxis_title=axis_names[1],
-                      legend=dict(itemsizing="constant"), **{k: v for k, v in LAYOUT.items() if k != "legend_title_text"})
+                      legend=dict(itemsizing="constant"), height=560,
+                      **{k: v for k, v in LAYOUT.items() if k != "legend_title_text"})
     return fig
 
 
@@ -254,14 +255,16 @@ def fig_imputation_error(errors, metric="mse", split="all"):
             x=sub["modality"], y=sub[metric], name=method_label(method), marker_color=method_color(method),
             customdata=sub["n_removed"], hovertemplate="%{x}: %{y:.3f} (%{customdata} removed blocks)<extra></extra>",
         ))
+    log = False
     if metric == "mse":
         title = "Imputation error: mean squared error on removed blocks (lower is better)"
-        yt = "MSE (standardised units²)"
+        yt = "MSE (standardised units², log scale)"
+        log = True
     else:
         title = "Imputation quality: cosine similarity to the truth on removed blocks (higher is better)"
         yt = "Cosine similarity (standardised units)"
     fig.update_layout(title=title, xaxis_title="Modality ('all' = every removed block)", yaxis_title=yt,
-                      barmode="group", **LAYOUT)
+                      barmode="group", yaxis_type="log" if log else "linear", **LAYOUT)
     return fig
 
 
@@ -302,3 +305,117 @@ def pattern_table(report, names):
 
 
 __all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label"]
+
+
+METRIC_LABELS = {
+    "f1_micro": "F1-micro", "f1_macro": "F1-macro", "accuracy": "Accuracy",
+    "flattened_f1_micro": "published scripts' 'F1-micro' (flattened labels)", "imputation_mse": "Imputation MSE",
+}
+
+
+def _band_note(summary):
+    n = int(summary["n"].max()) if len(summary) else 0
+    return f"mean ± 1 std over n={n} seeds" if n > 1 else "one seed, no band"
+
+
+def _rgba(hex_colour, alpha):
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=None):
+    kw = {} if row is None else {"row": row, "col": col}
+    std = np.nan_to_num(np.asarray(std, dtype=float))
+    if np.any(std > 0):
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                                 fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0),
+                                 hoverinfo="skip", showlegend=False, legendgroup=name), **kw)
+    fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name,
+                             line=dict(color=colour, dash=dash), marker=dict(size=7)), **kw)
+
+
+def fig_degradation(df, metric="f1_micro"):
+    """Downstream score against the realised missing-slot rate, one line per method (band over seeds)."""
+    from .sweep import summarise
+
+    summ = summarise(df, metric)
+    fig = go.Figure()
+    x_max = float(summ.loc[summ["method"] != "complete", "x"].max()) if (summ["method"] != "complete").any() else 1.0
+    for method, sub in summ.groupby("method", sort=False):
+        if method == "complete":
+            m, s = float(sub["mean"].mean()), float(sub["std"].fillna(0).mean())
+            _line_with_band(fig, np.array([0.0, x_max]), np.array([m, m]), np.array([s, s]),
+                            method_label(method), method_color(method), dash="dash")
+            continue
+        if sub["k"].notna().any() and sub["k"].nunique() > 1:
+            sub = sub[sub["k"] == sub["k"].min()]
+        sub = sub.sort_values("x")
+        _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
+                        method_label(method), method_color(method))
+    label = METRIC_LABELS.get(metric, metric)
+    fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
+                      xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
+                      yaxis_title=f"{label} (test split)", **LAYOUT)
+    return fig
+
+
+def fig_error_vs_rate(df):
+    """Imputation MSE on removed blocks against the realised missing-slot rate (log scale)."""
+    from .sweep import summarise
+
+    d = df[(df["method"] != "complete") & df["imputation_mse"].notna()]
+    summ = summarise(d, "imputation_mse")
+    fig = go.Figure()
+    for method, sub in summ.groupby("method", sort=False):
+        if sub["k"].notna().any() and sub["k"].nunique() > 1:
+            sub = sub[sub["k"] == sub["k"].min()]
+        sub = sub.sort_values("x")
+        _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
+                        method_label(method), method_color(method))
+    fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
+                      xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
+                      yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
+    return fig
+
+
+def fig_k_sensitivity(df, metric="f1_micro"):
+    """UL4M4's score and imputation error against k at a fixed rate; baselines as dashed references."""
+    from .sweep import summarise
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{METRIC_LABELS.get(metric, metric)} (test split) vs k",
+                                                        "Imputation MSE vs k"))
+    for col, met in ((1, metric), (2, "imputation_mse")):
+        summ = summarise(df[df[met].notna()], met)
+        u = summ[summ["method"] == "ul4m4"].sort_values("k")
+        if len(u):
+            _line_with_band(fig, u["k"].to_numpy(dtype=float), u["mean"].to_numpy(), u["std"].to_numpy(),
+                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col)
+        ks = u["k"].to_numpy(dtype=float) if len(u) else np.array([1.0, 2.0])
+        for method, sub in summ[summ["method"] != "ul4m4"].groupby("method", sort=False):
+            m = float(sub["mean"].mean())
+            fig.add_trace(go.Scatter(x=[ks.min(), ks.max()], y=[m, m], mode="lines", name=method_label(method),
+                                     legendgroup=method, showlegend=col == 1,
+                                     line=dict(color=method_color(method), dash="dash")), row=1, col=col)
+        if col == 1:
+            fig.data[-1].showlegend = True
+    rate = df["rate"].iloc[0] if len(df) else float("nan")
+    summ = summarise(df, metric)
+    fig.update_layout(title=f"Sensitivity to the number of clusters k at rate {rate} ({_band_note(summ)}; "
+                            "dashed: baselines)", **LAYOUT)
+    fig.update_xaxes(title_text="Number of clusters k", type="log")
+    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
+    fig.update_yaxes(title_text="MSE (standardised units²)", row=1, col=2)
+    return fig
+
+
+def figures_html(figs, title):
+    """One offline HTML page holding several figures (plotly.js embedded once)."""
+    parts = [f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>"]
+    for i, fig in enumerate(figs):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+__all__ += ["fig_degradation", "fig_error_vs_rate", "fig_k_sensitivity", "figures_html", "METRIC_LABELS"]
