@@ -11,7 +11,7 @@ from ul4m4.downstream import CLASSIFIERS
 from ul4m4.evaluation import classification_scores, flattened_f1_micro
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISMS
-from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, run_sweep
+from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep
 
 state.ensure_defaults()
 ss = st.session_state
@@ -76,7 +76,10 @@ if run_clicked:
             ksens = SweepConfig(mechanism=mech, rates=(float(k_rate),), seeds=seeds,
                                 methods=tuple(m for m in methods if m != "complete"), classifier=classifier,
                                 k=int(k), ks=ks, apply_to=apply_to, pm=float(pm))
-        ss[state.SWEEP_CFG] = (main, ksens)
+        for c in (main, ksens):
+            if c is not None:
+                check_sweep(c, ds)
+        ss[state.SWEEP_CFG] = (main, ksens)  # only settings that can run replace the previous ones
 
 cfgs = ss.get(state.SWEEP_CFG)
 if cfgs is None:
@@ -95,7 +98,10 @@ for cfg in cfgs:
         with guard("running the sweep"):
             df = state.memo_put(key, run_sweep(ds, cfg, callback=prog.method_step))
         prog.done()
+        if df is None:
+            break
     results.append(df)
+results += [None] * (2 - len(results))
 
 df, kdf = results
 if df is None:

@@ -82,7 +82,8 @@ def rate_config(mechanism, rate, n_modalities, *, pm=0.6, strength=2.0, apply_to
     raise ValueError(f"mechanism={mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
 
 
-def _check(cfg, dataset):
+def check_sweep(cfg, dataset):
+    """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset``."""
     if dataset.y is None:
         raise ValueError("a degradation sweep needs labels (y); this dataset has none.")
     if cfg.mechanism not in MECHANISMS:
@@ -128,7 +129,7 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
     callback : callable(dict) or None
         Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit of work.
     """
-    _check(cfg, dataset)
+    check_sweep(cfg, dataset)
     ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     units = []
     for seed in cfg.seeds:
@@ -197,4 +198,4 @@ def summarise(df, metric):
     return out
 
 
-__all__ += ["summarise"]
+__all__ += ["summarise", "check_sweep"]

@@ -1,0 +1,198 @@
+"""The app, page by page, with streamlit.testing (no browser): defaults, uploads, runs, bad settings."""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from appui import state
+
+PAGES = ["pages/1_Data.py", "pages/2_Missingness.py", "pages/3_Cluster_and_impute.py", "pages/4_Degradation.py"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start():
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+
+
+def run_key(at):
+    ss = at.session_state
+    return ("run", ss[state.DATASET_KEY], ss[state.MISSING_CFG], ss[state.RUN_CFG])
+
+
+def chart_titles(at):
+    return [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
+
+
+def no_problem(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def submit(at, label):
+    [b for b in at.button if b.label == label][0].click().run()
+
+
+def test_home_shows_the_default_state():
+    at = start()
+    no_problem(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "mfeat: 2000 samples, 6 modalities" in text and "of modality slots missing" in text
+    assert at.session_state[state.DATASET].name == "mfeat"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_with_defaults(page):
+    at = start()
+    at.switch_page(page).run()
+    no_problem(at)
+
+
+def test_data_page_charts_and_synthetic():
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    assert chart_titles(at)[:3] == ["Features per modality", "Scale of each modality (std of each feature, observed rows)",
+                                    "Samples per class"]
+    at.radio(key="data_source").set_value("synthetic").run()
+    no_problem(at)
+    assert at.session_state[state.DATASET].name == "synthetic"
+    at.text_input(key="syn_dims").set_value("a, b")
+    submit(at, "Generate")
+    assert any("should be integers separated by commas" in e.value for e in at.error)
+    assert at.session_state[state.DATASET].name == "synthetic"  # the previous data is kept
+
+
+def csv_bytes(rows=40, text=False):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"img__0": rng.normal(size=rows), "img__1": rng.normal(size=rows),
+                       "txt__0": rng.normal(size=rows), "y": np.arange(rows) % 2})
+    df.loc[:4, "txt__0"] = np.nan
+    if text:
+        df["img__1"] = df["img__1"].astype(object)
+        df.loc[3, "img__1"] = "oops"
+    return df.to_csv(index=False).encode()
+
+
+def test_good_then_bad_upload():
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("mine.csv", csv_bytes(), "text/csv")).run()
+    no_problem(at)
+    ds = at.session_state[state.DATASET]
+    assert ds.name == "mine.csv" and ds.modality_names == ["img", "txt"] and (~ds.mask[:5, 1]).all()
+    at.file_uploader(key="upload").set_value(("bad.csv", csv_bytes(text=True), "text/csv")).run()
+    assert not at.exception
+    assert any("column 'img__1' holds text" in e.value for e in at.error)
+    assert at.session_state[state.DATASET].name == "mine.csv"  # the good data is kept
+    # The other pages work on the uploaded data.
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    no_problem(at)
+
+
+def test_npz_upload_with_pickled_objects_is_refused():
+    buf = io.BytesIO()
+    np.savez(buf, a=np.array([{"x": 1}], dtype=object))
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("evil.npz", buf.getvalue(), "application/octet-stream")).run()
+    assert not at.exception
+    assert any("dtype object" in e.value for e in at.error)
+
+
+def test_missingness_page_simulates_and_reports():
+    at = start()
+    at.switch_page("pages/2_Missingness.py").run()
+    assert "Requested vs realised missingness" in chart_titles(at)
+    at.selectbox(key="miss_mechanism").set_value("pepsy").run()
+    at.slider(key="miss_pm").set_value(0.6)
+    at.slider(key="miss_ps").set_value(0.8)
+    submit(at, "Simulate")
+    no_problem(at)
+    cfg = at.session_state[state.MISSING_CFG]
+    assert (cfg.mechanism, cfg.pm, cfg.ps) == ("pepsy", 0.6, 0.8)
+    titles = chart_titles(at)
+    assert any(t.startswith("Mask of") for t in titles) and any(t.startswith("Missing patterns") for t in titles)
+
+
+def test_impossible_setting_shows_error_and_keeps_settings():
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    no_labels = pd.read_csv(io.BytesIO(csv_bytes())).drop(columns="y").to_csv(index=False).encode()
+    at.file_uploader(key="upload").set_value(("nolabels.csv", no_labels, "text/csv")).run()
+    at.switch_page("pages/2_Missingness.py").run()
+    before = at.session_state[state.MISSING_CFG]
+    at.selectbox(key="miss_mechanism").set_value("mnar_label").run()
+    submit(at, "Simulate")
+    assert not at.exception
+    assert any("needs labels" in e.value for e in at.error)
+    assert at.session_state[state.MISSING_CFG] == before
+
+
+def test_cluster_page_runs_and_draws_everything():
+    at = start()
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    titles = chart_titles(at)
+    assert titles[0].startswith("Imputation error: mean squared error on removed blocks")
+    assert any(t.startswith("PCA of the UL4M4-completed data") for t in titles)
+    assert "Cluster sizes" in titles and "Modalities held by each cluster centre" in titles
+    assert any(t.startswith("Candidate distances for this sample") for t in titles)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    methods = {trace["name"] for trace in spec["data"]}
+    assert methods == {"UL4M4", "Zero fill", "Mean", "kNN"}
+    run = at.session_state[state.MEMO][run_key(at)]
+    assert run.model.n_clusters == 10
+    assert len(at.get("download_button")) == 4
+    # Re-opening the page does not recompute: the memo already holds the run.
+    at.switch_page("pages/2_Missingness.py").run()
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    assert at.session_state[state.MEMO][run_key(at)] is run
+
+
+def test_cluster_page_new_settings():
+    at = start()
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.number_input(key="run_k").set_value(4)
+    at.multiselect(key="run_baselines").set_value(["mean"])
+    submit(at, "Run")
+    no_problem(at)
+    assert at.session_state[state.RUN_CFG].n_clusters == 4
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in spec["data"]} == {"UL4M4", "Mean"}
+
+
+def test_degradation_page_small_sweep():
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("breast_cancer").run()
+    at.switch_page("pages/4_Degradation.py").run()
+    no_problem(at)
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(2)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "complete"])
+    at.text_input(key="deg_ks").set_value("2, 4")
+    submit(at, "Run sweep")
+    no_problem(at)
+    titles = chart_titles(at)
+    assert titles[0].startswith("F1-micro on the test split vs missing modality slots (mean ± 1 std over n=2 seeds)")
+    assert any(t.startswith("F1-macro") for t in titles)
+    assert any(t.startswith("Sensitivity to the number of clusters k") for t in titles)
+    assert len(at.get("download_button")) == 3
+
+
+def test_degradation_bad_rates_show_error():
+    at = start()
+    at.switch_page("pages/4_Degradation.py").run()
+    at.text_input(key="deg_rates").set_value("0, 1.0")
+    submit(at, "Run sweep")
+    assert not at.exception
+    assert any("rate 1.0 should be in [0, 1)" in e.value for e in at.error)

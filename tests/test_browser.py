@@ -1,0 +1,40 @@
+"""A person's main flow in a real browser: open the app, simulate missingness, run UL4M4, see the map."""
+
+import pytest
+
+from browser import ARGS, CHROMIUM, ROOT, require_browser, streamlit_server, wait_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_main_flow_in_chromium(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    shots = ROOT / "artifacts"
+    shots.mkdir(exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(url)
+        wait_idle(page)
+        assert page.get_by_text("UL4M4 Explorer").first.is_visible()
+
+        page.get_by_role("link", name="Missingness").first.click()
+        wait_idle(page)
+        page.get_by_role("button", name="Simulate").click()
+        wait_idle(page)
+        assert page.get_by_text("Missing modality slots").first.is_visible()
+
+        page.get_by_role("link", name="Cluster & impute").first.click()
+        wait_idle(page)
+        page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Run").click()
+        wait_idle(page)
+        page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Unexpected error" not in body
+        assert "Lloyd iterations" in body
+        page.screenshot(path=str(shots / "cluster_and_impute.png"), full_page=True)
+        browser.close()
+    assert (shots / "cluster_and_impute.png").stat().st_size > 10_000

@@ -1,0 +1,85 @@
+"""Every figure has a title and labelled axes; the cluster colours are stable."""
+
+import numpy as np
+import pytest
+
+from ul4m4 import make_synthetic, plotting
+from ul4m4.experiment import MissingConfig, RunConfig, make_mask, run_methods
+from ul4m4.sweep import SweepConfig, run_sweep
+
+
+@pytest.fixture(scope="module")
+def bits():
+    ds = make_synthetic(n_samples=150, n_modalities=3, dims=[4, 3, 2], n_clusters=3, random_state=0)
+    m = make_mask(ds, MissingConfig(rate=0.3))
+    run = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean"), n_clusters=3))
+    sweep = run_sweep(ds, SweepConfig(rates=(0.0, 0.3), seeds=(0, 1), methods=("ul4m4", "mean", "complete"), k=3))
+    ksweep = run_sweep(ds, SweepConfig(rates=(0.3,), seeds=(0,), methods=("ul4m4", "mean"), ks=(2, 3)))
+    return ds, m, run, sweep, ksweep
+
+
+def figures(bits):
+    ds, m, run, sweep, ksweep = bits
+    names = ds.modality_names
+    coords = np.random.default_rng(0).normal(size=(ds.n_samples, 2))
+    return {
+        "dimensions": plotting.fig_dimensions(names, ds.dims),
+        "scales": plotting.fig_scales(names, ds.Xs, ds.mask),
+        "labels": plotting.fig_label_balance(ds.y, ds.target_names),
+        "mask": plotting.fig_mask_heatmap(m.mask, names),
+        "patterns": plotting.fig_patterns(m.report.pattern_counts, names),
+        "rates": plotting.fig_rates(m.report, names),
+        "map": plotting.fig_cluster_map(coords, run.model.predict(run.completed["ul4m4"]), ~m.mask.all(axis=1),
+                                        np.zeros((3, 2)), title="map", axis_names=("a", "b")),
+        "sizes": plotting.fig_cluster_sizes(run.model.labels_, 3),
+        "presence": plotting.fig_centre_presence(run.model.center_mask_, names),
+        "error": plotting.fig_imputation_error(run.errors),
+        "candidates": plotting.fig_candidates(np.array([0.5, 0.2, np.inf]), {0: 1}, names),
+        "degradation": plotting.fig_degradation(sweep, "f1_micro"),
+        "error_rate": plotting.fig_error_vs_rate(sweep),
+        "k": plotting.fig_k_sensitivity(ksweep),
+    }
+
+
+def test_titles_and_axis_labels(bits):
+    for name, fig in figures(bits).items():
+        lay = fig.layout
+        assert lay.title.text, name
+        xaxes = [k for k in lay.to_plotly_json() if k.startswith("xaxis")]
+        yaxes = [k for k in lay.to_plotly_json() if k.startswith("yaxis")]
+        assert any(lay[k].title.text for k in xaxes), name
+        assert any(lay[k].title.text for k in yaxes), name
+        assert len(fig.data) > 0, name
+
+
+def test_degradation_band_says_std_and_n(bits):
+    fig = figures(bits)["degradation"]
+    assert "±1 std" in fig.layout.title.text or "± 1 std" in fig.layout.title.text
+    assert "n=2 seeds" in fig.layout.title.text
+    names = {t.name for t in fig.data if t.showlegend is not False}
+    assert {"UL4M4", "Mean", "Complete data (ceiling)"} <= names
+
+
+def test_map_marks_imputed_and_centres(bits):
+    fig = figures(bits)["map"]
+    names = [t.name for t in fig.data]
+    assert "some modality imputed" in names and any("centre" in (n or "") for n in names)
+    cluster_trace = [t for t in fig.data if t.name == "cluster 0"][0]
+    assert cluster_trace.marker.color == plotting.cluster_color(0)
+
+
+def test_cluster_colours_stable():
+    assert plotting.cluster_color(3) == plotting.cluster_color(3)
+    assert plotting.cluster_color(0) != plotting.cluster_color(1)
+
+
+def test_large_maps_switch_to_webgl():
+    n = plotting.WEBGL_ABOVE + 1
+    fig = plotting.fig_cluster_map(np.zeros((n, 2)), np.zeros(n, int), np.zeros(n, bool))
+    assert fig.data[0].type == "scattergl"
+
+
+def test_html_export_is_offline():
+    html = plotting.figures_html([plotting.fig_dimensions(["a"], [3])], "t")
+    assert '<script src="http' not in html  # nothing fetched from the network
+    assert len(html) > 1_000_000  # plotly.js itself is embedded

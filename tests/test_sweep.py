@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from ul4m4 import make_synthetic
+from ul4m4.sweep import COLUMNS, SweepConfig, rate_config, run_sweep
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return make_synthetic(n_samples=240, n_modalities=3, dims=[5, 4, 3], n_clusters=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def table(ds):
+    cfg = SweepConfig(rates=(0.0, 0.4), seeds=(0, 1), methods=("ul4m4", "mean", "zero", "knn", "complete"), k=3)
+    calls = []
+    df = run_sweep(ds, cfg, callback=calls.append)
+    return df, calls
+
+
+def test_table_shape_and_seeds(table):
+    df, calls = table
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2 * 2 * 5
+    assert sorted(df["seed"].unique()) == [0, 1]
+    assert calls[-1]["done"] == calls[-1]["total"] == 20
+    incomplete = df[(df["rate"] == 0.4) & (df["method"] != "complete")]
+    assert incomplete["realized_slot_rate"].between(0.25, 0.45).all()
+    assert (df.loc[df["method"] == "complete", "realized_slot_rate"] == 0).all()
+
+
+def test_rate_zero_gives_same_score_for_every_imputer(table):
+    df, _ = table
+    zero = df[df["rate"] == 0.0]
+    for seed, sub in zero.groupby("seed"):
+        assert sub["f1_micro"].nunique() == 1 and sub["f1_macro"].nunique() == 1
+        assert sub["imputation_mse"].isna().all()  # nothing removed
+
+
+def test_missing_data_costs_something_and_mse_only_where_removed(table):
+    df, _ = table
+    high = df[(df["rate"] == 0.4) & (df["method"] != "complete")]
+    assert high["imputation_mse"].notna().all()
+    zero_fill = high[high["method"] == "zero"]["imputation_mse"].mean()
+    mean_fill = high[high["method"] == "mean"]["imputation_mse"].mean()
+    assert zero_fill > mean_fill  # zero is far from standardised data whose means are not 0
+
+
+def test_k_sensitivity_rows(ds):
+    cfg = SweepConfig(rates=(0.3,), seeds=(0,), methods=("ul4m4", "mean"), ks=(2, 4, 8))
+    df = run_sweep(ds, cfg)
+    assert sorted(df.loc[df["method"] == "ul4m4", "k"].tolist()) == [2, 4, 8]
+    assert df.loc[df["method"] == "mean", "k"].isna().all()
+
+
+def test_rate_config_meanings():
+    assert rate_config("standard", 0.3, 3).keep_probs == (1.0, 0.7, 0.7)
+    c = dict(rate_config("complex", 0.4, 2).pattern_freqs)
+    assert c == {"11": 0.6, "10": 0.2, "01": 0.2}
+    p = rate_config("pepsy", 0.5, 4, pm=0.5)
+    assert (p.pm, p.ps) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"rates": (1.0,)}, r"rate 1.0 should be in \[0, 1\)"),
+    ({"methods": ("foo",)}, "not known"),
+    ({"classifier": "svm"}, "classifier='svm'"),
+    ({"k": 10_000}, "k=10000 should be between 1"),
+    ({"seeds": ()}, "at least one seed"),
+])
+def test_errors(ds, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        run_sweep(ds, SweepConfig(**kwargs))
+
+
+def test_needs_labels(ds):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="needs labels"):
+        run_sweep(replace(ds, y=None), SweepConfig())
