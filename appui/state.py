@@ -60,6 +60,7 @@ def default_k(ds):
 
 def ensure_defaults():
     """Bundled mfeat, MCAR 30 % on both splits, UL4M4 with k = number of classes: the first screen."""
+    warm_umap()
     ss = st.session_state
     if DATASET not in ss:
         set_dataset(bundled("mfeat"), {"name": "mfeat"}, "bundled:mfeat")
@@ -116,3 +117,23 @@ def digest(data: bytes):
 
 def max_upload_bytes():
     return min(UPLOAD_LIMIT_MB * 2**20, DEFAULT_MAX_BYTES)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_umap():
+    """Compile UMAP's numba code once per server, in a background thread, so the first map is quicker."""
+    import threading
+
+    def work():
+        try:
+            import numpy as np
+
+            from ul4m4.embedding import embed_2d
+
+            embed_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
+        except Exception:  # a failed warm-up only means the first real map compiles instead
+            pass
+
+    thread = threading.Thread(target=work, name="umap-warmup", daemon=True)
+    thread.start()
+    return thread

@@ -55,3 +55,20 @@ class Progress:
 
     def done(self):
         self.bar.empty()
+
+
+NAV = [
+    ("app.py", "Home", ":material/hub:"),
+    ("pages/1_Data.py", "Data", ":material/database:"),
+    ("pages/2_Missingness.py", "Missingness", ":material/grid_off:"),
+    ("pages/3_Cluster_and_impute.py", "Cluster & impute", ":material/scatter_plot:"),
+    ("pages/4_Degradation.py", "Degradation", ":material/trending_down:"),
+]
+
+
+def sidebar_nav():
+    """The sidebar navigation (Streamlit's own is hidden in config.toml: it would label the home page 'app')."""
+    with st.sidebar:
+        st.markdown("### UL4M4 Explorer")
+        for path, label, icon in NAV:
+            st.page_link(path, label=label, icon=icon)

@@ -8,11 +8,13 @@ import streamlit as st
 
 import ul4m4
 from appui import state
-from appui.widgets import guard
+from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig
 from ul4m4.export import to_frame, to_npz_bytes
 
+st.set_page_config(page_title="Data · UL4M4 Explorer", page_icon=":material/database:", layout="wide")
+sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 

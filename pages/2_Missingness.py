@@ -6,11 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import guard
+from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
 from ul4m4.missing import MECHANISMS
 
+st.set_page_config(page_title="Missingness · UL4M4 Explorer", page_icon=":material/grid_off:", layout="wide")
+sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]

@@ -7,12 +7,14 @@ import streamlit as st
 import torch
 
 from appui import state
-from appui.widgets import Progress, guard
+from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.embedding import METHODS_2D, embed_2d
 from ul4m4.experiment import METHODS, RunConfig, run_methods
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 
+st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
+sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
@@ -138,14 +140,10 @@ c2.plotly_chart(plotting.fig_centre_presence(model.center_mask_, names), width="
 st.caption("Cluster sizes count the training samples the clustering was fitted on.")
 
 # ---- Why did this sample get these values? ----------------------------------------------------------------
-st.subheader("Inspect one sample")
-incomplete = np.flatnonzero(~mask.all(axis=1))
-if incomplete.size == 0:
-    st.info("No sample is incomplete.")
-else:
-    i = st.selectbox("Incomplete sample", incomplete.tolist(), key="inspect_sample",
-                     format_func=lambda j: f"sample {j} (missing: "
-                     + ", ".join(n for m, n in enumerate(names) if not mask[j, m]) + ")")
+
+
+def inspect_sample(i):
+    """Which centre filled each missing modality of sample i, and how close the runner-up was."""
     prov = run.provenance
     rows = []
     for m, n in enumerate(names):
@@ -168,6 +166,23 @@ else:
                "ones; candidates are taken in order of r, and each missing modality comes from the first "
                "candidate whose centre holds it. A small margin means the runner-up was almost as close.")
 
+
+st.subheader("Inspect one sample")
+incomplete = np.flatnonzero(~mask.all(axis=1))
+if incomplete.size == 0:
+    st.info("No sample is incomplete.")
+else:
+    i = int(st.number_input(f"Sample index (0-{ds.n_samples - 1}; {incomplete.size} samples are incomplete)",
+                            0, ds.n_samples - 1, int(incomplete[0]), key="inspect_sample"))
+    missing_names = [n for m, n in enumerate(names) if not mask[i, m]]
+    if missing_names:
+        st.caption(f"Sample {i} misses: {', '.join(missing_names)}.")
+        inspect_sample(i)
+    else:
+        later = incomplete[incomplete > i]
+        st.info(f"Sample {i} observes every modality, so nothing was imputed."
+                + (f" The next incomplete sample is {int(later[0])}." if later.size else ""))
+
 # ---- Downloads ----------------------------------------------------------------------------------------------
 st.subheader("Downloads")
 method = st.selectbox("Completed data of", list(run.completed), format_func=plotting.method_label, key="dl_method")
@@ -176,12 +191,15 @@ manifest = make_manifest(spec, ss[state.MISSING_CFG], rcfg, mres, run.seconds,
                          {"n_iter": int(model.n_iter_), "converged": bool(model.converged_),
                           "repeat_with": "python -m ul4m4 impute --manifest manifest.json --out DIR"})
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button("Completed data (.npz)", to_npz_bytes(run.completed[method], names, ds.y, mask),
+# Payloads are built only when a button is clicked (callables), not on every rerun of the page.
+completed_m = run.completed[method]
+c1.download_button("Completed data (.npz)", lambda: to_npz_bytes(completed_m, names, ds.y, mask),
                    f"{ds.name}_{method}_completed.npz", key="dl_npz")
-c2.download_button("Completed data (.parquet)", to_parquet_bytes(run.completed[method], names, ds.y),
+c2.download_button("Completed data (.parquet)", lambda: to_parquet_bytes(completed_m, names, ds.y),
                    f"{ds.name}_{method}_completed.parquet", key="dl_parquet")
-c3.download_button("Mask (.csv)", mask_csv_bytes(mask, names), f"{ds.name}_mask.csv", "text/csv", key="dl_mask")
-c4.download_button("Run manifest (.json)", manifest_json(manifest), "manifest.json", "application/json",
+c3.download_button("Mask (.csv)", lambda: mask_csv_bytes(mask, names), f"{ds.name}_mask.csv", "text/csv",
+                   key="dl_mask")
+c4.download_button("Run manifest (.json)", lambda: manifest_json(manifest), "manifest.json", "application/json",
                    key="dl_manifest")
 st.caption("The .npz holds the completed modalities, y and the mask (True = observed before imputation); the "
            "manifest holds every setting and the software versions, so the run can be repeated headless.")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import Progress, guard
+from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.evaluation import classification_scores, flattened_f1_micro
@@ -13,6 +13,8 @@ from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISMS
 from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep
 
+st.set_page_config(page_title="Degradation · UL4M4 Explorer", page_icon=":material/trending_down:", layout="wide")
+sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
@@ -153,16 +155,23 @@ if ds.is_multilabel and df["flattened_f1_micro"].notna().any():
     st.plotly_chart(plotting.fig_degradation(df, "flattened_f1_micro"), width="stretch", key="fig_deg_flat")
 
 st.subheader("Downloads")
-figs = [plotting.fig_degradation(df, "f1_micro"), plotting.fig_degradation(df, "f1_macro")]
-if df["imputation_mse"].notna().any():
-    figs.append(plotting.fig_error_vs_rate(df))
-if kdf is not None:
-    figs.append(plotting.fig_k_sensitivity(kdf))
+
+
+def figures_page():
+    figs = [plotting.fig_degradation(df, "f1_micro"), plotting.fig_degradation(df, "f1_macro")]
+    if df["imputation_mse"].notna().any():
+        figs.append(plotting.fig_error_vs_rate(df))
+    if kdf is not None:
+        figs.append(plotting.fig_k_sensitivity(kdf))
+    return plotting.figures_html(figs, f"UL4M4 degradation: {ds.name}").encode()
+
+
+# Payloads are built only when a button is clicked (callables), not on every rerun of the page.
 c1, c2, c3 = st.columns(3)
-c1.download_button("Results (.csv)", df.to_csv(index=False).encode(), f"{ds.name}_degradation.csv", "text/csv",
-                   key="dl_deg_csv")
+c1.download_button("Results (.csv)", lambda: df.to_csv(index=False).encode(), f"{ds.name}_degradation.csv",
+                   "text/csv", key="dl_deg_csv")
 if kdf is not None:
-    c2.download_button("k-sensitivity (.csv)", kdf.to_csv(index=False).encode(), f"{ds.name}_k_sensitivity.csv",
-                       "text/csv", key="dl_deg_k_csv")
-c3.download_button("Figures (.html, offline)", plotting.figures_html(figs, f"UL4M4 degradation: {ds.name}").encode(),
-                   f"{ds.name}_degradation.html", "text/html", key="dl_deg_html")
+    c2.download_button("k-sensitivity (.csv)", lambda: kdf.to_csv(index=False).encode(),
+                       f"{ds.name}_k_sensitivity.csv", "text/csv", key="dl_deg_k_csv")
+c3.download_button("Figures (.html, offline)", figures_page, f"{ds.name}_degradation.html", "text/html",
+                   key="dl_deg_html")

@@ -66,9 +66,13 @@ def streamlit_server(timeout=90):
             proc.kill()
 
 
-def wait_idle(page, timeout=120_000):
-    """Wait until the script run finished (the 'running' indicator is gone)."""
+def wait_idle(page, timeout=120_000, appear_ms=400):
+    """Wait until the script run finished: the 'running' indicator appears (if it does within
+    ``appear_ms``) and is gone again."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
-    page.wait_for_timeout(500)
+    try:
+        page.wait_for_selector("[data-testid='stStatusWidget']", timeout=appear_ms)
+    except Exception:  # the run may have finished before the indicator showed
+        pass
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)

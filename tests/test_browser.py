@@ -18,7 +18,7 @@ def test_main_flow_in_chromium(tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
         page.goto(url)
         wait_idle(page)
-        assert page.get_by_text("UL4M4 Explorer").first.is_visible()
+        page.locator("h1", has_text="UL4M4 Explorer").first.wait_for(timeout=60_000)
 
         page.get_by_role("link", name="Missingness").first.click()
         wait_idle(page)
@@ -29,7 +29,7 @@ def test_main_flow_in_chromium(tmp_path):
         page.get_by_role("link", name="Cluster & impute").first.click()
         wait_idle(page)
         page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         wait_idle(page)
         page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
         body = page.inner_text("body")
