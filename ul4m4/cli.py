@@ -3,6 +3,7 @@
     python -m ul4m4 sweep --dataset mfeat --mechanism mcar --rates 0,0.2,0.4,0.6,0.8 --seeds 3 \\
         --methods ul4m4,mean,zero,knn --classifier linear --out DIR
     python -m ul4m4 impute --manifest manifest.json --out DIR
+    python -m ul4m4 warmup
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ def build_parser():
     r.add_argument("--manifest", required=True, help="manifest.json downloaded from the app (or written by this command)")
     r.add_argument("--data", default=None, help="the data file, when the manifest names an uploaded file")
     r.add_argument("--out", required=True, help="output folder (created if needed)")
+
+    sub.add_parser(
+        "warmup",
+        help="compile UMAP's numba code once (about 30 s on a fresh installation, cached on disk afterwards)",
+        description="Run a tiny UMAP so that numba compiles and caches its code now, not during the first map in "
+                    "the app. The README's first command runs this before starting the app.",
+    )
     return p
 
 
@@ -218,11 +226,23 @@ def cmd_impute(args):
     return 0
 
 
+def cmd_warmup(args):
+    import numpy as np
+
+    from .embedding import embed_2d
+
+    t = time.perf_counter()
+    embed_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
+    print(f"UMAP is compiled ({time.perf_counter() - t:.1f} s).", file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"sweep": cmd_sweep, "impute": cmd_impute, "warmup": cmd_warmup}
     try:
-        return cmd_sweep(args) if args.command == "sweep" else cmd_impute(args)
+        return commands[args.command](args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"python -m ul4m4 {args.command}: error: {exc}", file=sys.stderr)
         return 2

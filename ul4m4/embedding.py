@@ -104,7 +104,13 @@ def embed_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
         n_components=2, n_neighbors=nn, min_dist=min_dist, random_state=seed, n_jobs=1,
         n_epochs=200, precomputed_knn=(idx, dist),
     )
-    emb.coords = emb.umap.fit_transform(P)
+    import warnings
+
+    with warnings.catch_warnings():
+        # Expected: with precomputed neighbours UMAP cannot transform new points (centres are placed at
+        # the mean of their members instead).
+        warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+        emb.coords = emb.umap.fit_transform(P)
     return emb
 
 
