@@ -29,7 +29,6 @@ SWEEP = "sweep_result"
 SWEEP_CFG = "sweep_cfg"
 
 MEMO_SIZE = 12
-UPLOAD_LIMIT_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
 
 
 @st.cache_resource(show_spinner="Loading the bundled dataset...")
@@ -101,9 +100,9 @@ def current_mask():
     return got
 
 
-def run_key():
+def run_key(cfg=None):
     ss = st.session_state
-    return ("run", ss[DATASET_KEY], ss[MISSING_CFG], ss[RUN_CFG])
+    return ("run", ss[DATASET_KEY], ss[MISSING_CFG], cfg if cfg is not None else ss[RUN_CFG])
 
 
 def current_run():
@@ -115,8 +114,14 @@ def digest(data: bytes):
     return hashlib.sha256(data).hexdigest()
 
 
+def upload_limit_mb():
+    """The upload limit, configured in one place: server.maxUploadSize in .streamlit/config.toml."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
 def max_upload_bytes():
-    return min(UPLOAD_LIMIT_MB * 2**20, DEFAULT_MAX_BYTES)
+    """The loader refuses what the uploader would: the same limit, in bytes."""
+    return min(upload_limit_mb() * 2**20, DEFAULT_MAX_BYTES)
 
 
 @st.cache_resource(show_spinner=False)

@@ -71,7 +71,7 @@ elif source == "synthetic":
 else:
     st.markdown(
         f"""
-**Formats** (files up to {state.UPLOAD_LIMIT_MB} MB; never unpickled, kept only in your session):
+**Formats** (files up to {state.upload_limit_mb()} MB; never unpickled, kept only in your session):
 - **`.npz`** (`numpy.savez`): one 2-D numeric array per modality, named as you like; optional `y` (labels:
   one per sample, or a 0/1 matrix for multilabel) and `mask` (bool, samples x modalities, True = observed).
   Without `mask`, a row of NaN marks a missing modality.

@@ -11,6 +11,7 @@ from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.embedding import METHODS_2D, embed_2d
 from ul4m4.experiment import METHODS, RunConfig, run_methods
+from ul4m4.resources import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 
 st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
@@ -45,22 +46,33 @@ with st.form("run_form"):
                             format_func=lambda m: METHODS[m], key="run_baselines",
                             help="The iterative imputer is slow on wide embeddings (about 20 s on mfeat).")
     run_clicked = st.form_submit_button("Run", type="primary")
+need = estimate_run_bytes(ds.n_samples, ds.dims, n_train, int(k), ("ul4m4", *chosen))
+avail = available_bytes()
+st.caption(f"Estimated memory for these settings: {need / 2**20:,.0f} MB"
+           + (f" of {avail / 2**20:,.0f} MB available." if avail else "."))
 
 if run_clicked:
-    ss[state.RUN_CFG] = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
-                                  seed=int(seed), device=device)
+    new_cfg = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
+                        seed=int(seed), device=device)
+    if state.memo_get(state.run_key(new_cfg)) is None:
+        prog = Progress("Running UL4M4 and the baselines...")
+        with guard("running the imputers"):
+            state.memo_put(state.run_key(new_cfg), run_methods(ds, mres, new_cfg, callback=prog.method_step))
+        prog.done()
+    if state.memo_get(state.run_key(new_cfg)) is not None:
+        ss[state.RUN_CFG] = new_cfg  # a run that failed leaves the previous settings and results in place
+    else:
+        st.info("The results below are those of the previous settings.")
 rcfg = ss[state.RUN_CFG]
 
 run = state.current_run()
-if run is None:
+if run is None:  # first visit with these data and mask: run the current settings
     prog = Progress("Running UL4M4 and the baselines...")
     with guard("running the imputers"):
-        with st.spinner("Running..."):
-            result = run_methods(ds, mres, rcfg, callback=prog.method_step)
-        run = state.memo_put(state.run_key(), result)
+        run = state.memo_put(state.run_key(), run_methods(ds, mres, rcfg, callback=prog.method_step))
     prog.done()
 if run is None:
-    st.info("The previous results are kept; change the settings above and press Run.")
+    st.info("Change the settings above and press Run.")
     st.stop()
 
 model = run.model

@@ -196,3 +196,25 @@ def test_degradation_bad_rates_show_error():
     submit(at, "Run sweep")
     assert not at.exception
     assert any("rate 1.0 should be in [0, 1)" in e.value for e in at.error)
+
+
+def test_failed_run_keeps_previous_results(monkeypatch):
+    at = start()
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    before = at.session_state[state.RUN_CFG]
+    monkeypatch.setenv("UL4M4_MEMORY_LIMIT_MB", "1")
+    at.number_input(key="run_k").set_value(7)
+    submit(at, "Run")
+    assert not at.exception
+    assert any("needs about" in e.value and "available" in e.value for e in at.error)
+    assert at.session_state[state.RUN_CFG] == before  # the previous settings and results stay
+    assert any(t.startswith("PCA of the UL4M4-completed data") for t in chart_titles(at))
+
+
+def test_upload_limit_is_the_configured_one():
+    import streamlit as st
+
+    at = start()
+    assert at.session_state[state.DATASET].name == "mfeat"
+    assert st.get_option("server.maxUploadSize") == 200

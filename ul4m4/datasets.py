@@ -384,9 +384,24 @@ def _from_csv(data, name):
         header = next(csv.reader([first]), [])
     except UnicodeDecodeError:
         raise ValueError("the CSV file is not UTF-8 text; expected comma-separated numbers with a header.") from None
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header[0]:
+                raise ValueError(f"the header has one column '{header[0][:40]}': the file seems to be separated by "
+                                 f"{name}; expected commas.")
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup:  # pandas would silently rename them to 'name.1'
         raise ValueError(f"duplicated column name(s) {dup[:5]}; every column must be unique.")
+    try:
+        # pandas pads short rows with NaN, which would look like missing modalities: refuse ragged rows.
+        for i, row in enumerate(csv.reader(io.StringIO(data.decode("utf-8-sig"))), start=1):
+            if row and len(row) != len(header):
+                raise ValueError(f"row {i} has {len(row)} field(s) but the header has {len(header)}; every row "
+                                 "needs one value per column (leave a cell empty for a missing value).")
+    except UnicodeDecodeError:
+        raise ValueError("the CSV file is not UTF-8 text; expected comma-separated numbers with a header.") from None
+    except csv.Error as exc:
+        raise ValueError(f"the CSV file could not be parsed ({exc}); expected comma-separated numbers.") from None
     try:
         df = pd.read_csv(io.BytesIO(data), low_memory=False)
     except pd.errors.EmptyDataError:

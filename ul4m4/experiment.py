@@ -15,6 +15,7 @@ from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer
 from .impute import UL4M4Imputer
 from .metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
+from .resources import check_memory, estimate_run_bytes
 from .validation import check_random_state
 
 __all__ = [
@@ -236,7 +237,7 @@ def masked(Xs, mask):
     return [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
 
 
-def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None):
+def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None):
     """Fit every method on the training split, complete all samples, measure errors on removed blocks.
 
     Parameters
@@ -246,6 +247,9 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None):
     cfg : RunConfig
     callback : callable(dict) or None
         Progress: {"stage": "method", "method": name, "done": i, "total": n} plus UL4M4's own stages.
+    available_memory : int or None
+        Bytes the run may use; None reads the machine's available memory. A run estimated to need more
+        than 80 % of it is refused before it starts (``resources.estimate_run_bytes``).
 
     Returns
     -------
@@ -269,6 +273,8 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None):
             f"modality {names[0]!r} has no observed training sample, so it cannot be standardised or "
             "learned; lower the missing rate or keep that modality in training."
         )
+    check_memory(estimate_run_bytes(mres.mask.shape[0], dataset.dims, n_train, cfg.n_clusters, cfg.methods),
+                 available_memory)
     Xin = masked(dataset.Xs, mres.mask)
     Xtrain = [X[mres.train_idx] for X in Xin]
     completed, seconds, caught = {}, {}, []
