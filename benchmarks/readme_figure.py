@@ -21,7 +21,8 @@ CMD = ["-m", "ul4m4", "sweep", "--dataset", "mfeat", "--mechanism", "mcar", "--r
 
 
 def main():
-    subprocess.run([sys.executable, *CMD], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if "--reuse" not in sys.argv:
+        subprocess.run([sys.executable, *CMD], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     from playwright.sync_api import sync_playwright
 
     from browser import ARGS, CHROMIUM
@@ -35,7 +36,13 @@ def main():
         b.close()
     df = pd.read_csv(ROOT / "out" / "readme" / "results.csv")
     table = df.groupby(["method", "rate"])["f1_micro"].mean().unstack("rate").round(3)
-    print(table.to_markdown() if hasattr(table, "to_markdown") else table.to_string())
+    cols = list(table.columns)
+    print("| method | " + " | ".join(f"rate {c:g}" for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for method, row in table.iterrows():
+        print(f"| {method} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+    slots = df[df["method"] == "ul4m4"].groupby("rate")["realized_slot_rate"].mean()
+    print("realised missing slots: " + ", ".join(f"{r:g} -> {v:.3f}" for r, v in slots.items()))
 
 
 if __name__ == "__main__":

@@ -329,7 +329,7 @@ def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=No
     std = np.nan_to_num(np.asarray(std, dtype=float))
     if np.any(std > 0):
         fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                                 fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0),
+                                 mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0),
                                  hoverinfo="skip", showlegend=False, legendgroup=name), **kw)
     fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name,
                              line=dict(color=colour, dash=dash), marker=dict(size=7)), **kw)
