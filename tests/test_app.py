@@ -218,3 +218,24 @@ def test_upload_limit_is_the_configured_one():
     at = start()
     assert at.session_state[state.DATASET].name == "mfeat"
     assert st.get_option("server.maxUploadSize") == 200
+
+
+def hostile_sample():
+    from test_hostile_files import CASES
+
+    allowed = [c for c in CASES if c.values[0].rsplit(".", 1)[-1] in ("npz", "csv", "parquet")]
+    return allowed[:: max(1, len(allowed) // 12)]
+
+
+@pytest.mark.parametrize("fname, data, match", hostile_sample())
+def test_hostile_uploads_are_refused_readably_in_the_app(fname, data, match):
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value((fname, data, "application/octet-stream")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(f"Problem while reading '{fname}':")
+    if match:
+        assert match in errors[0]
+    assert at.session_state[state.DATASET].name == "mfeat"  # the previous data is untouched
