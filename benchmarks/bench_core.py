@@ -92,40 +92,25 @@ def bench_lloyd(n, k, d, iters, device):
     # libraries: this cancels each one's fixed costs (validation, statistics, caches, final assignment).
     lo, hi = 2, 2 + iters
 
-    def best_of(fit, repeats=3):
-        """Fastest of a few runs: the timing least disturbed by the rest of the machine."""
-        runs = [fit() for _ in range(repeats)]
-        return min(r[0] for r in runs), runs[-1][1]
+    def fit_time(make, data, max_iter, repeats=3):
+        """Fastest of a few fits (the timing least disturbed by the rest of the machine) and the model."""
+        best, model = float("inf"), None
+        for _ in range(repeats):
+            model = make(max_iter)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = time.perf_counter()
+                model.fit(data)
+            best = min(best, time.perf_counter() - t)
+        return best, model
 
-    def ours_once(max_iter):
-        km = PartialModalityKMeans(k, init=init, max_iter=max_iter, device=device)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = time.perf_counter()
-            km.fit(Xs)
-        return time.perf_counter() - t, km
-
-    def ours(max_iter):
-        return best_of(lambda: ours_once(max_iter))
-
-    (t_lo, _), (t_hi, km) = ours(lo), ours(hi)
+    ours = lambda it: PartialModalityKMeans(k, init=init, max_iter=it, device=device)  # noqa: E731
+    (t_lo, _), (t_hi, km) = fit_time(ours, Xs, lo), fit_time(ours, Xs, hi)
     assert km.n_iter_ == hi, "converged early: use more iterations or other data"
     mine = (t_hi - t_lo) / (hi - lo)
     Zcat = np.hstack([((X - km.mean_[m]) / km.scale_[m]).astype(np.float32) for m, X in enumerate(Xs)])
-    init_cat = Zcat[seeds]
-
-    def theirs_once(max_iter):
-        sk = KMeans(k, init=init_cat, n_init=1, max_iter=max_iter, tol=0.0, algorithm="lloyd")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = time.perf_counter()
-            sk.fit(Zcat)
-        return time.perf_counter() - t, sk
-
-    def theirs(max_iter):
-        return best_of(lambda: theirs_once(max_iter))
-
-    (s_lo, _), (s_hi, sk) = theirs(lo), theirs(hi)
+    theirs = lambda it: KMeans(k, init=Zcat[seeds], n_init=1, max_iter=it, tol=0.0, algorithm="lloyd")  # noqa: E731
+    (s_lo, _), (s_hi, sk) = fit_time(theirs, Zcat, lo), fit_time(theirs, Zcat, hi)
     skl = (s_hi - s_lo) / (hi - lo)
     ours_total, theirs_total = t_hi / hi, s_hi / hi
     return {

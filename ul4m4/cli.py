@@ -24,24 +24,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _floats(text):
+def _numbers(text, cast, kind, example):
+    """Comma-separated numbers of one type, or an argparse error saying what was expected."""
     try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
+        vals = [cast(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} should be numbers separated by commas, e.g. 0,0.2,0.4") from None
+        raise argparse.ArgumentTypeError(f"{text!r} should be {kind} separated by commas, e.g. {example}") from None
     if not vals:
-        raise argparse.ArgumentTypeError("give at least one number")
+        raise argparse.ArgumentTypeError(f"give at least one of the {kind}")
     return tuple(vals)
+
+
+def _floats(text):
+    return _numbers(text, float, "numbers", "0,0.2,0.4")
 
 
 def _ints(text):
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} should be integers separated by commas, e.g. 2,5,10") from None
-    if not vals:
-        raise argparse.ArgumentTypeError("give at least one integer")
-    return tuple(vals)
+    return _numbers(text, int, "integers", "2,5,10")
 
 
 def _seeds(text):
