@@ -55,7 +55,12 @@ class _ZBlocks:
         size = self.n * sum(self.dims) * itemsize
         self.cached = None
         if cache and size <= CACHE_LIMIT_BYTES:
-            self.cached = [self._block(s, min(s + chunk, self.n)) for s in range(0, self.n, chunk)]
+            # One standardised copy; the blocks are views of it, so rows can also be gathered directly.
+            a_all = torch.as_tensor(mask, device=device)
+            self.Z_all, self.N_all = self._standardise(Xs, a_all)
+            self.a_all = a_all
+            self.cached = [(s, min(s + chunk, self.n), self.Z_all[s : s + chunk], a_all[s : s + chunk],
+                            self.N_all[s : s + chunk]) for s in range(0, self.n, chunk)]
         else:
             # Streaming: small blocks, so the per-pass temporaries (which the allocator tends to keep)
             # stay a few MB instead of hundreds.
@@ -86,6 +91,9 @@ class _ZBlocks:
 
     def rows(self, idx):
         """Rows ``idx`` (1-D int array) as (Zcat, a, Nz)."""
+        if self.cached is not None:
+            t = torch.as_tensor(idx, device=self.device)
+            return self.Z_all.index_select(0, t), self.a_all.index_select(0, t), self.N_all.index_select(0, t)
         a = torch.as_tensor(self.mask[idx], device=self.device)
         Zcat, Nz = self._standardise([X[idx] for X in self.Xs], a)
         return Zcat, a, Nz
