@@ -113,9 +113,8 @@ if df is None:
 cfg = cfgs[0]
 st.caption(f"{ds.name}, {cfg.mechanism}, classifier: {cfg.classifier}, seeds {list(cfg.seeds)}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
-c1, c2 = st.columns(2)
-c1.plotly_chart(plotting.fig_degradation(df, "f1_micro"), width="stretch", key="fig_deg_micro")
-c2.plotly_chart(plotting.fig_degradation(df, "f1_macro"), width="stretch", key="fig_deg_macro")
+st.plotly_chart(plotting.fig_degradation(df, "f1_micro"), width="stretch", key="fig_deg_micro")
+st.plotly_chart(plotting.fig_degradation(df, "f1_macro"), width="stretch", key="fig_deg_macro")
 if df["imputation_mse"].notna().any():
     st.plotly_chart(plotting.fig_error_vs_rate(df), width="stretch", key="fig_deg_mse")
 

@@ -324,14 +324,14 @@ def _rgba(hex_colour, alpha):
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=None):
+def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=None, showlegend=True):
     kw = {} if row is None else {"row": row, "col": col}
     std = np.nan_to_num(np.asarray(std, dtype=float))
     if np.any(std > 0):
         fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
                                  mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0),
                                  hoverinfo="skip", showlegend=False, legendgroup=name), **kw)
-    fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name,
+    fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name, showlegend=showlegend,
                              line=dict(color=colour, dash=dash), marker=dict(size=7)), **kw)
 
 
@@ -390,7 +390,7 @@ def fig_k_sensitivity(df, metric="f1_micro"):
         u = summ[summ["method"] == "ul4m4"].sort_values("k")
         if len(u):
             _line_with_band(fig, u["k"].to_numpy(dtype=float), u["mean"].to_numpy(), u["std"].to_numpy(),
-                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col)
+                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col, showlegend=col == 1)
         ks = u["k"].to_numpy(dtype=float) if len(u) else np.array([1.0, 2.0])
         for method, sub in summ[summ["method"] != "ul4m4"].groupby("method", sort=False):
             m = float(sub["mean"].mean())
@@ -403,7 +403,9 @@ def fig_k_sensitivity(df, metric="f1_micro"):
     summ = summarise(df, metric)
     fig.update_layout(title=f"Sensitivity to the number of clusters k at rate {rate} ({_band_note(summ)}; "
                             "dashed: baselines)", **LAYOUT)
-    fig.update_xaxes(title_text="Number of clusters k", type="log")
+    ks_all = sorted(df.loc[df["method"] == "ul4m4", "k"].dropna().unique())
+    fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks_all,
+                     ticktext=[str(int(k)) for k in ks_all])
     fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
     fig.update_yaxes(title_text="MSE (standardised units²)", row=1, col=2)
     return fig
