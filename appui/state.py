@@ -14,7 +14,7 @@ import streamlit as st
 
 import ul4m4
 from ul4m4.datasets import DEFAULT_MAX_BYTES
-from ul4m4.experiment import MissingConfig, RunConfig, make_mask
+from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, make_mask
 
 # Session-state keys (the only place they are spelled out).
 DATASET = "dataset"  # ul4m4.Dataset
@@ -48,15 +48,6 @@ def set_dataset(ds, spec, key):
     st.session_state[DATASET_KEY] = key
 
 
-def default_k(ds):
-    """Number of classes when labels exist (capped), else 8."""
-    import numpy as np
-
-    if ds.y is not None and ds.y.ndim == 1:
-        return int(min(max(2, np.unique(ds.y).size), 64))
-    return 8
-
-
 def ensure_defaults():
     """Bundled mfeat, MCAR 30 % on both splits, UL4M4 with k = number of classes: the first screen."""
     warm_umap()
@@ -66,7 +57,7 @@ def ensure_defaults():
     if MISSING_CFG not in ss:
         ss[MISSING_CFG] = MissingConfig()
     if RUN_CFG not in ss:
-        ss[RUN_CFG] = RunConfig(n_clusters=default_k(ss[DATASET]))
+        ss[RUN_CFG] = RunConfig(n_clusters=default_n_clusters(ss[DATASET]))
     if MAP_METHOD not in ss:
         ss[MAP_METHOD] = "pca"
     if MEMO not in ss:

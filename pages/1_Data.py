@@ -10,7 +10,7 @@ import ul4m4
 from appui import state
 from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
-from ul4m4.experiment import RunConfig
+from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
 
 st.set_page_config(page_title="Data · UL4M4 Explorer", page_icon=":material/database:", layout="wide")
@@ -34,7 +34,7 @@ def adopt(ds, spec, key):
     """Make ``ds`` the current dataset; the default k follows it."""
     if ss[state.DATASET_KEY] != key:
         state.set_dataset(ds, spec, key)
-        ss[state.RUN_CFG] = RunConfig(n_clusters=state.default_k(ds))
+        ss[state.RUN_CFG] = RunConfig(n_clusters=default_n_clusters(ds))
 
 
 if source in ("mfeat", "breast_cancer"):

@@ -1,6 +1,5 @@
 """Shared fixtures: seeds to parametrise over and small random incomplete datasets."""
 
-import numpy as np
 import pytest
 
 import os
@@ -24,4 +23,6 @@ def random_incomplete(rng, n, dims, p_obs=0.6):
 
 
 def with_nan(Xs, mask):
-    return [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
+    from ul4m4.experiment import masked
+
+    return masked(Xs, mask)

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from ul4m4 import make_synthetic

@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
 from sklearn.impute import IterativeImputer
 
-from .scaling import masked_mean_std
+from .scaling import modality_stats
 from .validation import check_Xs
 
 __all__ = ["ZeroImputer", "MeanImputer", "KNNModalityImputer", "IterativeModalityImputer"]
@@ -26,11 +26,7 @@ class _ModalityImputer(BaseEstimator):
     def fit(self, Xs, mask=None, y=None):
         """Learn from the observed rows of ``Xs``; returns self."""
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
-        self.mean_, self.scale_ = [], []
-        for m, X in enumerate(Xs):
-            mu, sd = masked_mean_std(X, mask[:, m])
-            self.mean_.append(mu)
-            self.scale_.append(sd)
+        self.mean_, self.scale_ = modality_stats(Xs, mask)
         self.dims_ = [X.shape[1] for X in Xs]
         self._fit(Xs, mask)
         return self

@@ -141,16 +141,13 @@ def _load(name, options=None):
 
 
 def cmd_sweep(args):
-    import numpy as np
-
+    from .experiment import default_n_clusters
     from .export import manifest_json, versions
     from .plotting import fig_degradation, fig_error_vs_rate, fig_k_sensitivity, figures_html
     from .sweep import SweepConfig, run_sweep
 
     ds = _load(args.dataset)
-    k = args.k
-    if k is None:
-        k = int(min(max(2, np.unique(ds.y).size), 64)) if ds.y is not None and ds.y.ndim == 1 else 8
+    k = args.k if args.k is not None else default_n_clusters(ds)
     cfg = SweepConfig(mechanism=args.mechanism, rates=args.rates, seeds=args.seeds, methods=args.methods,
                       classifier=args.classifier, k=k, ks=args.ks, apply_to=args.apply_to, test_size=args.test_size,
                       pm=args.pm, strength=args.strength, device=args.device, epochs=args.epochs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -20,7 +19,7 @@ from .distance import (
     concat_blocks,
     segments,
 )
-from .scaling import masked_mean_std
+from .scaling import modality_stats
 from .validation import (
     check_n_clusters,
     check_random_state,
@@ -327,11 +326,7 @@ class PartialModalityKMeans(BaseEstimator):
         if explicit:
             C0, H0 = check_init_centers(self.init, k, dims)
 
-        self.mean_, self.scale_ = [], []
-        for m, X in enumerate(Xs):
-            mu, sd = masked_mean_std(X, mask[:, m])
-            self.mean_.append(mu)
-            self.scale_.append(sd)
+        self.mean_, self.scale_ = modality_stats(Xs, mask)
         self.dims_ = dims
         chunk = self.chunk_size or default_chunk_size(k, dims)
         blocks = self._blocks(Xs, mask, device, dtype, chunk)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scaling import masked_mean_std
+from .scaling import modality_stats
 from .validation import check_random_state, check_Xs
 
 __all__ = ["Embedding", "embed_2d", "METHODS_2D"]
@@ -80,8 +80,8 @@ def embed_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
     if n < 3:
         raise ValueError(f"A 2-D map needs at least 3 samples; got {n}.")
     seed = int(check_random_state(random_state).integers(2**31 - 1)) if not isinstance(random_state, int) else random_state
-    mean, scale = zip(*(masked_mean_std(X, mask[:, m]) for m, X in enumerate(Xs)))
-    emb = Embedding(method, None, list(mean), list(scale), None, None)
+    mean, scale = modality_stats(Xs, mask)
+    emb = Embedding(method, None, mean, scale, None, None)
     F = emb._features(Xs)
     n_comp = int(min(50 if method == "umap" else 2, F.shape[1], n))
     emb.pca = PCA(n_components=n_comp, random_state=seed).fit(F)

@@ -6,6 +6,7 @@ the blocks that were removed.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "MaskResult",
     "RunConfig",
     "RunResult",
+    "default_n_clusters",
     "split_indices",
     "make_mask",
     "make_imputer",
@@ -118,6 +120,13 @@ class RunResult:
     errors: pd.DataFrame
     seconds: dict
     warnings: list = field(default_factory=list)
+
+
+def default_n_clusters(dataset):
+    """The k offered by default: the number of classes (2 to 64) for single-label data, else 8."""
+    if dataset.y is not None and dataset.y.ndim == 1:
+        return int(min(max(2, np.unique(dataset.y).size), 64))
+    return 8
 
 
 def split_indices(n_samples, y=None, test_size=0.3, seed=0):
@@ -255,8 +264,6 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
     -------
     RunResult
     """
-    import warnings
-
     for m in cfg.methods:
         if m not in METHODS:
             raise ValueError(f"method={m!r} is not known; expected one of {sorted(METHODS)}.")
@@ -296,7 +303,7 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
         seconds[method] = time.perf_counter() - t
         caught += [f"{method}: {x.message}" for x in w if not issubclass(x.category, DeprecationWarning)]
         completed[method] = out
-        for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", np.arange(mres.mask.shape[0]))):
+        for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
             err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
                                    dataset.modality_names, true_mask=dataset.mask[idx])
             err.insert(0, "split", split)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .validation import check_Xs
 
-__all__ = ["ModalityScaler", "masked_mean_std"]
+__all__ = ["ModalityScaler", "masked_mean_std", "modality_stats"]
 
 STD_FLOOR = 1e-8
 
@@ -47,6 +47,12 @@ def masked_mean_std(X, observed, block=2048):
     return mean, std
 
 
+def modality_stats(Xs, mask):
+    """Per-modality ``masked_mean_std`` over the observed rows: lists of means and of stds (float64)."""
+    stats = [masked_mean_std(X, mask[:, m]) for m, X in enumerate(Xs)]
+    return [mu for mu, _ in stats], [sd for _, sd in stats]
+
+
 class ModalityScaler:
     """Standardise each modality with statistics of its observed training rows.
 
@@ -59,11 +65,7 @@ class ModalityScaler:
 
     def fit(self, Xs, mask=None):
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
-        self.mean_, self.scale_ = [], []
-        for m, X in enumerate(Xs):
-            mu, sd = masked_mean_std(X, mask[:, m])
-            self.mean_.append(mu)
-            self.scale_.append(sd)
+        self.mean_, self.scale_ = modality_stats(Xs, mask)
         self.dims_ = [X.shape[1] for X in Xs]
         return self
 
