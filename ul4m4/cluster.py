@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -35,6 +36,11 @@ __all__ = ["PartialModalityKMeans", "partial_kmeans"]
 CACHE_LIMIT_BYTES = 1 << 30
 STREAM_BLOCK_ELEMENTS = 1 << 20
 RECOMPUTE_EVERY = 10
+# Bounds are kept once fewer than this fraction of the samples changed cluster in a pass, and only for
+# data where a pass costs at least this many multiply-adds (n * D * k): below it their bookkeeping costs
+# more than the skipped work saves (measured in benchmarks/RESULTS.md).
+BOUNDS_FROM_CHANGED = 1 / 16
+BOUNDS_MIN_WORK = 1 << 27
 
 
 class _ZBlocks:
@@ -53,6 +59,7 @@ class _ZBlocks:
         itemsize = torch.finfo(dtype).bits // 8
         size = self.n * sum(self.dims) * itemsize
         self.cached = None
+        self._buf = None
         if cache and size <= CACHE_LIMIT_BYTES:
             # One standardised copy; the blocks are views of it, so rows can also be gathered directly.
             a_all = torch.as_tensor(mask, device=device)
@@ -88,11 +95,32 @@ class _ZBlocks:
             return iter(self.cached)
         return (self._block(s, min(s + self.chunk, self.n)) for s in range(0, self.n, self.chunk))
 
-    def rows(self, idx):
-        """Rows ``idx`` (1-D int array) as (Zcat, a, Nz)."""
+    def ranges(self):
+        """(start, stop) of every block, in order."""
+        return [(s, min(s + self.chunk, self.n)) for s in range(0, self.n, self.chunk)]
+
+    def block(self, s, e):
+        """The block starting at ``s`` (as yielded by iteration)."""
+        if self.cached is not None:
+            return self.cached[s // self.chunk]
+        return self._block(s, e)
+
+    def rows(self, idx, reuse=False):
+        """Rows ``idx`` (1-D int array) as (Zcat, a, Nz).
+
+        With ``reuse``, Zcat is gathered into a buffer kept for the next call (valid until then): fresh
+        large allocations cost page faults on every pass.
+        """
         if self.cached is not None:
             t = torch.as_tensor(idx, device=self.device)
-            return self.Z_all.index_select(0, t), self.a_all.index_select(0, t), self.N_all.index_select(0, t)
+            if reuse:
+                if self._buf is None or self._buf.shape[0] < t.numel():
+                    self._buf = torch.empty((max(t.numel(), self.chunk), self.Z_all.shape[1]),
+                                            dtype=self.dtype, device=self.device)
+                Z = torch.index_select(self.Z_all, 0, t, out=self._buf[: t.numel()])
+            else:
+                Z = self.Z_all.index_select(0, t)
+            return Z, self.a_all.index_select(0, t), self.N_all.index_select(0, t)
         a = torch.as_tensor(self.mask[idx], device=self.device)
         Zcat, Nz = self._standardise([X[idx] for X in self.Xs], a)
         return Zcat, a, Nz
@@ -104,53 +132,236 @@ def _centre_side(Ccat, dims):
 
 
 def _assign(blocks, Ccat, H):
-    """Nearest centre of every sample (first index on ties) and the squared distance to it."""
+    """Nearest centre of every sample (first index on ties)."""
     Nc, Cw = _centre_side(Ccat, blocks.dims)
     labels = np.empty(blocks.n, dtype=np.int64)
-    dist2 = np.empty(blocks.n)
     for s, e, Zcat, a, Nz in blocks:
-        val, idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)
-        labels[s:e] = idx.cpu().numpy()
-        dist2[s:e] = val.cpu().numpy()
-    return labels, dist2
+        labels[s:e] = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1].cpu().numpy()
+    return labels
 
 
-def _assign_and_accumulate(blocks, Ccat, H, prev=None, sums=None, counts=None):
-    """One pass: assignment plus per-cluster sums and counts for the next update.
+def _own_dist2(blocks, Ccat, H, labels):
+    """Squared partial distance of every sample to its own centre, by direct differences (exact zeros)."""
+    out = np.empty(blocks.n)
+    lab = torch.as_tensor(labels, device=Ccat.device)
+    seg = torch.zeros((Ccat.shape[1], len(blocks.dims)), dtype=Ccat.dtype, device=Ccat.device)  # (D, M)
+    for m, sl in enumerate(segments(blocks.dims)):
+        seg[sl, m] = 1.0 / (sl.stop - sl.start)
+    buf = None
+    for s, e, Zcat, a, _ in blocks:
+        own = lab[s:e]
+        if buf is None or buf.shape[0] < e - s:
+            buf = torch.empty((e - s, Ccat.shape[1]), dtype=Ccat.dtype, device=Ccat.device)
+        diff = torch.index_select(Ccat, 0, own, out=buf[: e - s])
+        torch.sub(Zcat, diff, out=diff)  # (c, D)
+        per_mod = diff.mul_(diff) @ seg  # (c, M): ||z^m - c^m||^2 / d_m
+        shared = a & H.index_select(0, own)
+        out[s:e] = ratio_or_inf(per_mod.mul_(shared).sum(dim=1), shared.sum(dim=1).to(per_mod.dtype)).cpu().numpy()
+    return out
 
-    With the previous labels and their sums and counts, only samples that changed cluster are added and
-    subtracted (after the first iterations few move, so this saves a full pass over the data);
-    without them, the sums are computed from scratch.
+
+def _patterns(mask):
+    """Distinct rows of a bool mask (n, M) and the index of each sample's row among them."""
+    M = mask.shape[1]
+    if M > 62:
+        patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
+        return patterns, inverse.reshape(-1)
+    codes = mask.astype(np.int64) @ (np.int64(1) << np.arange(M, dtype=np.int64))  # one integer per row
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    return (uniq[:, None] >> np.arange(M)) & 1 == 1, inverse.reshape(-1)
+
+
+class _Bounds:
+    """Elkan's bounds for the Lloyd passes: they skip only samples proven to keep their centre.
+
+    The partial distance is no metric across different modality sets (METHOD.md section 2), but for one
+    sample whose modalities A every centre holds, the distance to every centre is the same weighted
+    Euclidean seminorm of z - c over A, so the triangle inequality holds for that sample: when the
+    centres move, d(z, c_j) changes by at most the move of centre j measured in that seminorm (one value
+    per missing pattern and centre). Each such sample keeps an upper bound on the distance to its own
+    centre and a lower bound on the distance to every other; with E the rounding error of a computed
+    squared distance, a sample is skipped when upper^2 + 2E < min lower^2: then the full computation
+    would pick the same centre too, uniquely, so the labels are exactly those of plain Lloyd. Only
+    whole samples are skipped (a computed sample gets all k distances from one matrix product). Samples
+    some centre lacks a modality of are always computed. Every rounding step of the bounds is widened in
+    the safe direction (upper bounds up, lower bounds down).
     """
-    k, M = H.shape
+
+    UP = 1.0 + 2.0**-50  # float64 steps
+    SHRINK = 1.0 - 4.0 * torch.finfo(torch.float32).eps  # float32 steps
+
+    def __init__(self, mask, dims, k, dtype, device):
+        n = mask.shape[0]
+        patterns, inverse = _patterns(mask)
+        self.patterns = patterns
+        self.inverse = torch.as_tensor(inverse.reshape(-1), device=device)
+        self.n_obs = torch.as_tensor(mask.sum(axis=1), dtype=torch.float64, device=device)
+        self.dims = dims
+        self.upper = torch.full((n,), float("inf"), dtype=torch.float64, device=device)
+        # Lower bounds in float32 (n * k of them, +inf at the own centre) to halve their memory traffic.
+        self.lower = torch.zeros((n, k), dtype=torch.float32, device=device)
+        self.valid = torch.zeros(n, dtype=torch.bool, device=device)
+        self.nz = torch.zeros(n, dtype=torch.float64, device=device)
+        self.held = None
+        # Error of a computed squared distance relative to ||z||^2 + ||c||^2: the worst-case bound of a
+        # length-D dot product in any summation order (D eps) for the cross term and both norms, plus the
+        # zero-snapping tolerance of the kernels, each doubled.
+        D = sum(dims)
+        self.rel_err = torch.finfo(dtype).eps * (4.0 * D + 64.0 * math.sqrt(D) + 64.0)
+
+    def _err(self, rows, nc_max):
+        return self.rel_err * (self.nz[rows] + nc_max) / self.n_obs[rows]
+
+    def _held(self, H):
+        common = H.all(dim=0).cpu().numpy()
+        return torch.as_tensor((self.patterns <= common).all(axis=1), device=self.valid.device)
+
+    def start_pass(self, H):
+        """Which patterns every centre holds, for the samples recorded in this pass."""
+        self.held = self._held(H)
+
+    def record(self, rows, val, idx, affine, nz, nc_max):
+        """Fresh bounds for ``rows`` (slice or long tensor) from a pass of ``nearest_centre``.
+
+        ``affine`` = (T, b, s): squared distances (T + b) * s, as ``nearest_centre`` returns them; T is
+        overwritten.
+        """
+        T, b, scale = affine
+        self.nz[rows] = nz.double()
+        err = self._err(rows, nc_max)  # (c,)
+        val = val.double()
+        self.upper[rows] = torch.sqrt(val + err).mul_(self.UP)
+        # sqrt(max(d2 - err, 0)) = sqrt(max(T + b - err / s, 0)) * sqrt(s), then rounded down.
+        shift = (b - err / scale) if isinstance(b, float) else (b.double() - err / scale)
+        if T.dtype == torch.float64:
+            low = T.add_(shift[:, None]).clamp_(min=0.0).sqrt_().float()
+        else:  # shift lowered by more than its float32 rounding; the later steps round relatively
+            shift = shift - shift.abs() * torch.finfo(torch.float32).eps
+            low = T.add_(shift.float()[:, None]).clamp_(min=0.0).sqrt_()
+        low.mul_(math.sqrt(scale) * self.SHRINK)  # at most ~3 eps of rounding so far: 4 eps covers it
+        low.scatter_(1, idx[:, None], float("inf"))
+        if isinstance(rows, slice):
+            if low.data_ptr() != self.lower[rows].data_ptr():  # T may already be the bounds' storage
+                self.lower[rows] = low
+        else:
+            self.lower.index_copy_(0, rows, low)
+        self.valid[rows] = self.held[self.inverse[rows]] & torch.isfinite(val)
+
+    def candidates(self, nc_max):
+        """Whether each sample's nearest centre may have changed (bool numpy array)."""
+        err = self._err(slice(None), nc_max)
+        low = self.lower.min(dim=1).values.double().clamp_(min=0.0)
+        keep = self.valid & (self.upper * self.upper + 2.0 * err < low * low)
+        return (~keep).cpu().numpy()
+
+    def move(self, C_old, C_new, H_new, labels):
+        """Loosen the bounds by how far each centre moved (in each pattern's seminorm)."""
+        self.valid &= self._held(H_new)[self.inverse]
+        step = block_norms(C_new.double() - C_old.double(), self.dims).cpu().numpy()  # (k, M)
+        P = self.patterns.astype(np.float64)
+        drift = np.sqrt(np.maximum(P @ step.T, 0.0) / np.maximum(P.sum(axis=1), 1.0)[:, None]) * self.UP  # (P, k)
+        drift = torch.as_tensor(drift, device=self.valid.device)
+        self.upper.add_(drift[self.inverse, torch.as_tensor(labels, device=self.valid.device)]).mul_(self.UP)
+        # In float32: subtract the drift rounded up, then shrink (a positive difference rounds up by at
+        # most eps/2 of itself; a negative one stays negative), so every bound stays a lower bound.
+        up = (drift * (1.0 + 8.0 * torch.finfo(torch.float32).eps)).float()
+        if len(self.patterns) == 1:
+            self.lower.sub_(up[0]).mul_(self.SHRINK)
+        else:
+            step_rows = max(1, (1 << 22) // up.shape[1])
+            for s in range(0, self.lower.shape[0], step_rows):
+                blk = self.lower[s : s + step_rows]
+                blk.sub_(up.index_select(0, self.inverse[s : s + step_rows])).mul_(self.SHRINK)
+
+
+# A block is computed whole when at least this fraction of its samples needs computing; below it, only
+# those samples are gathered (with those of the next sparse blocks) and computed: gathering and
+# recording a row costs about 0.6 of computing it.
+DENSE_FRACTION = 0.6
+
+
+def _lloyd_pass(blocks, Ccat, H, labels, prev, bounds, prune, sums, counts, fresh):
+    """One assignment pass, writing into ``labels``; also brings the per-cluster sums up to date.
+
+    With ``bounds``, every computed sample gets fresh bounds; with ``prune`` too, samples the bounds
+    vouch for keep their label and are not computed, unless their block is mostly to be computed
+    anyway. With ``fresh``, ``sums`` and ``counts`` (zeros) are accumulated from scratch, block by block
+    in sample order with the final labels; otherwise the samples that changed cluster
+    are added to and taken from them (gathered while in cache, accumulated in sample order). Either way
+    the sums depend neither on the block size nor on which samples were computed. Returns how many
+    samples were computed.
+    """
     Nc, Cw = _centre_side(Ccat, blocks.dims)
-    incremental = prev is not None
-    if not incremental:
-        sums = torch.zeros_like(Ccat)
-        counts = torch.zeros((k, M), dtype=Ccat.dtype, device=Ccat.device)
-    labels = np.empty(blocks.n, dtype=np.int64)
-    dist2 = np.empty(blocks.n)
-    for s, e, Zcat, a, Nz in blocks:
-        val, idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)
-        if not incremental:
-            sums.index_add_(0, idx, Zcat)  # absent blocks are zero, so they add nothing
-            counts.index_add_(0, idx, a.to(counts.dtype))
-        labels[s:e] = idx.cpu().numpy()
-        dist2[s:e] = val.cpu().numpy()
-    if incremental:
-        # Applied after the pass, in sample order, so the result does not depend on the block size.
-        moved = np.flatnonzero(labels != prev)
+    nc_max = float(Nc.sum(dim=1).max())
+    need = bounds.candidates(nc_max) if bounds is not None and prune else None
+    if bounds is not None:
+        bounds.start_pass(H)
+    if not fresh:  # what joins and leaves each cluster, accumulated in sample order whatever the blocks
+        gain, loss = torch.zeros_like(sums), torch.zeros_like(sums)
+        gain_n, loss_n = torch.zeros_like(counts), torch.zeros_like(counts)
+
+    def parts():
+        """(selection, Zcat, a, Nz) in sample order: whole blocks, or gathered rows of sparse ones."""
+        pending = []
+        for s, e in blocks.ranges():
+            if need is None or need[s:e].mean() >= DENSE_FRACTION:
+                if pending:
+                    rows = np.concatenate(pending)
+                    pending = []
+                    yield (rows, *blocks.rows(rows, reuse=True))
+                yield (slice(s, e), *blocks.block(s, e)[2:])
+            else:
+                pending.append(s + np.flatnonzero(need[s:e]))
+                if sum(p.size for p in pending) >= blocks.chunk:
+                    rows = np.concatenate(pending)
+                    pending = []
+                    yield (rows, *blocks.rows(rows, reuse=True))
+        if pending:
+            rows = np.concatenate(pending)
+            if rows.size:
+                yield (rows, *blocks.rows(rows, reuse=True))
+
+    computed = 0
+    moved_buf = [None]  # reused: fresh large allocations cost page faults
+    for sel, Zcat, a, Nz in parts():
+        computed += Zcat.shape[0]
+        if bounds is None:
+            idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1]
+        else:
+            # Whole float32 blocks: the distances land straight in the bounds' storage.
+            out = bounds.lower[sel] if isinstance(sel, slice) and Zcat.dtype == torch.float32 else None
+            val, idx, affine = nearest_centre(Zcat, a, Nz, Cw, H, Nc, return_all=True, out=out)
+            bounds.record(sel if isinstance(sel, slice) else torch.as_tensor(sel, device=idx.device),
+                          val, idx, affine, Nz.sum(dim=1), nc_max)
+        new = idx.cpu().numpy()
+        labels[sel] = new
+        if fresh:
+            if need is None:  # every block whole and in order: accumulate while it is in cache
+                sums.index_add_(0, idx, Zcat)  # absent blocks are zero, so they add nothing
+                counts.index_add_(0, idx, a.to(counts.dtype))
+            continue
+        moved = np.flatnonzero(new != prev[sel])
         if moved.size:
-            Zm, am, _ = blocks.rows(moved)
-            new_l = torch.as_tensor(labels[moved], device=Ccat.device)
-            old_l = torch.as_tensor(prev[moved], device=Ccat.device)
-            am = am.to(counts.dtype)
-            sums.index_add_(0, new_l, Zm)
-            sums.index_add_(0, old_l, Zm, alpha=-1.0)
-            counts.index_add_(0, new_l, am)
-            counts.index_add_(0, old_l, am, alpha=-1.0)
-    members = torch.as_tensor(np.bincount(labels, minlength=k) > 0, device=Ccat.device)
-    return labels, dist2, sums, counts, members
+            m = torch.as_tensor(moved, device=idx.device)
+            if moved_buf[0] is None or moved_buf[0].shape[0] < moved.size:
+                moved_buf[0] = torch.empty((max(moved.size, blocks.chunk), Zcat.shape[1]), dtype=Zcat.dtype, device=Zcat.device)
+            Zm = torch.index_select(Zcat, 0, m, out=moved_buf[0][: moved.size])
+            am = a.index_select(0, m).to(counts.dtype)
+            new_l = idx.index_select(0, m)
+            old_l = torch.as_tensor(prev[sel][moved], device=idx.device)
+            gain.index_add_(0, new_l, Zm)
+            loss.index_add_(0, old_l, Zm)
+            gain_n.index_add_(0, new_l, am)
+            loss_n.index_add_(0, old_l, am)
+    if fresh and need is not None:  # the same accumulation, block by block, with the final labels
+        for s, e, Zcat, a, _ in blocks:
+            lab = torch.as_tensor(labels[s:e], device=Zcat.device)
+            sums.index_add_(0, lab, Zcat)
+            counts.index_add_(0, lab, a.to(counts.dtype))
+    if not fresh:
+        sums.add_(gain).sub_(loss)
+        counts.add_(gain_n).sub_(loss_n)
+    return computed
 
 
 def _update(Ccat, H, sums, counts, has_members, col_mod):
@@ -225,6 +436,13 @@ class PartialModalityKMeans(BaseEstimator):
     dtype : {"float32", "float64"}, default="float32"
     chunk_size : int or None, default=None
         Samples per block; None picks a size that keeps temporaries near 32 MB.
+    bounds : bool, default=True
+        Skip, in each Lloyd pass, the samples that triangle-inequality bounds prove keep their centre
+        (Elkan's bounds, applied per sample where every centre holds the sample's modalities, with the
+        rounding error accounted for). The result is exactly that of plain Lloyd. They are used once
+        fewer than 1/16 of the samples change cluster in a pass, and only when a pass is large enough
+        (n_samples * n_features * n_clusters >= 2**27) to repay their bookkeeping; False computes every
+        distance in every pass.
     callback : callable or None, default=None
         Called with a dict ({"stage": "seeding"|"lloyd", ...}) after each step, for progress bars.
 
@@ -238,7 +456,10 @@ class PartialModalityKMeans(BaseEstimator):
         Lloyd iterations run (the last one may only have confirmed convergence).
     converged_ : bool
     inertia_ : float
-        Sum of squared partial distances of samples to their centres.
+        Sum of squared partial distances of samples to their centres (by direct differences).
+    rows_evaluated_ : ndarray of int of shape (n_iter_,)
+        Samples whose distances to every centre were computed in each Lloyd pass; with ``bounds`` the
+        others were proven to keep their centre.
     mean_, scale_ : list of ndarray of shape (n_features_m,)
         Standardisation statistics of the observed training rows.
     dims_ : list of int
@@ -256,6 +477,7 @@ class PartialModalityKMeans(BaseEstimator):
         device=None,
         dtype="float32",
         chunk_size=None,
+        bounds=True,
         callback=None,
     ):
         self.n_clusters = n_clusters
@@ -265,6 +487,7 @@ class PartialModalityKMeans(BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.chunk_size = chunk_size
+        self.bounds = bounds
         self.callback = callback
 
     # -- helpers shared with the imputer -------------------------------------------------------
@@ -345,31 +568,50 @@ class PartialModalityKMeans(BaseEstimator):
             C, H, self.init_indices_ = _kmeans_plusplus(blocks, k, rng, self.callback)
 
         col_mod = torch.as_tensor(np.repeat(np.arange(len(dims)), dims), device=device)
+        n = mask.shape[0]
+        use_bounds = bool(self.bounds) and n * sum(dims) * k >= BOUNDS_MIN_WORK
+        bounds = None
+        active = False  # bounds kept up to date since the previous pass
         prev = None
         converged = False
         sums = counts = None
+        evaluated = []
         for it in range(1, self.max_iter + 1):
-            # Incremental sums, recomputed from scratch every RECOMPUTE_EVERY iterations against drift.
-            inc = prev is not None and it % RECOMPUTE_EVERY != 1
-            labels, dist2, sums, counts, has_members = _assign_and_accumulate(
-                blocks, C, H, prev if inc else None, sums if inc else None, counts if inc else None
-            )
-            n_changed = mask.shape[0] if prev is None else int((labels != prev).sum())
+            labels = np.zeros(n, dtype=np.int64) if prev is None else prev.copy()
+            # Sums from scratch on the first pass and every RECOMPUTE_EVERY iterations (against drift);
+            # in between, only the samples that changed cluster are added and subtracted.
+            fresh = prev is None or it % RECOMPUTE_EVERY == 1
+            if fresh:
+                sums = torch.zeros_like(C)
+                counts = torch.zeros((k, len(dims)), dtype=C.dtype, device=device)
+            evaluated.append(_lloyd_pass(blocks, C, H, labels, prev, bounds, active, sums, counts, fresh))
+            active = bounds is not None
+            n_changed = n if prev is None else int((labels != prev).sum())
             if self.callback is not None:
                 self.callback({"stage": "lloyd", "iteration": it, "max_iter": self.max_iter, "n_changed": n_changed})
             if prev is not None and n_changed == 0:
                 converged = True
                 break
-            C, H = _update(C, H, sums, counts, has_members, col_mod)
+            has_members = torch.as_tensor(np.bincount(labels, minlength=k) > 0, device=device)
+            C_new, H_new = _update(C, H, sums, counts, has_members, col_mod)
+            if bounds is not None:
+                bounds.move(C, C_new, H_new, labels)
+            elif use_bounds and prev is not None and n_changed < BOUNDS_FROM_CHANGED * n:
+                # While many samples move, nearly all would need computing and the bounds only cost
+                # time; from now on every pass records them and the next ones use them.
+                bounds = _Bounds(mask, dims, k, dtype, device)
+            C, H = C_new, H_new
             prev = labels
         if not converged:
-            labels, dist2 = _assign(blocks, C, H)
+            labels = _assign(blocks, C, H)
             warnings.warn(
                 f"PartialModalityKMeans did not converge in max_iter={self.max_iter} iterations; "
                 "increase max_iter for a stable partition.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        dist2 = _own_dist2(blocks, C, H, labels)
+        self.rows_evaluated_ = np.asarray(evaluated)
         self._set_centres(C, H)
         self.labels_ = labels
         self.n_iter_ = it
@@ -409,7 +651,7 @@ class PartialModalityKMeans(BaseEstimator):
         """
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         C, H = self._centres_tensor(device, dtype)
-        return _assign(self._blocks(Xs, mask, device, dtype, self._chunk(), cache=False), C, H)[0]
+        return _assign(self._blocks(Xs, mask, device, dtype, self._chunk(), cache=False), C, H)
 
     def distances(self, Xs, mask=None):
         """Partial-modality distances, in standardised units, to every centre.

@@ -148,7 +148,7 @@ def center_center_terms(Ccat, H, dims, patterns):
     return num, cnt
 
 
-def nearest_centre(Zcat, a, Nz, Cw, H, Nc):
+def nearest_centre(Zcat, a, Nz, Cw, H, Nc, return_all=False, out=None):
     """Nearest centre of each sample in a block (lowest index on ties) and the squared distance to it.
 
     Same result as the min over ``ratio_or_inf(*sample_center_terms(...))``. When every sample of the
@@ -160,13 +160,17 @@ def nearest_centre(Zcat, a, Nz, Cw, H, Nc):
     -------
     val : tensor (c,), squared partial distance (+inf where nothing is shared)
     idx : long tensor (c,)
+    all : (tensor (c, k), tensor (c,) or 0, float), only with ``return_all=True``: (T, b, s) with the
+        squared distances to every centre equal to (T + b[:, None]) * s, for the bounds of the Lloyd
+        passes (left in this form to save passes over T; entries near zero are not snapped). On the
+        fast path T is written into ``out`` (c, k) when given.
     """
     M = a.shape[1]
     if bool(a.all()) and bool(H.all()):
         # ||z||^2 is constant along a row, so the argmin needs only ||c||^2 - 2 z.c.  (c, k)
         nz = Nz.sum(dim=1)  # (c,)
         nc = Nc.sum(dim=1)  # (k,)
-        part = torch.addmm(nc[None, :].expand(Zcat.shape[0], -1), Zcat, Cw.T, alpha=-2.0)
+        part = torch.addmm(nc[None, :].expand(Zcat.shape[0], -1), Zcat, Cw.T, alpha=-2.0, out=out)
         val, idx = torch.min(part, dim=1)
         val += nz
         tol = 32.0 * torch.finfo(Zcat.dtype).eps * math.sqrt(Zcat.shape[1])
@@ -176,8 +180,11 @@ def nearest_centre(Zcat, a, Nz, Cw, H, Nc):
             zero = part[near] + nz[near, None] <= tol * (nz[near, None] + nc[None, :])  # (r, k)
             idx[near] = zero.to(torch.uint8).argmax(dim=1)
             val[near] = 0.0
-        return val.clamp_(min=0.0) / M, idx
-    return torch.min(ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc)), dim=1)
+        val = val.clamp_(min=0.0) / M
+        return (val, idx, (part, nz, 1.0 / M)) if return_all else (val, idx)
+    full = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc))  # (c, k)
+    val, idx = torch.min(full, dim=1)
+    return (val, idx, (full, 0.0, 1.0)) if return_all else (val, idx)
 
 
 def ratio_or_inf(num, cnt):

@@ -11,7 +11,8 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     """Upper estimate of the peak memory of ``experiment.run_methods`` (bytes).
 
     Counts the float64 copies a run keeps (the masked input, the training slice, one completed copy per
-    method), each method's working set (UL4M4: its standardised float32 cache and (k, k) blocks; kNN: its
+    method), each method's working set (UL4M4: its standardised float32 cache, (k, k) blocks and the Lloyd
+    bounds, k float32 and three float64 per training sample plus two gather buffers; kNN: its
     standardised training and query copies and distance blocks; iterative: scikit-learn's copies), and
     the error measurement (a standardised copy of the truth).
     """
@@ -23,7 +24,8 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     work = 0
     for m in methods:
         if m == "ul4m4":
-            work = max(work, n_train * D * 4 + 4 * 2**22 * f8 + n_samples * D * f8)
+            bounds = n_train * (4 * n_clusters + 3 * f8 + 1) + 2 * 2**22 * f8
+            work = max(work, n_train * D * 4 + 4 * 2**22 * f8 + n_samples * D * f8 + bounds)
         elif m == "knn":
             work = max(work, (n_train + n_samples) * D * f8 + 4 * 1024 * n_train * f8)
         elif m == "iterative":
