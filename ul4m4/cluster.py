@@ -259,7 +259,8 @@ class _Bounds:
         self.valid &= self._held(H_new)[self.inverse]
         step = block_norms(C_new.double() - C_old.double(), self.dims).cpu().numpy()  # (k, M)
         P = self.patterns.astype(np.float64)
-        drift = np.sqrt(np.maximum(P @ step.T, 0.0) / np.maximum(P.sum(axis=1), 1.0)[:, None]) * self.UP  # (P, k)
+        drift = np.sqrt(np.maximum(P @ step.T, 0.0) / np.maximum(P.sum(axis=1), 1.0)[:, None])  # (P, k)
+        drift *= 1.0 + 4.0 * (sum(self.dims) + 8) * 2.0**-53  # the float64 sums' worst-case rounding
         drift = torch.as_tensor(drift, device=self.valid.device)
         self.upper.add_(drift[self.inverse, torch.as_tensor(labels, device=self.valid.device)]).mul_(self.UP)
         # In float32: subtract the drift rounded up, then shrink (a positive difference rounds up by at
@@ -286,10 +287,10 @@ def _lloyd_pass(blocks, Ccat, H, labels, prev, bounds, prune, sums, counts, fres
     With ``bounds``, every computed sample gets fresh bounds; with ``prune`` too, samples the bounds
     vouch for keep their label and are not computed, unless their block is mostly to be computed
     anyway. With ``fresh``, ``sums`` and ``counts`` (zeros) are accumulated from scratch, block by block
-    in sample order with the final labels; otherwise the samples that changed cluster
-    are added to and taken from them (gathered while in cache, accumulated in sample order). Either way
-    the sums depend neither on the block size nor on which samples were computed. Returns how many
-    samples were computed.
+    in sample order with the final labels; otherwise the samples that changed cluster are added to and
+    taken from them (gathered while in cache, accumulated in sample order). Either way the sums depend
+    neither on the block size nor on which samples were computed. Returns how many samples were
+    computed.
     """
     Nc, Cw = _centre_side(Ccat, blocks.dims)
     nc_max = float(Nc.sum(dim=1).max())
