@@ -304,23 +304,23 @@ def _lloyd_pass(blocks, Ccat, H, labels, prev, bounds, prune, sums, counts, fres
     def parts():
         """(selection, Zcat, a, Nz) in sample order: whole blocks, or gathered rows of sparse ones."""
         pending = []
+
+        def gathered():
+            rows = np.concatenate(pending)
+            pending.clear()
+            return (rows, *blocks.rows(rows, reuse=True))
+
         for s, e in blocks.ranges():
             if need is None or need[s:e].mean() >= DENSE_FRACTION:
                 if pending:
-                    rows = np.concatenate(pending)
-                    pending = []
-                    yield (rows, *blocks.rows(rows, reuse=True))
+                    yield gathered()
                 yield (slice(s, e), *blocks.block(s, e)[2:])
             else:
                 pending.append(s + np.flatnonzero(need[s:e]))
                 if sum(p.size for p in pending) >= blocks.chunk:
-                    rows = np.concatenate(pending)
-                    pending = []
-                    yield (rows, *blocks.rows(rows, reuse=True))
-        if pending:
-            rows = np.concatenate(pending)
-            if rows.size:
-                yield (rows, *blocks.rows(rows, reuse=True))
+                    yield gathered()
+        if pending and sum(p.size for p in pending):
+            yield gathered()
 
     computed = 0
     moved_buf = [None]  # reused: fresh large allocations cost page faults
