@@ -73,3 +73,29 @@ def test_mfeat_default_run_is_honest():
     run = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean"), n_clusters=10))
     row = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")].set_index("method")["mse"]
     assert row["ul4m4"] < row["mean"]  # on mfeat at 30 % MCAR UL4M4 beats the mean (kNN beats both)
+
+
+def test_run_reports_the_methods_warnings_not_other_libraries(ds, monkeypatch):
+    # A warning another library raises meanwhile (UMAP's import in the warm-up thread says TensorFlow is
+    # missing) must not be shown as the run's; the imputer's own warning must.
+    import warnings
+
+    import ul4m4.experiment as ex
+
+    real = ex.make_imputer
+
+    def noisy(method, cfg, callback=None):
+        imp = real(method, cfg, callback)
+        fit = imp.fit
+
+        def fit_and_warn(*args, **kwargs):
+            warnings.warn_explicit("Tensorflow not installed", UserWarning, "/site-packages/umap/__init__.py", 1)
+            warnings.warn_explicit("max_iter reached", ex.sklearn.exceptions.ConvergenceWarning, ex.__file__, 1)
+            return fit(*args, **kwargs)
+
+        imp.fit = fit_and_warn
+        return imp
+
+    monkeypatch.setattr(ex, "make_imputer", noisy)
+    run = run_methods(ds, make_mask(ds, MissingConfig(rate=0.3)), RunConfig(methods=("mean",)))
+    assert run.warnings == ["mean: max_iter reached"]

@@ -5,12 +5,15 @@ the blocks that were removed.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, ZeroImputer
 from .impute import UL4M4Imputer
@@ -246,6 +249,15 @@ def masked(Xs, mask):
     return [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
 
 
+_METHOD_PACKAGES = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn))
+
+
+def _raised_by_methods(w):
+    """Whether a recorded warning came from the imputers (ul4m4 or scikit-learn code), not from a
+    library imported meanwhile by another thread (UMAP's warm-up says TensorFlow is missing)."""
+    return not issubclass(w.category, DeprecationWarning) and os.path.abspath(w.filename).startswith(_METHOD_PACKAGES)
+
+
 def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None):
     """Fit every method on the training split, complete all samples, measure errors on removed blocks.
 
@@ -301,7 +313,7 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
             else:
                 out = imp.transform(Xin, mres.mask)
         seconds[method] = time.perf_counter() - t
-        caught += [f"{method}: {x.message}" for x in w if not issubclass(x.category, DeprecationWarning)]
+        caught += [f"{method}: {x.message}" for x in w if _raised_by_methods(x)]
         completed[method] = out
         for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
             err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
