@@ -124,9 +124,9 @@ def warm_umap():
         try:
             import numpy as np
 
-            from ul4m4.embedding import embed_2d
+            from ul4m4.projection import project_2d
 
-            embed_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
+            project_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
         except Exception:  # a failed warm-up only means the first real map compiles instead
             pass
 

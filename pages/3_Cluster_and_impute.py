@@ -9,9 +9,9 @@ import torch
 from appui import state
 from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
-from ul4m4.embedding import METHODS_2D, embed_2d
+from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, RunConfig, run_methods
-from ul4m4.resources import available_bytes, estimate_run_bytes
+from ul4m4.memory import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 
 st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
@@ -121,7 +121,7 @@ if emb is None:
     label = ("Computing the UMAP map (the first UMAP in this server compiles numba code: 10-20 s)..."
              if map_method == "umap" else "Computing the PCA map...")
     with guard("computing the 2-D map"), st.status(label, expanded=False) as status:
-        emb = state.memo_put(emb_key, embed_2d(completed, map_method, random_state=int(rcfg.seed)))
+        emb = state.memo_put(emb_key, project_2d(completed, map_method, random_state=int(rcfg.seed)))
         status.update(label="Map ready.", state="complete")
 if emb is not None:
     labels_all = model.predict(completed)  # every sample's cluster, training and test

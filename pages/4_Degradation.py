@@ -8,7 +8,7 @@ from appui import state
 from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
-from ul4m4.evaluation import classification_scores, flattened_f1_micro
+from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISMS
 from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep

@@ -4,7 +4,7 @@ import torch
 
 from ul4m4 import make_synthetic
 from ul4m4.downstream import FusionClassifier, LinearProbe, make_classifier
-from ul4m4.evaluation import classification_scores
+from ul4m4.classification_metrics import classification_scores
 
 
 def split(ds, n_train):

@@ -9,7 +9,7 @@ from .cluster import PartialModalityKMeans, partial_kmeans
 from .datasets import Dataset, load_dataset, make_synthetic
 from .distance import partial_distance
 from .impute import FILLED_BY_MEAN, OBSERVED, Provenance, UL4M4Imputer, ul4m4_impute
-from .metrics import imputation_error
+from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, MissingReport, simulate_missing
 from .scaling import ModalityScaler
 from .validation import UL4M4Warning, check_Xs

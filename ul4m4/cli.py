@@ -225,10 +225,10 @@ def cmd_impute(args):
 def cmd_warmup(args):
     import numpy as np
 
-    from .embedding import embed_2d
+    from .projection import project_2d
 
     t = time.perf_counter()
-    embed_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
+    project_2d([np.random.default_rng(0).normal(size=(80, 6))], "umap")
     print(f"UMAP is compiled ({time.perf_counter() - t:.1f} s).", file=sys.stderr)
     return 0
 

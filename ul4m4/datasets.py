@@ -10,15 +10,15 @@ import numbers
 import os
 import zipfile
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
 from .validation import check_random_state, check_Xs
 
-__all__ = ["Dataset", "load_dataset", "make_synthetic", "BUNDLED", "ASSETS", "DEFAULT_MAX_BYTES"]
+__all__ = ["Dataset", "load_dataset", "make_synthetic", "BUNDLED", "DEFAULT_MAX_BYTES"]
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED = {
     "mfeat": "UCI Multiple Features: 2,000 handwritten digits (10 classes), six feature views.",
     "breast_cancer": "Wisconsin breast cancer (scikit-learn): 569 samples, mean / error / worst features.",
@@ -114,8 +114,9 @@ MFEAT_VIEWS = ["fourier", "profile", "karhunen_loeve", "pixel", "zernike", "morp
 
 
 def load_mfeat():
-    """UCI Multiple Features (see assets/DATA_CARD.md): 2,000 x [76, 216, 64, 240, 47, 6], 10 classes."""
-    with np.load(ASSETS / "mfeat.npz", allow_pickle=False) as f:
+    """UCI Multiple Features (see ul4m4/data/DATA_CARD.md): 2,000 x [76, 216, 64, 240, 47, 6], 10 classes."""
+    # Read through importlib.resources, so it works from an installed package as from the repository.
+    with (files("ul4m4") / "data" / "mfeat.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as f:
         Xs = [f[v] for v in MFEAT_VIEWS]
         y = f["y"]
     return _finish(

@@ -17,9 +17,9 @@ import sklearn
 
 from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, ZeroImputer
 from .impute import UL4M4Imputer
-from .metrics import imputation_error
+from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
-from .resources import check_memory, estimate_run_bytes
+from .memory import check_memory, estimate_run_bytes
 from .validation import check_random_state
 
 __all__ = [

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .downstream import CLASSIFIERS, make_classifier
-from .evaluation import classification_scores, flattened_f1_micro
+from .classification_metrics import classification_scores, flattened_f1_micro
 from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, make_imputer, make_mask, masked
-from .metrics import imputation_error
+from .imputation_metrics import imputation_error
 from .missing import MECHANISMS
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "run_sweep", "SWEEP_METHODS", "COLUMNS"]

@@ -14,13 +14,13 @@ import numpy as np
 from .scaling import modality_stats
 from .validation import check_random_state, check_Xs
 
-__all__ = ["Embedding", "embed_2d", "METHODS_2D"]
+__all__ = ["Projection", "project_2d", "METHODS_2D"]
 
 METHODS_2D = {"pca": "PCA (instant)", "umap": "UMAP (first run compiles for ~10-20 s)"}
 
 
 @dataclass
-class Embedding:
+class Projection:
     """A fitted 2-D map: ``coords`` of the fitted samples and ``place_centres`` for cluster centres."""
 
     method: str
@@ -55,7 +55,7 @@ class Embedding:
         return out
 
 
-def embed_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
+def project_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
     """Fit a 2-D map of complete (already imputed) multimodal data.
 
     Parameters
@@ -67,7 +67,7 @@ def embed_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
 
     Returns
     -------
-    Embedding
+    Projection
     """
     from sklearn.decomposition import PCA
 
@@ -75,13 +75,13 @@ def embed_2d(Xs, method="pca", random_state=0, n_neighbors=15, min_dist=0.1):
         raise ValueError(f"method={method!r} should be one of {sorted(METHODS_2D)}.")
     Xs, mask = check_Xs(Xs)
     if not mask.all():
-        raise ValueError("embed_2d needs complete data; impute the missing modalities first.")
+        raise ValueError("project_2d needs complete data; impute the missing modalities first.")
     n = mask.shape[0]
     if n < 3:
         raise ValueError(f"A 2-D map needs at least 3 samples; got {n}.")
     seed = int(check_random_state(random_state).integers(2**31 - 1)) if not isinstance(random_state, int) else random_state
     mean, scale = modality_stats(Xs, mask)
-    emb = Embedding(method, None, mean, scale, None, None)
+    emb = Projection(method, None, mean, scale, None, None)
     F = emb._features(Xs)
     n_comp = int(min(50 if method == "umap" else 2, F.shape[1], n))
     emb.pca = PCA(n_components=n_comp, random_state=seed).fit(F)

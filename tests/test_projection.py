@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ul4m4 import make_synthetic
-from ul4m4.embedding import embed_2d
+from ul4m4.projection import project_2d
 
 
 @pytest.fixture(scope="module")
@@ -11,7 +11,7 @@ def ds():
 
 
 def test_pca_map_and_projected_centres(ds):
-    emb = embed_2d(ds.Xs, "pca")
+    emb = project_2d(ds.Xs, "pca")
     assert emb.coords.shape == (120, 2) and sum(emb.explained) <= 1.0
     centres = [np.vstack([X[:1], np.full((1, X.shape[1]), np.nan)]) for X in ds.Xs]  # centre 1 holds nothing
     pos = emb.place_centres(centres, np.zeros(120, int))
@@ -20,7 +20,7 @@ def test_pca_map_and_projected_centres(ds):
 
 
 def test_umap_map_places_centres_at_member_means(ds):
-    emb = embed_2d(ds.Xs, "umap", random_state=1)
+    emb = project_2d(ds.Xs, "umap", random_state=1)
     assert emb.coords.shape == (120, 2) and np.isfinite(emb.coords).all()
     labels = np.arange(120) % 3
     pos = emb.place_centres([X[:4] for X in ds.Xs], np.where(labels == 3, 0, labels))
@@ -29,22 +29,22 @@ def test_umap_map_places_centres_at_member_means(ds):
 
 
 def test_umap_is_seeded(ds):
-    a = embed_2d(ds.Xs, "umap", random_state=2).coords
-    b = embed_2d(ds.Xs, "umap", random_state=2).coords
+    a = project_2d(ds.Xs, "umap", random_state=2).coords
+    b = project_2d(ds.Xs, "umap", random_state=2).coords
     assert np.array_equal(a, b)
 
 
 def test_errors(ds):
     with pytest.raises(ValueError, match="should be one of"):
-        embed_2d(ds.Xs, "tsne")
+        project_2d(ds.Xs, "tsne")
     Xs = [X.copy() for X in ds.Xs]
     Xs[0][0] = np.nan
     with pytest.raises(ValueError, match="needs complete data"):
-        embed_2d(Xs)
+        project_2d(Xs)
     with pytest.raises(ValueError, match="at least 3 samples"):
-        embed_2d([X[:2] for X in ds.Xs])
+        project_2d([X[:2] for X in ds.Xs])
 
 
 def test_one_feature_in_total():
-    emb = embed_2d([np.arange(10.0)[:, None]], "pca")
+    emb = project_2d([np.arange(10.0)[:, None]], "pca")
     assert emb.coords.shape == (10, 2) and (emb.coords[:, 1] == 0).all()

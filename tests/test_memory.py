@@ -2,7 +2,7 @@ import pytest
 
 from ul4m4 import load_dataset
 from ul4m4.experiment import MissingConfig, RunConfig, make_mask, run_methods
-from ul4m4.resources import available_bytes, check_memory, estimate_run_bytes
+from ul4m4.memory import available_bytes, check_memory, estimate_run_bytes
 
 
 def test_estimate_grows_with_methods_and_size():

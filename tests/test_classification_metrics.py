@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ul4m4.evaluation import classification_scores, flattened_f1_micro
+from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
 
 
 def test_single_label_hand_computed():
