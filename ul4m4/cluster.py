@@ -492,8 +492,8 @@ class PartialModalityKMeans(BaseEstimator):
         self.callback = callback
 
     # -- helpers shared with the imputer -------------------------------------------------------
-    def _check_params(self, n_samples):
-        k = check_n_clusters(self.n_clusters, n_samples)
+    def _check_params(self, n_samples, n_clusters):
+        k = check_n_clusters(n_clusters, n_samples)
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
             raise ValueError(f"max_iter={self.max_iter!r} should be an integer >= 1.")
         if self.chunk_size is not None and (
@@ -537,9 +537,17 @@ class PartialModalityKMeans(BaseEstimator):
         -------
         self
         """
+        return self._fit_clusters(Xs, mask, self.n_clusters)
+
+    def _modality_stats(self, Xs, mask):
+        """Standardisation statistics (a hook: the imputer can floor the scales)."""
+        return modality_stats(Xs, mask)
+
+    def _fit_clusters(self, Xs, mask, n_clusters):
+        """``fit`` with an explicit k (the imputer may have chosen it)."""
         raw = Xs
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
-        k = self._check_params(mask.shape[0])
+        k = self._check_params(mask.shape[0], n_clusters)
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
@@ -550,7 +558,7 @@ class PartialModalityKMeans(BaseEstimator):
         if explicit:
             C0, H0 = check_init_centers(self.init, k, dims)
 
-        self.mean_, self.scale_ = modality_stats(Xs, mask)
+        self.mean_, self.scale_ = self._modality_stats(Xs, mask)
         self.dims_ = dims
         chunk = self.chunk_size or default_chunk_size(k, dims)
         blocks = self._blocks(Xs, mask, device, dtype, chunk)
@@ -609,7 +617,7 @@ class PartialModalityKMeans(BaseEstimator):
                 f"PartialModalityKMeans did not converge in max_iter={self.max_iter} iterations; "
                 "increase max_iter for a stable partition.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         dist2 = _own_dist2(blocks, C, H, labels)
         self.rows_evaluated_ = np.asarray(evaluated)

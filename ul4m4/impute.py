@@ -1,65 +1,166 @@
-"""UL4M4 completion: greedy cluster-guided filling of missing modalities, computed in closed form.
+"""UL4M4 completion: the paper's greedy cluster-guided filling (closed form), a soft variant, label-free
+selection of k and the temperature, a confidence for every filled block, and outlier-centre diagnostics.
 
-METHOD.md section 5: candidates never change, so the greedy picks are the candidates sorted once by
-r_f = min_j d(cand_f, c_j); each missing modality is copied from the first candidate in that order whose
-centre holds it. Distances decompose into sample-to-centre terms (one matrix product per modality) and
-centre-to-centre terms (one (k, k) block per missing pattern), so no Python loop runs over samples.
+Greedy (METHOD.md section 5): candidates never change, so the greedy picks are the candidates sorted once
+by r_f = min_j d(cand_f, c_j); each missing modality is copied from the first candidate in that order
+whose centre holds it. Distances decompose into sample-to-centre terms (one matrix product per modality)
+and centre-to-centre terms (one (k, k) block per missing pattern), so no Python loop runs over samples.
+
+Soft: each missing modality m is the average of the centres that hold it, weighted by
+n_jm * exp(-d(i, j) / temperature), d the partial distance on the sample's observed modalities and n_jm
+the number of training members of centre j that observe m (so a centre summarising one outlier counts
+as one sample, not as a cluster). As k grows toward n this becomes a kernel-weighted neighbour average.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .cluster import PartialModalityKMeans, _centre_side
-from .distance import center_center_terms, ratio_or_inf, sample_center_terms
-from .validation import warn
+from .distance import center_center_terms, ratio_or_inf, sample_center_terms, segments
+from .missing import holdout_mask
+from .scaling import modality_stats
+from .validation import check_random_state, check_Xs, warn
 
-__all__ = ["UL4M4Imputer", "Provenance", "ul4m4_impute", "OBSERVED", "FILLED_BY_MEAN"]
+__all__ = [
+    "UL4M4Imputer",
+    "Provenance",
+    "ul4m4_impute",
+    "select_parameters",
+    "OBSERVED",
+    "FILLED_BY_MEAN",
+    "COMPLETIONS",
+    "N_CLUSTERS_GRID",
+    "TEMPERATURE_FACTORS",
+]
 
 OBSERVED = -1
 FILLED_BY_MEAN = -2
+COMPLETIONS = ("greedy", "soft")
+# Label-free selection grids (README "Choosing k and the temperature"). k doubles from 8, as completion
+# error changes smoothly on a log scale of k; values above a quarter of the fitted rows are dropped, so a
+# cluster averages at least four members. Temperatures are multiples of the fitted model's median
+# distance from a sample to its own centre, so the grid means the same on any data.
+N_CLUSTERS_GRID = (8, 16, 32, 64, 128, 256, 512)
+TEMPERATURE_FACTORS = (0.1, 0.3, 1.0, 3.0)
+DEFAULT_TEMPERATURE_FACTOR = 0.3
+# Selection runs on at most this many rows (a seeded subsample) so that it stays cheap on large data.
+SELECTION_MAX_SAMPLES = 4000
+SELECTION_HOLDOUT = 0.15
+SELECTION_REPEATS = 2
+# Within-cluster spread is shrunk toward the modality's overall spread with this many pseudo-members,
+# so a one-member cluster is not taken to be exact.
+SPREAD_PRIOR = 5.0
+# Diagnostics: a centre is "suspect" when its cluster is tiny and some held entry lies this many training
+# standard deviations from the mean; a feature has a "low scale" when its std is below this fraction of
+# its modality's median std (z-units then magnify its noise).
+SUSPECT_ABS_Z = 10.0
+LOW_SCALE_RATIO = 0.05
 
 
 @dataclass
 class Provenance:
-    """Where each modality of each sample came from.
+    """Where each modality of each sample came from, and how far to trust it.
 
     Attributes
     ----------
     source : ndarray of int of shape (n_samples, n_modalities)
-        Index of the centre whose value filled the modality; ``OBSERVED`` (-1) where the modality was
-        observed, ``FILLED_BY_MEAN`` (-2) where no centre held it and the training mean was used.
+        Index of the centre whose value filled the modality (greedy) or that carries the largest weight
+        (soft); ``OBSERVED`` (-1) where the modality was observed, ``FILLED_BY_MEAN`` (-2) where no
+        centre could fill it and the training mean was used.
     distance : ndarray of shape (n_samples, n_modalities)
-        r of the winning candidate (its partial distance to its nearest centre); NaN where not filled
-        by a centre.
+        Greedy: r of the winning candidate (its partial distance to its nearest centre). Soft: the
+        partial distance from the sample to the source centre. NaN where not filled by a centre.
     runner_up : ndarray of int of shape (n_samples, n_modalities)
-        The next candidate in the greedy order that also holds the modality; -1 if there is none.
+        Greedy: the next candidate in the greedy order that also holds the modality. Soft: the centre
+        with the second largest weight. -1 if there is none.
     runner_up_distance : ndarray of shape (n_samples, n_modalities)
-        Its r; +inf where there is no runner-up, NaN where not filled by a centre.
+        Its r (greedy) or distance (soft); +inf where there is no runner-up, NaN where not filled by a
+        centre.
+    confidence : ndarray of shape (n_samples, n_modalities)
+        1 / (1 + expected MSE per entry of the filled block, in z-units), in (0, 1]; NaN where observed.
+        0.5 means "expected to be no closer to the truth than the training mean". The expected MSE is
+        the weighted spread of the plausible centres around the fill plus their (shrunk) within-cluster
+        spread, with the soft weights at ``temperature_``.
+    weight : ndarray of shape (n_samples, n_modalities)
+        Share of the fill that came from ``source`` (1 for greedy); NaN where not filled by a centre.
     """
 
     source: np.ndarray
     distance: np.ndarray
     runner_up: np.ndarray
     runner_up_distance: np.ndarray
+    confidence: np.ndarray
+    weight: np.ndarray
 
     @property
     def margin(self):
-        """How much further the runner-up candidate was (runner_up_distance - distance)."""
+        """How much further the runner-up was (runner_up_distance - distance)."""
         with np.errstate(invalid="ignore"):
             return self.runner_up_distance - self.distance
+
+
+def _is_grid(value):
+    return isinstance(value, (list, tuple, np.ndarray)) and not isinstance(value, str)
 
 
 class UL4M4Imputer(PartialModalityKMeans):
     """Fill missing modality embeddings without labels (UL4M4).
 
     Fits ``PartialModalityKMeans`` on the incomplete data, then completes every incomplete sample from
-    the cluster centres (greedy cluster-guided completion, computed in closed form and in blocks).
-    Observed rows are returned exactly as given. Parameters and fitted attributes are those of
-    ``PartialModalityKMeans``.
+    the cluster centres, in blocks and without a loop over samples. Observed rows are returned exactly
+    as given. With the defaults this is the paper's method, unchanged.
+
+    Parameters
+    ----------
+    n_clusters : int, "auto" or sequence of int, default=8
+        "auto" chooses k from ``N_CLUSTERS_GRID`` by the label-free hold-out protocol of
+        ``select_parameters`` (on a subsample of at most ``SELECTION_MAX_SAMPLES`` rows); a sequence is
+        searched the same way.
+    completion : {"greedy", "soft"}, default="greedy"
+        "greedy" is the paper's completion; "soft" averages the centres that hold the modality with
+        weights n_jm * exp(-d / temperature) (module docstring).
+    temperature : None, float > 0 or "auto", default=None
+        Temperature of the soft weights, in the units of the partial distance (z-units). None uses
+        0.3 x the fitted model's median distance from a sample to its own centre; "auto" chooses the
+        factor from ``TEMPERATURE_FACTORS`` by hold-out. Greedy completion uses it only for the
+        confidence.
+    min_cluster_size : int >= 1 or None, default=None
+        Centres with fewer training members observing a modality do not serve to fill it (they still
+        take part in the clustering). None (the paper) lets every centre serve.
+    scale_floor : float in (0, 1] or None, default=None
+        Floor each feature's std at this fraction of its modality's median std before standardising,
+        so near-constant features do not dominate the distance. None (the paper) uses the std as is.
+    All other parameters are those of ``PartialModalityKMeans``.
+
+    Attributes
+    ----------
+    n_clusters_ : int
+        The k used (chosen, with "auto" or a grid).
+    temperature_ : float
+        The temperature used for soft weights and confidence.
+    selection_ : pandas.DataFrame or None
+        The hold-out table of the search (``select_parameters``), None without one.
+    centre_sizes_ : ndarray of int of shape (n_clusters_, n_modalities)
+        Training members of each centre that observe each modality.
+    centre_spread_ : ndarray of shape (n_clusters_, n_modalities)
+        Shrunk mean squared distance per entry (z-units) of those members to the centre; NaN where the
+        centre lacks the modality.
+    suspect_centres_ : ndarray of int
+        Centres of tiny clusters (fewer than max(3, n / (10 k)) members) with an entry further than
+        ``SUSPECT_ABS_Z`` standard deviations from the mean: an outlier that greedy completion may copy
+        into many samples.
+    low_scale_features_ : list of ndarray of int
+        Per modality, features whose std is positive but below ``LOW_SCALE_RATIO`` of the modality's
+        median std (before any ``scale_floor``).
+    Plus the fitted attributes of ``PartialModalityKMeans``.
 
     Examples
     --------
@@ -73,6 +174,182 @@ class UL4M4Imputer(PartialModalityKMeans):
     False
     """
 
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        completion="greedy",
+        temperature=None,
+        min_cluster_size=None,
+        scale_floor=None,
+        init="k-means++",
+        max_iter=300,
+        random_state=None,
+        device=None,
+        dtype="float32",
+        chunk_size=None,
+        bounds=True,
+        callback=None,
+    ):
+        super().__init__(
+            n_clusters, init=init, max_iter=max_iter, random_state=random_state, device=device, dtype=dtype,
+            chunk_size=chunk_size, bounds=bounds, callback=callback,
+        )
+        self.completion = completion
+        self.temperature = temperature
+        self.min_cluster_size = min_cluster_size
+        self.scale_floor = scale_floor
+
+    # -- parameters -------------------------------------------------------------------------------
+    def _check_imputer_params(self):
+        if self.completion not in COMPLETIONS:
+            raise ValueError(f"completion={self.completion!r} should be one of {list(COMPLETIONS)}.")
+        t = self.temperature
+        if not (t is None or t == "auto" or (_is_real(t) and math.isfinite(t) and t > 0)):
+            raise ValueError(f"temperature={t!r} should be None, 'auto' or a finite number > 0.")
+        if t == "auto" and self.completion != "soft":
+            raise ValueError("temperature='auto' chooses the soft completion's temperature; set completion='soft'.")
+        s = self.min_cluster_size
+        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1):
+            raise ValueError(f"min_cluster_size={s!r} should be None or an integer >= 1.")
+        f = self.scale_floor
+        if f is not None and not (_is_real(f) and 0 < f <= 1):
+            raise ValueError(f"scale_floor={f!r} should be None or a number in (0, 1].")
+        k = self.n_clusters
+        if isinstance(k, str) and k != "auto":
+            raise ValueError(f"n_clusters={k!r} should be an integer >= 1, 'auto' or a list of integers.")
+        if _is_grid(k) and (len(k) == 0 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in k)):
+            raise ValueError(f"n_clusters={k!r}: a grid should be a non-empty list of integers >= 1.")
+
+    def _modality_stats(self, Xs, mask):
+        mean, scale = modality_stats(Xs, mask)
+        self.low_scale_features_ = [np.flatnonzero(sd < LOW_SCALE_RATIO * np.median(sd)) for sd in scale]
+        if self.scale_floor is not None:
+            scale = [np.maximum(sd, self.scale_floor * np.median(sd)) for sd in scale]
+        return mean, scale
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(self, Xs, mask=None, y=None):
+        """Cluster the samples (choosing k and the temperature first when asked) and learn what the
+        completion and its confidence need.
+
+        Parameters
+        ----------
+        Xs : list of array-like of shape (n_samples, n_features_m)
+        mask : array-like of bool of shape (n_samples, n_modalities), default=None
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_imputer_params()
+        Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False)
+        search_k = self.n_clusters == "auto" or _is_grid(self.n_clusters)
+        search_t = self.temperature == "auto"
+        factor, absolute = DEFAULT_TEMPERATURE_FACTOR, None
+        k = self.n_clusters
+        self.selection_ = None
+        if search_k or search_t:
+            ks = (N_CLUSTERS_GRID if self.n_clusters == "auto" else self.n_clusters) if search_k else (k,)
+            temps = TEMPERATURE_FACTORS if search_t else (self.temperature,)
+            table = _search(self, Xv, mv, ks, temps, self.completion, SELECTION_HOLDOUT, SELECTION_REPEATS,
+                            SELECTION_MAX_SAMPLES, check_random_state(self.random_state))
+            best = _best(table)
+            self.selection_ = table
+            k = int(best["n_clusters"])
+            if self.completion == "soft":
+                if search_t:
+                    factor = float(best["temperature_factor"])
+                else:
+                    absolute = self.temperature
+        elif self.temperature is not None:
+            absolute = self.temperature
+        self._fit_clusters(Xs, mask, k)
+        self._fit_completion_stats(Xv, mv)
+        self.n_clusters_ = int(len(self.center_mask_))
+        self.temperature_ = float(absolute) if absolute is not None else factor * self.typical_distance_
+        self._warn_diagnostics()
+        return self
+
+    def _set_centres_z(self, Cz, H):
+        """Store centres; until ``_fit_completion_stats`` sees the data they carry neutral statistics
+        (every centre one member, spread 1), so centres set by hand can be completed from too."""
+        super()._set_centres_z(Cz, H)
+        Hn = self.center_mask_
+        self.centre_sizes_ = Hn.astype(np.int64)
+        self.centre_spread_ = np.where(Hn, 1.0, np.nan)
+        self.centre_max_abs_z_ = np.zeros(len(Hn))
+        self.suspect_centres_ = np.zeros(0, dtype=np.int64)
+
+    def _fit_completion_stats(self, Xs, mask):
+        """Per centre and modality: members observing it, their shrunk spread; the typical distance."""
+        k, M = self.center_mask_.shape
+        lab = self.labels_
+        sizes = np.zeros((k, M), dtype=np.int64)
+        spread = np.full((k, M), np.nan)
+        own = np.zeros(mask.shape[0])
+        shared = np.zeros(mask.shape[0])
+        for m, X in enumerate(Xs):
+            obs = np.flatnonzero(mask[:, m])
+            sizes[:, m] = np.bincount(lab[obs], minlength=k)
+            held = self.center_mask_[lab[obs], m]
+            rows, cz = obs[held], self.cluster_centers_z_[m]
+            resid = np.empty(rows.size)
+            for s in range(0, rows.size, 8192):
+                r = rows[s : s + 8192]
+                z = (np.asarray(X[r], dtype=np.float64) - self.mean_[m]) / self.scale_[m]
+                resid[s : s + 8192] = ((z - cz[lab[r]]) ** 2).mean(axis=1)
+            own[rows] += resid
+            shared[rows] += 1
+            overall = resid.mean() if resid.size else 1.0
+            ss = np.bincount(lab[rows], weights=resid, minlength=k)
+            cnt = np.bincount(lab[rows], minlength=k)
+            spread[:, m] = np.where(self.center_mask_[:, m], (ss + SPREAD_PRIOR * overall) / (cnt + SPREAD_PRIOR), np.nan)
+        self.centre_sizes_ = sizes
+        self.centre_spread_ = spread
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.sqrt(own[shared > 0] / shared[shared > 0])
+        typical = float(np.median(d)) if d.size else 1.0
+        self.typical_distance_ = typical if typical > 0 else 1.0
+        members = np.bincount(lab, minlength=k)
+        tiny = members < max(3.0, mask.shape[0] / (10.0 * k))
+        far = np.array([
+            max((np.abs(c[j]).max() for c, h in zip(self.cluster_centers_z_, self.center_mask_[j].tolist()) if h), default=0.0)
+            for j in range(k)
+        ])
+        self.centre_max_abs_z_ = far
+        self.suspect_centres_ = np.flatnonzero(tiny & (far > SUSPECT_ABS_Z))
+
+    def _warn_diagnostics(self):
+        low = [(m, idx) for m, idx in enumerate(self.low_scale_features_) if idx.size]
+        if low and self.scale_floor is None:
+            m, idx = low[0]
+            warn(
+                f"{sum(i.size for _, i in low)} feature(s) in {len(low)} modality(ies) have a std below "
+                f"{LOW_SCALE_RATIO:g} x their modality's median (modality {m}: {idx.size} feature(s)); in "
+                "standardised units their noise is magnified and can dominate the distance. "
+                "scale_floor=0.1 floors those stds."
+            )
+        usable = self._eligible()
+        risky = [j for j in self.suspect_centres_ if usable[j].any()]
+        if risky and self.completion == "greedy":
+            j = risky[0]
+            warn(
+                f"{len(risky)} centre(s) summarise tiny clusters far from the data (centre {j}: "
+                f"{int(self.centre_sizes_[j].max())} member(s), an entry {self.centre_max_abs_z_[j]:.1f} "
+                "standard deviations from the mean); greedy completion may copy them into many samples. "
+                "Set min_cluster_size (e.g. 3) or use completion='soft'."
+            )
+
+    def _eligible(self):
+        """(k, M) bool: centre j may fill modality m (holds it, and is large enough when asked)."""
+        ok = self.center_mask_.copy()
+        if self.min_cluster_size is not None:
+            ok &= self.centre_sizes_ >= self.min_cluster_size
+        return ok
+
+    # -- completion -------------------------------------------------------------------------------
     def transform(self, Xs, mask=None, return_provenance=False):
         """Complete the missing modalities.
 
@@ -81,7 +358,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         Xs : list of array-like of shape (n_samples, n_features_m)
         mask : array-like of bool of shape (n_samples, n_modalities), default=None
         return_provenance : bool, default=False
-            Also return a ``Provenance`` saying which centre filled each modality.
+            Also return a ``Provenance``: which centre filled each modality, and the confidence.
 
         Returns
         -------
@@ -111,80 +388,278 @@ class UL4M4Imputer(PartialModalityKMeans):
         """
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         r = np.empty((mask.shape[0], len(self.center_mask_)))
-        for rows, r2, _ in self._candidate_blocks(Xs, mask, np.arange(mask.shape[0]), device, dtype):
+        for rows, r2, _, _ in self._candidate_blocks(Xs, mask, np.arange(mask.shape[0]), device, dtype, greedy=True):
             r[rows] = torch.sqrt(r2).cpu().numpy()
         return r
 
-    def _candidate_blocks(self, Xs, mask, rows_all, device, dtype):
-        """Yield (rows, r2 (c, k), presence (c, M)) for the given sample rows, block by block."""
+    def _candidate_blocks(self, Xs, mask, rows_all, device, dtype, greedy):
+        """Yield (rows, r2 (c, k) or None, presence (c, M), d (c, k)) block by block.
+
+        r2 are the greedy candidates' squared distances to their nearest centre (only when ``greedy``);
+        d the partial distances from each sample to each centre.
+        """
         C, H = self._centres_tensor(device, dtype)
         Nc, Cw = _centre_side(C, self.dims_)
-        patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
-        pat_idx = pat_idx.reshape(-1)
-        Bnum, Bcnt = center_center_terms(C, H, self.dims_, torch.as_tensor(patterns, device=device))  # (P, k, k)
-        chunk = self._chunk(cube=True)
+        if greedy:
+            patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
+            pat_idx = pat_idx.reshape(-1)
+            Bnum, Bcnt = center_center_terms(C, H, self.dims_, torch.as_tensor(patterns, device=device))  # (P, k, k)
+        chunk = self._chunk(cube=greedy)
         blocks = self._blocks(Xs, mask, device, dtype, chunk, cache=False)
         for s in range(0, rows_all.size, chunk):
             rows = rows_all[s : s + chunk]
             Zcat, a, Nz = blocks.rows(rows)
             A, cntA = sample_center_terms(Zcat, a, Nz, Cw, H, Nc)  # (c, k)
-            pi = torch.as_tensor(pat_idx[s : s + chunk], device=device)
-            # (c, f, j): candidate f of each sample against centre j; min over j gives r_f^2.
-            tot = Bnum[pi].add_(A[:, None, :])  # (c, k, k), in place to keep temporaries few
-            cnt = Bcnt[pi].add_(cntA[:, None, :])
-            r2 = ratio_or_inf(tot, cnt).amin(dim=2)
-            yield rows, r2, a
+            r2 = None
+            if greedy:
+                pi = torch.as_tensor(pat_idx[s : s + chunk], device=device)
+                # (c, f, j): candidate f of each sample against centre j; min over j gives r_f^2.
+                tot = Bnum[pi].add_(A[:, None, :])  # (c, k, k), in place to keep temporaries few
+                cnt = Bcnt[pi].add_(cntA[:, None, :])
+                r2 = ratio_or_inf(tot, cnt).amin(dim=2)
+            yield rows, r2, a, torch.sqrt(ratio_or_inf(A, cntA))
 
-    def _complete(self, Xs, mask, device, dtype):
+    def _soft_weights(self, d, m, temperature):
+        """(c, k) weights n_jm exp(-d / t) over the centres that may fill m, normalised; NaN rows where
+        no such centre shares a modality with the sample."""
+        ok = torch.as_tensor(self._eligible()[:, m], device=d.device)
+        logn = torch.log(torch.as_tensor(self.centre_sizes_[:, m], dtype=d.dtype, device=d.device).clamp(min=1.0))
+        logits = (-d / temperature + logn).masked_fill_(~ok, float("-inf"))
+        logits = logits.masked_fill_(torch.isnan(logits), float("-inf"))
+        return torch.softmax(logits, dim=1)  # a row of -inf gives NaN
+
+    def _complete(self, Xs, mask, device, dtype, temperature=None, completion=None):
         n, M = mask.shape
+        completion = completion or self.completion
+        temperature = self.temperature_ if temperature is None else temperature
         out = [X.copy() for X in Xs]
         source = np.full((n, M), OBSERVED, dtype=np.int64)
         distance = np.full((n, M), np.nan)
         runner = np.full((n, M), -1, dtype=np.int64)
         runner_d = np.full((n, M), np.nan)
-        prov = Provenance(source, distance, runner, runner_d)
+        conf = np.full((n, M), np.nan)
+        weight = np.full((n, M), np.nan)
+        prov = Provenance(source, distance, runner, runner_d, conf, weight)
         incomplete = np.flatnonzero(~mask.all(axis=1))
         if incomplete.size == 0:
             return out, prov
 
-        Hn = self.center_mask_
+        Hn = self._eligible()
         for m in range(M):
             need = incomplete[~mask[incomplete, m]]
             if need.size and not Hn[:, m].any():
+                what = "holds" if self.min_cluster_size is None else f"with >= {self.min_cluster_size} members holds"
                 warn(
-                    f"No cluster centre holds modality {m}; {need.size} sample(s) missing it were filled "
+                    f"No cluster centre {what} modality {m}; {need.size} sample(s) missing it were filled "
                     "with its training mean instead."
                 )
                 out[m][need] = self.mean_[m]
                 source[need, m] = FILLED_BY_MEAN
+                conf[need, m] = 0.5
 
         H = torch.as_tensor(Hn, device=device)
-        for rows, r2, a in self._candidate_blocks(Xs, mask, incomplete, device, dtype):
-            # Greedy order: candidates sorted by r (stable, so ties go to the lowest index).
-            r2_sorted, order = torch.sort(r2, dim=1, stable=True)  # (c, k)
-            r_sorted = torch.sqrt(r2_sorted)
+        Cz = [torch.as_tensor(c, dtype=dtype, device=device) for c in self.cluster_centers_z_]
+        cn2 = [(c * c).mean(dim=1) for c in Cz]  # (k,) ||c^m||^2 / d_m
+        spread = torch.as_tensor(np.nan_to_num(self.centre_spread_), dtype=dtype, device=device)
+        n_mean = 0
+        for rows, r2, a, d in self._candidate_blocks(Xs, mask, incomplete, device, dtype, greedy=completion == "greedy"):
+            if r2 is not None:
+                # Greedy order: candidates sorted by r (stable, so ties go to the lowest index).
+                r2_sorted, order = torch.sort(r2, dim=1, stable=True)  # (c, k)
+                r_sorted = torch.sqrt(r2_sorted)
             for m in range(M):
                 if not Hn[:, m].any():
                     continue
-                need = (~a[:, m]).cpu().numpy()
+                need_t = ~a[:, m]
+                need = need_t.cpu().numpy()
                 if not need.any():
                     continue
-                holds = H[:, m][order].to(torch.uint8)  # (c, k): candidate at each position holds m
-                first = holds.argmax(dim=1)  # first position whose candidate holds m
-                src = order.gather(1, first[:, None])[:, 0].cpu().numpy()
                 target = rows[need]
-                cz = self.cluster_centers_z_[m][src[need]]
-                out[m][target] = cz * self.scale_[m] + self.mean_[m]
-                source[target, m] = src[need]
-                distance[target, m] = r_sorted.gather(1, first[:, None])[:, 0].cpu().numpy()[need]
-                second = holds.cumsum(dim=1) == 2  # (c, k)
-                has2 = second.any(dim=1).cpu().numpy()
-                pos2 = second.to(torch.uint8).argmax(dim=1)
-                ru = order.gather(1, pos2[:, None])[:, 0].cpu().numpy()
-                ru_d = r_sorted.gather(1, pos2[:, None])[:, 0].cpu().numpy()
-                runner[target, m] = np.where(has2, ru, -1)[need]
-                runner_d[target, m] = np.where(has2, ru_d, np.inf)[need]
+                w = self._soft_weights(d[need_t], m, temperature)  # (r, k)
+                usable = ~torch.isnan(w[:, 0])
+                wz = torch.nan_to_num(w)
+                mean_c = wz @ Cz[m]  # (r, d_m): the soft fill
+                if r2 is not None:
+                    holds = H[:, m][order].to(torch.uint8)  # (c, k): candidate at each position holds m
+                    first = holds.argmax(dim=1)  # first position whose candidate holds m
+                    src = order.gather(1, first[:, None])[:, 0].cpu().numpy()
+                    fz = Cz[m][torch.as_tensor(src[need], device=device)]
+                    out[m][target] = self.cluster_centers_z_[m][src[need]] * self.scale_[m] + self.mean_[m]
+                    source[target, m] = src[need]
+                    distance[target, m] = r_sorted.gather(1, first[:, None])[:, 0].cpu().numpy()[need]
+                    second = holds.cumsum(dim=1) == 2  # (c, k)
+                    has2 = second.any(dim=1).cpu().numpy()
+                    pos2 = second.to(torch.uint8).argmax(dim=1)
+                    ru = order.gather(1, pos2[:, None])[:, 0].cpu().numpy()
+                    ru_d = r_sorted.gather(1, pos2[:, None])[:, 0].cpu().numpy()
+                    runner[target, m] = np.where(has2, ru, -1)[need]
+                    runner_d[target, m] = np.where(has2, ru_d, np.inf)[need]
+                    weight[target, m] = 1.0
+                else:
+                    fz = torch.where(usable[:, None], mean_c, torch.zeros_like(mean_c))
+                    out[m][target] = fz.cpu().double().numpy() * self.scale_[m] + self.mean_[m]
+                    top = torch.topk(wz, k=min(2, wz.shape[1]), dim=1)
+                    dn = d[need_t]
+                    src = torch.where(usable, top.indices[:, 0], FILLED_BY_MEAN).cpu().numpy()
+                    source[target, m] = src
+                    distance[target, m] = np.where(usable.cpu().numpy(), dn.gather(1, top.indices[:, :1])[:, 0].cpu().numpy(), np.nan)
+                    weight[target, m] = np.where(usable.cpu().numpy(), top.values[:, 0].cpu().numpy(), np.nan)
+                    if wz.shape[1] > 1:
+                        has2 = (top.values[:, 1] > 0).cpu().numpy() & usable.cpu().numpy()
+                        runner[target, m] = np.where(has2, top.indices[:, 1].cpu().numpy(), -1)
+                        ru_d = dn.gather(1, top.indices[:, 1:2])[:, 0].cpu().numpy()
+                        runner_d[target, m] = np.where(has2, ru_d, np.inf)
+                    else:
+                        runner_d[target, m] = np.inf
+                    runner_d[target[~usable.cpu().numpy()], m] = np.nan
+                    n_mean += int((~usable).sum())
+                # Expected squared error per entry of the fill fz under the soft weights:
+                # sum_j w_j (spread_jm + ||c_j - fz||^2 / d_m), expanded so no (r, k, d) tensor is formed.
+                dm = Cz[m].shape[1]
+                exp_mse = (wz @ spread[:, m] + wz @ cn2[m] - 2.0 * (fz * mean_c).sum(dim=1) / dm
+                           + (fz * fz).sum(dim=1) / dm).clamp_(min=0.0)
+                # No plausible centre: the fill is (or is judged as) the mean, whose expected MSE is 1.
+                exp_mse = torch.where(usable, exp_mse, torch.ones_like(exp_mse))
+                conf[target, m] = (1.0 / (1.0 + exp_mse)).cpu().numpy()
+        if n_mean:
+            warn(
+                f"{n_mean} missing block(s) share no modality with any centre that could fill them; they "
+                "were filled with the training mean."
+            )
         return out, prov
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Label-free selection
+# ---------------------------------------------------------------------------------------------
+SELECTION_COLUMNS = ["repeat", "n_clusters", "completion", "temperature_factor", "temperature", "holdout_mse",
+                     "n_hidden", "n_rows", "seconds"]
+
+
+def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeats, max_samples, rng):
+    """Hold-out table for every k (and temperature): hide observed slots, fit, complete, score.
+
+    ``temperatures`` holds factors of the typical distance when the estimator's temperature is "auto",
+    else absolute values (or None). Inputs are valid; the hidden slots' values are replaced by NaN
+    before fitting, so nothing fitted can see them.
+    """
+    n = mask.shape[0]
+    rows = np.sort(rng.choice(n, size=max_samples, replace=False)) if n > max_samples else np.arange(n)
+    Xs_s = [np.asarray(X[rows], dtype=np.float64) for X in Xs]
+    mask_s = mask[rows]
+    # Scores in the z-units of all observed rows given, the same for every setting.
+    mu, sd = modality_stats(Xs_s, mask_s)
+    relative = estimator.temperature == "auto"
+    out = []
+    for rep in range(n_repeats):
+        hidden = holdout_mask(mask_s, holdout, rng)
+        fit_mask = mask_s & ~hidden
+        Xfit = [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]
+        lacking = ~fit_mask.any(axis=0)
+        if lacking.any():  # a modality observed only in hidden slots: give those slots back
+            hidden[:, lacking] = False
+            fit_mask = mask_s & ~hidden
+            Xfit = [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]
+        n_fit = len(rows)
+        grid = [int(k) for k in ks if int(k) <= max(1, n_fit // 4)] or [int(min(ks))]
+        grid = [k for k in grid if k <= n_fit]
+        for k in grid:
+            t0 = time.perf_counter()
+            params = {**estimator.get_params(), "n_clusters": k, "temperature": None, "callback": None}
+            model = UL4M4Imputer(**params)
+            model._check_imputer_params()
+            model._fit_clusters(Xfit, fit_mask, k)
+            model._fit_completion_stats(Xfit, fit_mask)
+            model.temperature_ = model.typical_distance_ * DEFAULT_TEMPERATURE_FACTOR
+            fit_seconds = time.perf_counter() - t0
+            Xq, mq, device, dtype = model._prepare(Xfit, fit_mask)
+            for t in temperatures:
+                t1 = time.perf_counter()
+                temp = None if t is None else (t * model.typical_distance_ if relative else float(t))
+                filled, _ = model._complete(Xq, mq, device, dtype, temperature=temp, completion=completion)
+                num, cnt = 0.0, 0
+                for m in range(len(Xs_s)):
+                    h = hidden[:, m]
+                    if h.any():
+                        err = ((filled[m][h] - Xs_s[m][h]) / sd[m]) ** 2
+                        num += float(err.mean(axis=1).sum())
+                        cnt += int(h.sum())
+                out.append({
+                    "repeat": rep, "n_clusters": k, "completion": completion,
+                    "temperature_factor": (float(t) if relative else np.nan) if completion == "soft" else np.nan,
+                    "temperature": (temp if temp is not None else model.temperature_) if completion == "soft" else np.nan,
+                    "holdout_mse": num / cnt if cnt else np.nan, "n_hidden": cnt, "n_rows": n_fit,
+                    "seconds": fit_seconds + time.perf_counter() - t1,
+                })
+    return pd.DataFrame(out, columns=SELECTION_COLUMNS)
+
+
+def _best(table):
+    """The setting with the lowest mean hold-out MSE over repeats (smaller k, then lower temperature, on ties)."""
+    keys = ["n_clusters", "completion", "temperature_factor"]
+    g = table.fillna({"temperature_factor": -1.0}).groupby(keys, sort=True)["holdout_mse"].mean().reset_index()
+    if g["holdout_mse"].isna().all():
+        raise ValueError("the hold-out hid no observed slot (every sample observes one modality); "
+                         "choose n_clusters and temperature explicitly.")
+    row = g.loc[g["holdout_mse"].idxmin()]
+    return {"n_clusters": int(row["n_clusters"]), "temperature_factor": row["temperature_factor"]}
+
+
+def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures=TEMPERATURE_FACTORS,
+                      completion="soft", holdout=SELECTION_HOLDOUT, n_repeats=SELECTION_REPEATS,
+                      max_samples=SELECTION_MAX_SAMPLES, random_state=None, **params):
+    """Score UL4M4 settings without labels: hide observed slots, fit on the rest, complete, compare.
+
+    A fraction ``holdout`` of the *observed* slots (never a sample's last one, ``missing.holdout_mask``)
+    is hidden; for each k a ``UL4M4Imputer`` is fitted on what remains, the hidden slots are completed
+    and scored (MSE per entry in z-units of the observed rows). Blocks that were never observed are
+    never used. ``UL4M4Imputer(n_clusters="auto")`` runs exactly this.
+
+    Parameters
+    ----------
+    Xs : list of array-like of shape (n_samples, n_features_m)
+    mask : array-like of bool of shape (n_samples, n_modalities), default=None
+    n_clusters : sequence of int, default=N_CLUSTERS_GRID
+        Values above a quarter of the rows used are skipped (the smallest is kept).
+    temperatures : sequence of float, default=TEMPERATURE_FACTORS
+        Multiples of each fit's median sample-to-centre distance (soft completion only).
+    completion : {"greedy", "soft"}, default="soft"
+    holdout : float in (0, 1), default=0.15
+    n_repeats : int >= 1, default=2
+        Independent hold-outs; the table has one row per setting and repeat.
+    max_samples : int, default=4000
+        Rows used (a seeded subsample beyond it).
+    random_state : int, Generator or None
+    **params : other ``UL4M4Imputer`` parameters (max_iter, dtype, min_cluster_size, scale_floor, ...)
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``repeat``, ``n_clusters``, ``completion``, ``temperature_factor``, ``temperature``,
+        ``holdout_mse``, ``n_hidden``, ``n_rows``, ``seconds``.
+    """
+    Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False)
+    if completion not in COMPLETIONS:
+        raise ValueError(f"completion={completion!r} should be one of {list(COMPLETIONS)}.")
+    if not _is_grid(n_clusters) or not len(n_clusters) or any(
+            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in n_clusters):
+        raise ValueError(f"n_clusters={n_clusters!r} should be a non-empty list of integers >= 1.")
+    if completion == "soft" and (not _is_grid(temperatures) or not len(temperatures) or any(
+            not _is_real(t) or not math.isfinite(t) or t <= 0 for t in temperatures)):
+        raise ValueError(f"temperatures={temperatures!r} should be a non-empty list of numbers > 0.")
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
+        raise ValueError(f"n_repeats={n_repeats!r} should be an integer >= 1.")
+    if isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or max_samples < 2:
+        raise ValueError(f"max_samples={max_samples!r} should be an integer >= 2.")
+    est = UL4M4Imputer(completion=completion, temperature="auto" if completion == "soft" else None,
+                       random_state=random_state, **params)
+    est._check_imputer_params()
+    return _search(est, Xv, mv, n_clusters, temperatures if completion == "soft" else (None,), completion,
+                   holdout, int(n_repeats), int(max_samples), check_random_state(random_state))
 
 
 def ul4m4_impute(Xs, mask=None, n_clusters=8, **kwargs):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .validation import check_random_state, check_Xs
 
-__all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label"]
+__all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label", "holdout_mask"]
 
 MECHANISMS = {
     "mcar": "MCAR: every modality slot is removed independently with probability `rate`.",
@@ -316,3 +316,43 @@ def simulate_missing(
         requested = r
     report = mask_report(mask, mechanism, params, kind, requested, restored)
     return mask, report
+
+
+def holdout_mask(mask, fraction=0.15, random_state=None):
+    """Hide a random fraction of the *observed* modality slots, never a sample's last observed one.
+
+    This is the label-free validation protocol: the hidden slots were observed, so their true values are
+    known and a completion can be scored on them without labels and without touching blocks that were
+    never observed.
+
+    Parameters
+    ----------
+    mask : array-like of bool of shape (n_samples, n_modalities), True = observed
+    fraction : float in (0, 1), default=0.15
+        Target fraction of the observed slots to hide. Samples with a single observed slot cannot give
+        one up, so the realised fraction can be lower; it never exceeds the hideable share.
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    hidden : ndarray of bool of shape (n_samples, n_modalities)
+        True where an observed slot is hidden; ``mask & ~hidden`` keeps at least one slot per sample
+        that had one.
+    """
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.ndim != 2:
+        raise ValueError(f"mask should be a 2-D bool array; got dtype {mask.dtype} and {mask.ndim} dimension(s).")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+        raise ValueError(f"fraction={fraction!r} should be a number in (0, 1).")
+    rng = check_random_state(random_state)
+    n, M = mask.shape
+    # One random priority per slot; each sample keeps its highest-priority observed slot for sure.
+    priority = np.where(mask, rng.random((n, M)), -1.0)
+    keep = np.zeros_like(mask)
+    keep[np.arange(n), priority.argmax(axis=1)] = True
+    hideable = mask & ~keep
+    n_hideable = int(hideable.sum())
+    if n_hideable == 0:
+        return np.zeros_like(mask)
+    p = min(1.0, fraction * int(mask.sum()) / n_hideable)
+    return hideable & (rng.random((n, M)) < p)
