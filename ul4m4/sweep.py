@@ -16,8 +16,7 @@ import pandas as pd
 
 from .downstream import CLASSIFIERS, make_classifier
 from .classification_metrics import classification_scores, flattened_f1_micro
-from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, make_imputer, make_mask, masked
-from .imputation_metrics import imputation_error
+from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask
 from .missing import MECHANISMS
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
@@ -149,7 +148,6 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
             mres = make_mask(dataset, mcfg)
             tr, te = mres.train_idx, mres.test_idx
             train_mask = mres.mask[tr]
-            Xin = masked(dataset.Xs, mres.mask)
             for method in cfg.methods:
                 for k in (ks if method == "ul4m4" else (None,)):
                     t0 = time.perf_counter()
@@ -170,12 +168,9 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
                                 "lower the largest rate."
                             )
                         rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
-                        imp = make_imputer(method, rc)
-                        imp.fit([X[tr] for X in Xin], train_mask)
-                        completed = imp.transform(Xin, mres.mask)
-                        err = imputation_error(dataset.Xs, completed, mres.removed, true_mask=dataset.mask)
-                        mse = float(err["mse"].iloc[-1]) if err["n_removed"].iloc[-1] > 0 else np.nan
-                        s = _score(dataset, tr, te, completed, cfg.classifier, int(seed), cfg)
+                        unit = fit_complete(method, dataset, mres, rc)
+                        mse = float(unit.errors.loc[unit.errors["split"] == "all", "mse"].iloc[-1])  # the "all" row
+                        s = _score(dataset, tr, te, unit.completed, cfg.classifier, int(seed), cfg)
                         rows.append({**base, "realized_slot_rate": mres.report.realized_slot_rate,
                                      "realized_incomplete_rate": mres.report.realized_incomplete_rate,
                                      **s, "imputation_mse": mse, "seconds": time.perf_counter() - t0})
