@@ -1,5 +1,8 @@
 """Every figure has a title and labelled axes; the cluster colours are stable."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -71,6 +74,19 @@ def test_map_marks_imputed_and_centres(bits):
 def test_cluster_colours_stable():
     assert plotting.cluster_color(3) == plotting.cluster_color(3)
     assert plotting.cluster_color(0) != plotting.cluster_color(1)
+
+
+def test_plotting_imports_no_orchestration():
+    # plotting is a leaf: it draws results and never runs an experiment, a sweep or the command line.
+    tree = ast.parse(Path(plotting.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[-1] if node.level else node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert "missing" in imported  # the walk sees the module's own relative imports
+    assert not imported & {"experiment", "sweep", "cli", "ul4m4.experiment", "ul4m4.sweep", "ul4m4.cli"}
 
 
 def test_large_maps_switch_to_webgl():

@@ -13,6 +13,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .missing import pattern_label
+from .summary import summarise
 
 __all__ = [
     "cluster_color",
@@ -337,8 +338,6 @@ def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=No
 
 def fig_degradation(df, metric="f1_micro"):
     """Downstream score against the realised missing-slot rate, one line per method (band over seeds)."""
-    from .sweep import summarise
-
     summ = summarise(df, metric)
     fig = go.Figure()
     x_max = float(summ.loc[summ["method"] != "complete", "x"].max()) if (summ["method"] != "complete").any() else 1.0
@@ -362,8 +361,6 @@ def fig_degradation(df, metric="f1_micro"):
 
 def fig_error_vs_rate(df):
     """Imputation MSE on removed blocks against the realised missing-slot rate (log scale)."""
-    from .sweep import summarise
-
     d = df[(df["method"] != "complete") & df["imputation_mse"].notna()]
     summ = summarise(d, "imputation_mse")
     fig = go.Figure()
@@ -381,8 +378,6 @@ def fig_error_vs_rate(df):
 
 def fig_k_sensitivity(df, metric="f1_micro"):
     """UL4M4's score and imputation error against k at a fixed rate; baselines as dashed references."""
-    from .sweep import summarise
-
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{METRIC_LABELS.get(metric, metric)} (test split) vs k",
                                                         "Imputation MSE vs k"))
     for col, met in ((1, metric), (2, "imputation_mse")):

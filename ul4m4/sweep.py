@@ -19,7 +19,7 @@ from .classification_metrics import classification_scores, flattened_f1_micro
 from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask
 from .missing import MECHANISMS
 
-__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
+__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -181,16 +181,3 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
                                   "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
-
-def summarise(df, metric):
-    """Mean, std and count over seeds of ``metric`` per method, rate (and k)."""
-    keys = ["method", "rate", "k"]
-    d = df.assign(k=df["k"].fillna(-1))
-    g = d.groupby(keys, sort=False)
-    out = g.agg(mean=(metric, "mean"), std=(metric, "std"), n=(metric, "count"),
-                x=("realized_slot_rate", "mean")).reset_index()
-    out["k"] = out["k"].where(out["k"] >= 0, np.nan)
-    return out
-
-
-__all__ += ["summarise", "check_sweep"]
