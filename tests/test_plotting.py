@@ -76,6 +76,20 @@ def test_cluster_colours_stable():
     assert plotting.cluster_color(0) != plotting.cluster_color(1)
 
 
+def test_sweep_figures_by_name(bits):
+    ds, m, run, sweep, ksweep = bits
+    figs = plotting.sweep_figures(sweep)
+    assert list(figs) == ["f1_micro", "f1_macro", "imputation_mse"]
+    assert figs["f1_micro"].layout.title.text.startswith("F1-micro")
+    with_k = plotting.sweep_figures(sweep, ksweep)
+    assert list(with_k)[-1] == "k_sensitivity"
+    assert with_k["k_sensitivity"].layout.title.text.startswith("Sensitivity to the number of clusters k")
+    # Nothing removed (rate 0 only): no error figure; multilabel data adds the flattened-F1 figure.
+    assert "imputation_mse" not in plotting.sweep_figures(sweep[sweep["rate"] == 0.0])
+    multilabel = sweep.assign(flattened_f1_micro=0.9)
+    assert "flattened_f1_micro" in plotting.sweep_figures(multilabel)
+
+
 def test_plotting_imports_no_orchestration():
     # plotting is a leaf: it draws results and never runs an experiment, a sweep or the command line.
     tree = ast.parse(Path(plotting.__file__).read_text(encoding="utf-8"))

@@ -24,23 +24,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _numbers(text, cast, kind, example):
-    """Comma-separated numbers of one type, or an argparse error saying what was expected."""
-    try:
-        vals = [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} should be {kind} separated by commas, e.g. {example}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"give at least one of the {kind}")
-    return tuple(vals)
+def _list_of(cast):
+    """An argparse type: a comma-separated list of ``cast`` values (``validation.parse_list``)."""
+
+    def parse(text):
+        from .validation import parse_list
+
+        try:
+            return parse_list(text, cast)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
-def _floats(text):
-    return _numbers(text, float, "numbers", "0,0.2,0.4")
-
-
-def _ints(text):
-    return _numbers(text, int, "integers", "2,5,10")
+_floats, _ints, _words = _list_of(float), _list_of(int), _list_of(str)
 
 
 def _seeds(text):
@@ -54,13 +52,6 @@ def _seeds(text):
     if n < 1:
         raise argparse.ArgumentTypeError(f"--seeds {n} should be at least 1")
     return tuple(range(n))
-
-
-def _words(text):
-    vals = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not vals:
-        raise argparse.ArgumentTypeError("give at least one name")
-    return vals
 
 
 def build_parser():
@@ -143,7 +134,7 @@ def _load(name, options=None):
 def cmd_sweep(args):
     from .experiment import default_n_clusters
     from .export import manifest_json, versions
-    from .plotting import fig_degradation, fig_error_vs_rate, fig_k_sensitivity, figures_html
+    from .plotting import figures_html, sweep_figures
     from .sweep import SweepConfig, run_sweep
 
     ds = _load(args.dataset)
@@ -157,12 +148,10 @@ def cmd_sweep(args):
     df = run_sweep(ds, cfg, callback=_progress)
     seconds = time.perf_counter() - t0
     df.to_csv(out / "results.csv", index=False)
-    figs = [fig_degradation(df, "f1_micro"), fig_degradation(df, "f1_macro"), fig_error_vs_rate(df)]
-    if ds.is_multilabel:
-        figs.append(fig_degradation(df, "flattened_f1_micro"))
-    if args.ks:
-        figs.append(fig_k_sensitivity(df[df["rate"] == max(args.rates)]))
-    (out / "degradation.html").write_text(figures_html(figs, f"UL4M4 degradation: {ds.name}"), encoding="utf-8")
+    k_df = df[df["rate"] == df["rate"].max()] if args.ks else None
+    figs = sweep_figures(df, k_df)
+    (out / "degradation.html").write_text(figures_html(list(figs.values()), f"UL4M4 degradation: {ds.name}"),
+                                          encoding="utf-8")
     manifest = {"command": "sweep", "dataset": args.dataset, "sweep": cfg.to_dict(), "seconds": round(seconds, 2),
                 "rows": int(len(df)), "versions": versions()}
     (out / "manifest.json").write_bytes(manifest_json(manifest))

@@ -17,7 +17,7 @@ import pandas as pd
 from .downstream import CLASSIFIERS, make_classifier
 from .classification_metrics import classification_scores, flattened_f1_micro
 from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask
-from .missing import MECHANISMS
+from .missing import MECHANISMS, complex_pattern_freqs
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
 
@@ -71,11 +71,7 @@ def rate_config(mechanism, rate, n_modalities, *, pm=0.6, strength=2.0, apply_to
     if mechanism == "standard":
         return MissingConfig(rate=None, keep_probs=(1.0,) + (round(1.0 - rate, 10),) * (M - 1), **common)
     if mechanism == "complex":
-        freqs = {"1" * M: 1.0 - rate}
-        if M > 1:
-            for m in range(M):
-                freqs["".join("1" if j == m else "0" for j in range(M))] = rate / M
-        return MissingConfig(rate=None, pattern_freqs=tuple(freqs.items()), **common)
+        return MissingConfig(rate=None, pattern_freqs=tuple(complex_pattern_freqs(M, rate).items()), **common)
     if mechanism == "pepsy":
         return MissingConfig(rate=None, pm=pm, ps=rate, **common)
     raise ValueError(f"mechanism={mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
