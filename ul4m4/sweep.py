@@ -16,7 +16,7 @@ import pandas as pd
 
 from .downstream import CLASSIFIERS, make_classifier
 from .classification_metrics import classification_scores, flattened_f1_micro
-from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask
+from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask, split_indices
 from .missing import MECHANISMS, complex_pattern_freqs
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
@@ -90,6 +90,7 @@ def check_sweep(cfg, dataset):
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")
     if cfg.apply_to not in SPLIT_CHOICES:
         raise ValueError(f"apply_to={cfg.apply_to!r} should be one of {sorted(SPLIT_CHOICES)}.")
+    split_indices(dataset.n_samples, test_size=cfg.test_size)  # both splits need a sample
     if not cfg.rates:
         raise ValueError("give at least one rate.")
     for r in cfg.rates:
