@@ -220,12 +220,29 @@ def test_failed_run_keeps_previous_results(monkeypatch):
     assert any(t.startswith("PCA of the UL4M4-completed data") for t in chart_titles(at))
 
 
-def test_upload_limit_is_the_configured_one():
-    import streamlit as st
+@pytest.fixture
+def upload_limit_1mb():
+    """server.maxUploadSize (set in .streamlit/config.toml) lowered to 1 MB for one test."""
+    from streamlit import config
 
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 1)
+    yield
+    config.set_option("server.maxUploadSize", before)
+
+
+def test_the_configured_upload_limit_is_what_the_page_says_and_the_loader_enforces(upload_limit_1mb):
     at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    assert at.file_uploader(key="upload").proto.max_upload_size_mb == 1
+    assert any("files up to 1 MB" in m.value for m in at.markdown)
+    big = csv_bytes(rows=30_000)  # about 2 MB
+    assert len(big) > 2**20
+    at.file_uploader(key="upload").set_value(("big.csv", big, "text/csv")).run()
+    assert not at.exception
+    assert any("larger than the limit of 1 MB" in e.value for e in at.error)
     assert at.session_state[state.DATASET].name == "mfeat"
-    assert st.get_option("server.maxUploadSize") == 200
 
 
 def test_home_after_a_run_with_nothing_removed():

@@ -1,6 +1,7 @@
 """Every figure has a title and labelled axes; the cluster colours are stable."""
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,22 @@ def test_map_marks_imputed_and_centres(bits):
     assert cluster_trace.marker.color == plotting.cluster_color(0)
 
 
-def test_cluster_colours_stable():
-    assert plotting.cluster_color(3) == plotting.cluster_color(3)
-    assert plotting.cluster_color(0) != plotting.cluster_color(1)
+def test_cluster_colours_distinct_and_the_same_on_every_figure(bits):
+    n = len(plotting._PALETTE)
+    colours = [plotting.cluster_color(j) for j in range(n)]
+    assert len(set(c.lower() for c in colours)) == n  # distinct clusters, distinct colours
+    assert all(re.fullmatch(r"#[0-9A-Fa-f]{6}", c) for c in colours)
+    assert plotting.cluster_color(n + 2) == colours[2]  # beyond the palette it wraps around
+    assert plotting.cluster_color(np.int64(4)) == colours[4]  # labels straight from numpy arrays
+    # Cluster j has the same colour on the map (points and centre stars) and on the sizes chart.
+    labels = np.array([0, 1, 2, 2, 1, 0, 2])
+    fmap = plotting.fig_cluster_map(np.zeros((7, 2)), labels, np.zeros(7, bool), np.zeros((3, 2)))
+    sizes = plotting.fig_cluster_sizes(labels, 3)
+    points = {t.name: t.marker.color for t in fmap.data if t.mode == "markers" and t.name.startswith("cluster ")}
+    assert points == {f"cluster {j}": colours[j] for j in range(3)}
+    stars = [t for t in fmap.data if t.name.startswith("cluster centre")][0]
+    assert list(stars.marker.color) == colours[:3]
+    assert list(sizes.data[0].marker.color) == colours[:3]
 
 
 def test_sweep_figures_by_name(bits):

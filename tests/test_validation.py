@@ -61,7 +61,11 @@ def test_expected_shape_of_fitted_estimator():
 
 
 def test_random_state():
-    assert check_random_state(3).integers(100) == check_random_state(3).integers(100)
+    # An int seeds a new generator (the same stream as numpy's for that seed), a Generator is passed through.
+    assert check_random_state(3).integers(2**62, size=4).tolist() == np.random.default_rng(3).integers(2**62, size=4).tolist()
+    assert check_random_state(3).integers(2**62) != check_random_state(4).integers(2**62)
+    g = np.random.default_rng(0)
+    assert check_random_state(g) is g
     with pytest.raises(TypeError, match="should be an integer seed"):
         check_random_state(1.5)
     with pytest.raises(TypeError, match="should be an integer seed"):
