@@ -6,6 +6,7 @@ import streamlit as st
 
 from appui import state
 from appui.widgets import guard, sidebar_nav
+from ul4m4.summary import imputation_verdict
 
 st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
 sidebar_nav()
@@ -48,11 +49,13 @@ with c3:
     if run is None:
         st.write(f"Not run yet for these settings (k = {ss[state.RUN_CFG].n_clusters}).")
     else:
-        err = run.errors
-        row = err[(err["split"] == "all") & (err["modality"] == "all")].set_index("method")["mse"]
-        best = row.idxmin()
-        st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. Imputation MSE on "
-                 f"removed blocks: " + ", ".join(f"{m} {v:.3f}" for m, v in row.items()) + f" (best: {best}).")
+        verdict = imputation_verdict(run.errors, "mse")
+        if verdict.best is None:
+            result = "Nothing was removed, so there is no imputation error to compare."
+        else:
+            result = ("Imputation MSE on removed blocks: " + ", ".join(f"{m} {v:.3f}" for m, v in verdict.scores.items())
+                      + f" (best: {verdict.best}).")
+        st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
     st.page_link("pages/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
 
 st.page_link("pages/4_Degradation.py", label="Downstream degradation curves: does imputation help the classifier?",

@@ -12,6 +12,7 @@ from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
+from ul4m4.validation import parse_list
 
 st.set_page_config(page_title="Data · UL4M4 Explorer", page_icon=":material/database:", layout="wide")
 sidebar_nav()
@@ -57,10 +58,7 @@ elif source == "synthetic":
         go = st.form_submit_button("Generate", type="primary")
     if go or ss[state.DATASET_SPEC].get("source") != "synthetic":
         with guard("generating synthetic data"):
-            try:
-                dims = [int(v) for v in dims_txt.replace(";", ",").split(",") if v.strip()]
-            except ValueError:
-                raise ValueError(f"features per modality {dims_txt!r} should be integers separated by commas") from None
+            dims = parse_list(dims_txt, int, "features per modality")
             dims = dims[0] if len(dims) == 1 else dims
             params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
                           n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),

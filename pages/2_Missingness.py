@@ -9,7 +9,7 @@ from appui import state
 from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
-from ul4m4.missing import MECHANISMS
+from ul4m4.missing import MECHANISMS, complex_pattern_freqs
 
 st.set_page_config(page_title="Missingness · UL4M4 Explorer", page_icon=":material/grid_off:", layout="wide")
 sidebar_nav()
@@ -60,9 +60,7 @@ with st.form("missing_form"):
             c1.number_input(n, 0.01, 1.0, float(p), 0.05, key=f"miss_keep_{m}") for m, (n, p) in enumerate(zip(names, kp))
         )
     if mech == "complex":
-        default = {"1" * M: 0.6, **{"".join("1" if j == m else "0" for j in range(M)): 0.4 / M for m in range(M)}} \
-            if M > 1 else {"1": 1.0}
-        start = dict(cfg.pattern_freqs) if cfg.pattern_freqs else default
+        start = dict(cfg.pattern_freqs) if cfg.pattern_freqs else complex_pattern_freqs(M, 0.4)
         table = pd.DataFrame({"pattern": list(start), "frequency": list(start.values())})
         c1.markdown(f"Patterns: strings of {M} characters, 1 = observed, in the order {', '.join(names)}")
         edited = c1.data_editor(table, num_rows="dynamic", key="miss_patterns", hide_index=True)

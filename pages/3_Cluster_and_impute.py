@@ -13,6 +13,7 @@ from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, RunConfig, run_methods
 from ul4m4.memory import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
+from ul4m4.summary import imputation_verdict
 
 st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
 sidebar_nav()
@@ -96,13 +97,15 @@ else:
                       format_func={"mse": "MSE (lower is better)", "cosine": "cosine similarity (higher is better)"}.get)
     split = c2.radio("Samples", ["all", "train", "test"], horizontal=True, key="err_split",
                      format_func={"all": "all", "train": "training split", "test": "test split"}.get)
-    overall = err[(err["split"] == split) & (err["modality"] == "all")].set_index("method")[metric]
-    if overall.notna().any():
-        best = overall.idxmin() if metric == "mse" else overall.idxmax()
+    verdict = imputation_verdict(err, metric, split)
+    if verdict.best is not None:
         msg = (f"Over every removed block ({split}): " +
-               ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in overall.items()) +
-               f". Best: **{plotting.method_label(best)}**.")
-        (st.success if best == "ul4m4" else st.warning)(msg if best == "ul4m4" else msg + " UL4M4 loses to a baseline here.")
+               ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.items()) +
+               f". Best: **{plotting.method_label(verdict.best)}**.")
+        if verdict.best == "ul4m4":
+            st.success(msg)
+        else:
+            st.warning(msg + " UL4M4 loses to a baseline here.")
     st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", key="fig_error")
     st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
                "(each feature scaled by the mean and std of the true observed values).")

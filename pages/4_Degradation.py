@@ -11,7 +11,9 @@ from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISMS
+from ul4m4.summary import sweep_verdict
 from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep
+from ul4m4.validation import parse_list
 
 st.set_page_config(page_title="Degradation · UL4M4 Explorer", page_icon=":material/trending_down:", layout="wide")
 sidebar_nav()
@@ -54,19 +56,9 @@ with st.form("degradation_form"):
     run_clicked = st.form_submit_button("Run sweep", type="primary")
 
 
-def parse(text, cast, what):
-    try:
-        vals = tuple(cast(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{what} {text!r} should be numbers separated by commas") from None
-    if not vals:
-        raise ValueError(f"give at least one value for {what}")
-    return vals
-
-
 if run_clicked:
     with guard("preparing the sweep"):
-        rates = parse(rates_txt, float, "rates")
+        rates = parse_list(rates_txt, float, "rates")
         seeds = tuple(range(int(n_seeds)))
         if not methods:
             raise ValueError("choose at least one method")
@@ -74,7 +66,7 @@ if run_clicked:
                            k=int(k), apply_to=apply_to, pm=float(pm))
         ksens = None
         if do_k and "ul4m4" in methods:
-            ks = parse(ks_txt, int, "k values")
+            ks = parse_list(ks_txt, int, "k values")
             ksens = SweepConfig(mechanism=mech, rates=(float(k_rate),), seeds=seeds,
                                 methods=tuple(m for m in methods if m != "complete"), classifier=classifier,
                                 k=int(k), ks=ks, apply_to=apply_to, pm=float(pm))
@@ -113,21 +105,25 @@ if df is None:
 cfg = cfgs[0]
 st.caption(f"{ds.name}, {cfg.mechanism}, classifier: {cfg.classifier}, seeds {list(cfg.seeds)}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
-st.plotly_chart(plotting.fig_degradation(df, "f1_micro"), width="stretch", key="fig_deg_micro")
-st.plotly_chart(plotting.fig_degradation(df, "f1_macro"), width="stretch", key="fig_deg_macro")
-if df["imputation_mse"].notna().any():
-    st.plotly_chart(plotting.fig_error_vs_rate(df), width="stretch", key="fig_deg_mse")
+figs = plotting.sweep_figures(df, kdf)
+st.plotly_chart(figs["f1_micro"], width="stretch", key="fig_deg_micro")
+st.plotly_chart(figs["f1_macro"], width="stretch", key="fig_deg_macro")
+if "imputation_mse" in figs:
+    st.plotly_chart(figs["imputation_mse"], width="stretch", key="fig_deg_mse")
 
 # Plain-words verdict at the highest rate.
-top = df[df["rate"] == df["rate"].max()].groupby("method")["f1_micro"].mean().drop("complete", errors="ignore")
-if len(top) > 1 and "ul4m4" in top:
-    best = top.idxmax()
-    verdict = (f"At rate {df['rate'].max()}: " + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in top.items())
-               + f" (F1-micro, mean over seeds). Best: {plotting.method_label(best)}.")
-    (st.success if best == "ul4m4" else st.warning)(verdict if best == "ul4m4" else verdict + " UL4M4 does not win here.")
+verdict = sweep_verdict(df, "f1_micro")
+if len(verdict.scores) > 1 and "ul4m4" in verdict.scores and verdict.best is not None:
+    msg = (f"At rate {verdict.rate}: "
+           + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.items())
+           + f" (F1-micro, mean over seeds). Best: {plotting.method_label(verdict.best)}.")
+    if verdict.best == "ul4m4":
+        st.success(msg)
+    else:
+        st.warning(msg + " UL4M4 does not win here.")
 
-if kdf is not None:
-    st.plotly_chart(plotting.fig_k_sensitivity(kdf), width="stretch", key="fig_deg_k")
+if "k_sensitivity" in figs:
+    st.plotly_chart(figs["k_sensitivity"], width="stretch", key="fig_deg_k")
 
 with st.expander("Results table"):
     st.dataframe(df, hide_index=True, width="stretch")
@@ -150,21 +146,10 @@ demo = pd.DataFrame([
 ])
 st.dataframe(demo.round(3), hide_index=True, width="stretch")
 st.caption("Computed live on 1,000 random label vectors with 27 labels and about 2.4 positives each.")
-if ds.is_multilabel and df["flattened_f1_micro"].notna().any():
-    st.plotly_chart(plotting.fig_degradation(df, "flattened_f1_micro"), width="stretch", key="fig_deg_flat")
+if "flattened_f1_micro" in figs:
+    st.plotly_chart(figs["flattened_f1_micro"], width="stretch", key="fig_deg_flat")
 
 st.subheader("Downloads")
-
-
-def figures_page():
-    figs = [plotting.fig_degradation(df, "f1_micro"), plotting.fig_degradation(df, "f1_macro")]
-    if df["imputation_mse"].notna().any():
-        figs.append(plotting.fig_error_vs_rate(df))
-    if kdf is not None:
-        figs.append(plotting.fig_k_sensitivity(kdf))
-    return plotting.figures_html(figs, f"UL4M4 degradation: {ds.name}").encode()
-
-
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.
 c1, c2, c3 = st.columns(3)
 c1.download_button("Results (.csv)", lambda: df.to_csv(index=False).encode(), f"{ds.name}_degradation.csv",
@@ -172,5 +157,6 @@ c1.download_button("Results (.csv)", lambda: df.to_csv(index=False).encode(), f"
 if kdf is not None:
     c2.download_button("k-sensitivity (.csv)", lambda: kdf.to_csv(index=False).encode(),
                        f"{ds.name}_k_sensitivity.csv", "text/csv", key="dl_deg_k_csv")
-c3.download_button("Figures (.html, offline)", figures_page, f"{ds.name}_degradation.html", "text/html",
-                   key="dl_deg_html")
+c3.download_button("Figures (.html, offline)",
+                   lambda: plotting.figures_html(list(figs.values()), f"UL4M4 degradation: {ds.name}").encode(),
+                   f"{ds.name}_degradation.html", "text/html", key="dl_deg_html")

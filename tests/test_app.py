@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import state
+from ul4m4.experiment import MissingConfig
 
 PAGES = ["pages/1_Data.py", "pages/2_Missingness.py", "pages/3_Cluster_and_impute.py", "pages/4_Degradation.py"]
 
@@ -66,6 +67,10 @@ def test_data_page_charts_and_synthetic():
     submit(at, "Generate")
     assert any("should be integers separated by commas" in e.value for e in at.error)
     assert at.session_state[state.DATASET].name == "synthetic"  # the previous data is kept
+    at.text_input(key="syn_dims").set_value(" ")
+    submit(at, "Generate")
+    assert not at.exception
+    assert any("features per modality ' ' holds no integers" in e.value for e in at.error)
 
 
 def csv_bytes(rows=40, text=False):
@@ -187,6 +192,9 @@ def test_degradation_page_small_sweep():
     assert any(t.startswith("F1-macro") for t in titles)
     assert any(t.startswith("Sensitivity to the number of clusters k") for t in titles)
     assert len(at.get("download_button")) == 3
+    verdicts = [m.value for m in [*at.success, *at.warning] if m.value.startswith("At rate 0.4: ")]
+    assert len(verdicts) == 1 and "(F1-micro, mean over seeds). Best: " in verdicts[0]
+    assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
 
 
 def test_degradation_bad_rates_show_error():
@@ -212,12 +220,41 @@ def test_failed_run_keeps_previous_results(monkeypatch):
     assert any(t.startswith("PCA of the UL4M4-completed data") for t in chart_titles(at))
 
 
-def test_upload_limit_is_the_configured_one():
-    import streamlit as st
+@pytest.fixture
+def upload_limit_1mb():
+    """server.maxUploadSize (set in .streamlit/config.toml) lowered to 1 MB for one test."""
+    from streamlit import config
 
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 1)
+    yield
+    config.set_option("server.maxUploadSize", before)
+
+
+def test_the_configured_upload_limit_is_what_the_page_says_and_the_loader_enforces(upload_limit_1mb):
     at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    assert at.file_uploader(key="upload").proto.max_upload_size_mb == 1
+    assert any("files up to 1 MB" in m.value for m in at.markdown)
+    big = csv_bytes(rows=30_000)  # about 2 MB
+    assert len(big) > 2**20
+    at.file_uploader(key="upload").set_value(("big.csv", big, "text/csv")).run()
+    assert not at.exception
+    assert any("larger than the limit of 1 MB" in e.value for e in at.error)
     assert at.session_state[state.DATASET].name == "mfeat"
-    assert st.get_option("server.maxUploadSize") == 200
+
+
+def test_home_after_a_run_with_nothing_removed():
+    # At rate 0 no block is removed, so no method has an error and there is no best method to name.
+    at = start()
+    at.session_state[state.MISSING_CFG] = MissingConfig(rate=0.0)
+    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    assert any("Nothing was removed" in i.value for i in at.info)
+    at.switch_page("app.py").run()
+    no_problem(at)
+    assert any("Nothing was removed, so there is no imputation error to compare" in m.value for m in at.markdown)
 
 
 def hostile_sample():

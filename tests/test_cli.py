@@ -23,34 +23,43 @@ def test_sweep_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sweep", "--rates", "0,x", "--out", "o"], "--rates: '0,x' should be numbers"),
-    (["sweep", "--rates", "0,1", "--out", "o"], "rate 1.0 should be in [0, 1)"),
-    (["sweep", "--methods", "ul4m4,magic", "--out", "o"], "methods ['magic'] not known"),
-    (["sweep", "--mechanism", "nope", "--out", "o"], "invalid choice: 'nope'"),
-    (["sweep", "--seeds", "0", "--out", "o"], "--seeds 0 should be at least 1"),
-    (["sweep", "--dataset", "/no/such.npz", "--out", "o"], "No such file"),
-    (["sweep"], "the following arguments are required: --out"),
-    (["impute", "--manifest", "/no/such.json", "--out", "o"], "No such file"),
+    (["sweep", "--rates", "0,x"], "--rates: '0,x' should be numbers"),
+    (["sweep", "--rates", "0,1"], "rate 1.0 should be in [0, 1)"),
+    (["sweep", "--methods", "ul4m4,magic"], "methods ['magic'] not known"),
+    (["sweep", "--mechanism", "nope"], "invalid choice: 'nope'"),
+    (["sweep", "--seeds", "0"], "--seeds 0 should be at least 1"),
+    (["sweep", "--test-size", "1.5", "--rates", "0"], "test_size=1.5 should be in (0, 1)"),
+    (["sweep", "--dataset", "/no/such.npz"], "No such file"),
+    (["impute", "--manifest", "/no/such.json"], "No such file"),
 ])
-def test_bad_arguments_one_line_nonzero(args, message, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+def test_bad_arguments_one_line_nonzero_and_no_folder(args, message, tmp_path, capsys):
+    out = tmp_path / "deep" / "o"
     try:
-        rc = main(args)
+        rc = main([*args, "--out", str(out)])
     except SystemExit as exc:  # argparse's own errors exit through the parser
         rc = exc.code
     assert rc == 2
     lines = [line for line in capsys.readouterr().err.strip().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert message in lines[0]
+    assert not (tmp_path / "deep").exists()  # a run that does not go ahead leaves no folder behind
 
 
-def test_real_process_exit_status():
+def test_out_is_required(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep"])
+    assert exc.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_real_process_exit_status(tmp_path):
     root = str(__import__("pathlib").Path(__file__).parents[1])
     res = subprocess.run([sys.executable, "-m", "ul4m4", "sweep", "--rates", "0,2", "--out", "o"], capture_output=True,
-                         text=True, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"})
+                         text=True, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == ["python -m ul4m4 sweep: error: rate 2.0 should be in [0, 1): a rate of 1 "
                                                "would leave nothing observed."]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_help_documents_every_option(capsys):
@@ -84,3 +93,48 @@ def test_impute_needs_the_uploaded_file(tmp_path):
     man = {"dataset": {"name": "mine.npz", "source": "upload", "sha256": "ab"}, "missingness": {}, "run": {}}
     (tmp_path / "m.json").write_text(json.dumps(man))
     assert main(["impute", "--manifest", str(tmp_path / "m.json"), "--out", str(tmp_path / "o")]) == 2
+
+
+def breast_cancer_manifest(tmp_path, methods, n_clusters=3):
+    from ul4m4 import load_dataset
+    from ul4m4.experiment import MissingConfig, RunConfig, make_mask
+    from ul4m4.export import make_manifest, manifest_json
+
+    ds = load_dataset("breast_cancer")
+    mcfg = MissingConfig(rate=0.3, seed=4)
+    rcfg = RunConfig(methods=methods, n_clusters=n_clusters, seed=2)
+    path = tmp_path / "manifest.json"
+    path.write_bytes(manifest_json(make_manifest({"name": "breast_cancer"}, mcfg, rcfg, make_mask(ds, mcfg))))
+    return path
+
+
+def test_impute_without_ul4m4_writes_its_manifest(tmp_path):
+    # Only baselines: there is no UL4M4 model, so no Lloyd iterations to report; the manifest is still written.
+    man = breast_cancer_manifest(tmp_path, ("mean", "zero"))
+    assert main(["impute", "--manifest", str(man), "--out", str(tmp_path / "o")]) == 0
+    written = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert written["run"]["methods"] == ["mean", "zero"] and "n_iter" not in written
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["completed_mean.npz", "completed_zero.npz",
+                                                                   "errors.csv", "manifest.json"]
+
+
+def test_impute_with_impossible_settings_leaves_no_folder(tmp_path, capsys):
+    man = breast_cancer_manifest(tmp_path, ("ul4m4",), n_clusters=1000)
+    assert main(["impute", "--manifest", str(man), "--out", str(tmp_path / "o")]) == 2
+    assert "k=1000 clusters is more than the 398 training samples" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_failing_midway_removes_the_folder_it_created(tmp_path, monkeypatch):
+    import ul4m4.sweep
+
+    def broken(*args, **kwargs):
+        raise ValueError("at rate 0.8 (seed 0) a modality has no observed training sample")
+
+    monkeypatch.setattr(ul4m4.sweep, "run_sweep", broken)
+    keep = tmp_path / "existing"
+    keep.mkdir()
+    assert main(["sweep", "--dataset", "breast_cancer", "--out", str(keep / "new" / "o")]) == 2
+    assert list(keep.iterdir()) == []  # created folders removed, the one that was there kept
+    assert main(["sweep", "--dataset", "breast_cancer", "--out", str(keep)]) == 2
+    assert keep.is_dir()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ul4m4 import load_dataset, make_synthetic
-from ul4m4.experiment import MissingConfig, RunConfig, make_mask, run_methods, split_indices
+from ul4m4.experiment import MissingConfig, RunConfig, check_run, fit_complete, make_mask, run_methods, split_indices
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,31 @@ def test_run_reports_the_methods_warnings_not_other_libraries(ds, monkeypatch):
     monkeypatch.setattr(ex, "make_imputer", noisy)
     run = run_methods(ds, make_mask(ds, MissingConfig(rate=0.3)), RunConfig(methods=("mean",)))
     assert run.warnings == ["mean: max_iter reached"]
+
+
+def test_fit_complete_is_the_unit_of_run_methods(ds):
+    # One method alone, through the unit the sweep uses, gives what run_methods reports for it.
+    m = make_mask(ds, MissingConfig(rate=0.4, seed=2))
+    cfg = RunConfig(methods=("ul4m4", "knn"), n_clusters=3, seed=1)
+    run = run_methods(ds, m, cfg)
+    for method in cfg.methods:
+        unit = fit_complete(method, ds, m, cfg)
+        assert unit.method == method and unit.seconds > 0
+        for a, b in zip(unit.completed, run.completed[method]):
+            assert np.array_equal(a, b)
+        expected = run.errors[run.errors["method"] == method].reset_index(drop=True)
+        assert unit.errors.equals(expected)
+        assert (unit.provenance is not None) == (method == "ul4m4")
+    # Fitted on the training split only: the mean of a modality is that of its observed training rows.
+    unit = fit_complete("mean", ds, m, cfg)
+    tr = m.train_idx[m.mask[m.train_idx, 0]]
+    assert np.allclose(unit.model.mean_[0], ds.Xs[0][tr].mean(axis=0))
+
+
+def test_check_run_refuses_before_any_work(ds):
+    m = make_mask(ds, MissingConfig(rate=0.3))
+    check_run(ds, m, RunConfig(n_clusters=3))  # fine settings pass
+    with pytest.raises(ValueError, match="k=141 clusters is more than the 140 training samples"):
+        check_run(ds, m, RunConfig(n_clusters=141))
+    with pytest.raises(ValueError, match="needs about"):
+        check_run(ds, m, RunConfig(n_clusters=3), available_memory=1000)

@@ -57,12 +57,14 @@ def test_duplicate_samples_and_k_equal_n():
     assert imp.converged_ and np.isfinite(imp.inertia_)
 
 
-def test_mfeat_every_mechanism_runs_through_the_app_path():
-    ds = load_dataset("breast_cancer")
+def test_breast_cancer_every_mechanism_runs_through_the_app_path():
+    ds = load_dataset("breast_cancer")  # 3 modalities, complete, labelled: every mechanism applies
     for cfg in (MissingConfig(mechanism="mnar_value", rate=0.3), MissingConfig(mechanism="mnar_label", rate=0.3),
                 MissingConfig(mechanism="pepsy", rate=None, pm=0.6, ps=0.8),
                 MissingConfig(mechanism="standard", rate=None, keep_probs=(1.0, 0.3, 0.5)),
                 MissingConfig(mechanism="mutually_exclusive", rate=0.5), MissingConfig(mechanism="partial", rate=0.5)):
         m = make_mask(ds, cfg)
-        assert m.mask.any(axis=1).all()
-        run_methods(ds, m, RunConfig(methods=("ul4m4",), n_clusters=2))
+        assert m.mask.any(axis=1).all() and m.removed.any(), cfg.mechanism
+        run = run_methods(ds, m, RunConfig(methods=("ul4m4",), n_clusters=2))
+        allrow = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")].iloc[0]
+        assert allrow["n_removed"] == m.removed.sum() and np.isfinite(allrow["mse"]), cfg.mechanism

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -45,18 +47,24 @@ def test_fast_equals_reference_on_partial_centres(M, global_random_seed):
     k = int(rng.integers(1, 12))
     H = rng.random((k, M)) < 0.5
     H[~H.any(axis=1), 0] = True
-    if M > 1 and global_random_seed == 1:
-        H[:, M - 1] = False  # a modality no centre holds: mean fallback
     Cz = [rng.normal(size=(k, d)) for d in dims]
     if k > 2:
         Cz = [np.vstack([c[:1], c[:1], c[2:]]) for c in Cz]  # two identical centres: exact ties
         H[1] = H[0]
+    H[: 2 if k > 2 else 1, ~H.any(axis=0)] = True  # every modality held by some centre; rows 0 and 1 stay tied
+    unheld = M > 1 and global_random_seed == 1
+    if unheld:
+        H[:, M - 1] = False  # a modality no centre holds: mean fallback, with a warning
+        H[~H.any(axis=1), 0] = True
     set_centres(imp, Cz, H)
-    if M > 1 and global_random_seed == 1 and (~mask[:, M - 1]).any():
-        with pytest.warns(UL4M4Warning, match=f"No cluster centre holds modality {M - 1}"):
+    if unheld and (~mask[:, M - 1]).any():
+        with pytest.warns(UL4M4Warning) as record:
             check_against_reference(imp, Xs, mask)
+        assert {str(w.message).split(";")[0] for w in record} == {f"No cluster centre holds modality {M - 1}"}
     else:
-        check_against_reference(imp, Xs, mask)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UL4M4Warning)  # every modality is held: no fallback, no warning
+            check_against_reference(imp, Xs, mask)
 
 
 def test_k_close_to_n_and_empty_clusters(global_random_seed):

@@ -138,3 +138,16 @@ def test_mnar_value_on_real_data():
     ds = load_dataset("breast_cancer")
     mask, rep = simulate_missing(ds.n_samples, 3, "mnar_value", rate=0.3, Xs=ds.Xs, random_state=0)
     assert mask.any(axis=1).all()
+
+
+def test_complex_pattern_freqs_by_hand():
+    from ul4m4.missing import complex_pattern_freqs
+
+    assert complex_pattern_freqs(2, 0.4) == {"11": 0.6, "10": 0.2, "01": 0.2}
+    f3 = complex_pattern_freqs(3, 0.3)
+    assert f3 == pytest.approx({"111": 0.7, "100": 0.1, "010": 0.1, "001": 0.1})
+    assert sum(f3.values()) == pytest.approx(1.0)
+    assert complex_pattern_freqs(1, 0.5) == {"1": 1.0}  # one modality: nothing can go
+    # The frequencies are a valid request for the complex scheme, and about `rate` of samples lose something.
+    mask, rep = simulate_missing(4000, 3, "complex", pattern_freqs=f3, random_state=0)
+    assert abs(rep.realized_incomplete_rate - 0.3) < 0.03

@@ -1,5 +1,9 @@
 """Every figure has a title and labelled axes; the cluster colours are stable."""
 
+import ast
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,9 +72,49 @@ def test_map_marks_imputed_and_centres(bits):
     assert cluster_trace.marker.color == plotting.cluster_color(0)
 
 
-def test_cluster_colours_stable():
-    assert plotting.cluster_color(3) == plotting.cluster_color(3)
-    assert plotting.cluster_color(0) != plotting.cluster_color(1)
+def test_cluster_colours_distinct_and_the_same_on_every_figure(bits):
+    n = len(plotting._PALETTE)
+    colours = [plotting.cluster_color(j) for j in range(n)]
+    assert len(set(c.lower() for c in colours)) == n  # distinct clusters, distinct colours
+    assert all(re.fullmatch(r"#[0-9A-Fa-f]{6}", c) for c in colours)
+    assert plotting.cluster_color(n + 2) == colours[2]  # beyond the palette it wraps around
+    assert plotting.cluster_color(np.int64(4)) == colours[4]  # labels straight from numpy arrays
+    # Cluster j has the same colour on the map (points and centre stars) and on the sizes chart.
+    labels = np.array([0, 1, 2, 2, 1, 0, 2])
+    fmap = plotting.fig_cluster_map(np.zeros((7, 2)), labels, np.zeros(7, bool), np.zeros((3, 2)))
+    sizes = plotting.fig_cluster_sizes(labels, 3)
+    points = {t.name: t.marker.color for t in fmap.data if t.mode == "markers" and t.name.startswith("cluster ")}
+    assert points == {f"cluster {j}": colours[j] for j in range(3)}
+    stars = [t for t in fmap.data if t.name.startswith("cluster centre")][0]
+    assert list(stars.marker.color) == colours[:3]
+    assert list(sizes.data[0].marker.color) == colours[:3]
+
+
+def test_sweep_figures_by_name(bits):
+    ds, m, run, sweep, ksweep = bits
+    figs = plotting.sweep_figures(sweep)
+    assert list(figs) == ["f1_micro", "f1_macro", "imputation_mse"]
+    assert figs["f1_micro"].layout.title.text.startswith("F1-micro")
+    with_k = plotting.sweep_figures(sweep, ksweep)
+    assert list(with_k)[-1] == "k_sensitivity"
+    assert with_k["k_sensitivity"].layout.title.text.startswith("Sensitivity to the number of clusters k")
+    # Nothing removed (rate 0 only): no error figure; multilabel data adds the flattened-F1 figure.
+    assert "imputation_mse" not in plotting.sweep_figures(sweep[sweep["rate"] == 0.0])
+    multilabel = sweep.assign(flattened_f1_micro=0.9)
+    assert "flattened_f1_micro" in plotting.sweep_figures(multilabel)
+
+
+def test_plotting_imports_no_orchestration():
+    # plotting is a leaf: it draws results and never runs an experiment, a sweep or the command line.
+    tree = ast.parse(Path(plotting.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[-1] if node.level else node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert "missing" in imported  # the walk sees the module's own relative imports
+    assert not imported & {"experiment", "sweep", "cli", "ul4m4.experiment", "ul4m4.sweep", "ul4m4.cli"}
 
 
 def test_large_maps_switch_to_webgl():

@@ -66,6 +66,7 @@ def test_rate_config_meanings():
     ({"classifier": "svm"}, "classifier='svm'"),
     ({"k": 10_000}, "k=10000 should be between 1"),
     ({"seeds": ()}, "at least one seed"),
+    ({"test_size": 1.5}, r"test_size=1.5 should be in \(0, 1\)"),
 ])
 def test_errors(ds, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ul4m4 import check_Xs
-from ul4m4.validation import check_n_clusters, check_random_state, resolve_device, resolve_dtype
+from ul4m4.validation import check_n_clusters, check_random_state, parse_list, resolve_device, resolve_dtype
 
 
 def test_nan_rows_become_mask():
@@ -61,7 +61,11 @@ def test_expected_shape_of_fitted_estimator():
 
 
 def test_random_state():
-    assert check_random_state(3).integers(100) == check_random_state(3).integers(100)
+    # An int seeds a new generator (the same stream as numpy's for that seed), a Generator is passed through.
+    assert check_random_state(3).integers(2**62, size=4).tolist() == np.random.default_rng(3).integers(2**62, size=4).tolist()
+    assert check_random_state(3).integers(2**62) != check_random_state(4).integers(2**62)
+    g = np.random.default_rng(0)
+    assert check_random_state(g) is g
     with pytest.raises(TypeError, match="should be an integer seed"):
         check_random_state(1.5)
     with pytest.raises(TypeError, match="should be an integer seed"):
@@ -93,3 +97,17 @@ def test_device_and_dtype():
     assert resolve_dtype("float64") == torch.float64
     with pytest.raises(ValueError, match="expected 'float32' or 'float64'"):
         resolve_dtype("int8")
+
+
+def test_parse_list():
+    assert parse_list("0, 0.2,0.4") == (0.0, 0.2, 0.4)
+    assert parse_list("2; 5, 10,", int) == (2, 5, 10)  # ';' separates too; blanks are skipped
+    assert parse_list(" ul4m4 , mean", str) == ("ul4m4", "mean")
+    with pytest.raises(ValueError, match=r"^rates '0, x' should be numbers separated by commas"):
+        parse_list("0, x", float, "rates")
+    with pytest.raises(ValueError, match="'2.5' should be integers"):
+        parse_list("2.5", int)
+    with pytest.raises(ValueError, match="holds no integers; give at least one"):
+        parse_list(" , ", int, "k values")
+    with pytest.raises(TypeError, match="cast="):
+        parse_list("1", complex)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -24,23 +25,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _numbers(text, cast, kind, example):
-    """Comma-separated numbers of one type, or an argparse error saying what was expected."""
-    try:
-        vals = [cast(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} should be {kind} separated by commas, e.g. {example}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"give at least one of the {kind}")
-    return tuple(vals)
+def _list_of(cast):
+    """An argparse type: a comma-separated list of ``cast`` values (``validation.parse_list``)."""
+
+    def parse(text):
+        from .validation import parse_list
+
+        try:
+            return parse_list(text, cast)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
-def _floats(text):
-    return _numbers(text, float, "numbers", "0,0.2,0.4")
-
-
-def _ints(text):
-    return _numbers(text, int, "integers", "2,5,10")
+_floats, _ints, _words = _list_of(float), _list_of(int), _list_of(str)
 
 
 def _seeds(text):
@@ -56,11 +55,22 @@ def _seeds(text):
     return tuple(range(n))
 
 
-def _words(text):
-    vals = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not vals:
-        raise argparse.ArgumentTypeError("give at least one name")
-    return vals
+@contextlib.contextmanager
+def _output_folder(path):
+    """Create the output folder for a run that is about to start; if the run fails, remove the folders
+    this created again (only while they are empty), so a failed run leaves nothing behind."""
+    out = Path(path)
+    created = [d for d in (out, *out.parents) if not d.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        for d in created:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:  # not empty (or not ours to remove): keep it
+                break
+        raise
 
 
 def build_parser():
@@ -143,29 +153,27 @@ def _load(name, options=None):
 def cmd_sweep(args):
     from .experiment import default_n_clusters
     from .export import manifest_json, versions
-    from .plotting import fig_degradation, fig_error_vs_rate, fig_k_sensitivity, figures_html
-    from .sweep import SweepConfig, run_sweep
+    from .plotting import figures_html, sweep_figures
+    from .sweep import SweepConfig, check_sweep, run_sweep
 
     ds = _load(args.dataset)
     k = args.k if args.k is not None else default_n_clusters(ds)
     cfg = SweepConfig(mechanism=args.mechanism, rates=args.rates, seeds=args.seeds, methods=args.methods,
                       classifier=args.classifier, k=k, ks=args.ks, apply_to=args.apply_to, test_size=args.test_size,
                       pm=args.pm, strength=args.strength, device=args.device, epochs=args.epochs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    df = run_sweep(ds, cfg, callback=_progress)
-    seconds = time.perf_counter() - t0
-    df.to_csv(out / "results.csv", index=False)
-    figs = [fig_degradation(df, "f1_micro"), fig_degradation(df, "f1_macro"), fig_error_vs_rate(df)]
-    if ds.is_multilabel:
-        figs.append(fig_degradation(df, "flattened_f1_micro"))
-    if args.ks:
-        figs.append(fig_k_sensitivity(df[df["rate"] == max(args.rates)]))
-    (out / "degradation.html").write_text(figures_html(figs, f"UL4M4 degradation: {ds.name}"), encoding="utf-8")
-    manifest = {"command": "sweep", "dataset": args.dataset, "sweep": cfg.to_dict(), "seconds": round(seconds, 2),
-                "rows": int(len(df)), "versions": versions()}
-    (out / "manifest.json").write_bytes(manifest_json(manifest))
+    check_sweep(cfg, ds)
+    with _output_folder(args.out) as out:
+        t0 = time.perf_counter()
+        df = run_sweep(ds, cfg, callback=_progress)
+        seconds = time.perf_counter() - t0
+        df.to_csv(out / "results.csv", index=False)
+        k_df = df[df["rate"] == df["rate"].max()] if args.ks else None
+        figs = sweep_figures(df, k_df)
+        (out / "degradation.html").write_text(figures_html(list(figs.values()), f"UL4M4 degradation: {ds.name}"),
+                                              encoding="utf-8")
+        manifest = {"command": "sweep", "dataset": args.dataset, "sweep": cfg.to_dict(), "seconds": round(seconds, 2),
+                    "rows": int(len(df)), "versions": versions()}
+        (out / "manifest.json").write_bytes(manifest_json(manifest))
     print(f"wrote {out / 'results.csv'}, {out / 'degradation.html'}, {out / 'manifest.json'} in {seconds:.1f} s",
           file=sys.stderr)
     return 0
@@ -175,7 +183,7 @@ def cmd_impute(args):
     import dataclasses
 
     from .datasets import load_dataset
-    from .experiment import MissingConfig, RunConfig, make_mask, run_methods
+    from .experiment import MissingConfig, RunConfig, check_run, make_mask, run_methods
     from .export import make_manifest, manifest_json, to_npz_bytes
 
     try:
@@ -208,16 +216,16 @@ def cmd_impute(args):
     rc = {k: v for k, v in man["run"].items() if k in rfields}
     rc["methods"] = tuple(rc.get("methods", ("ul4m4",)))
     rcfg = RunConfig(**rc)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     mres = make_mask(ds, mcfg)
-    run = run_methods(ds, mres, rcfg, callback=_progress)
-    for method, completed in run.completed.items():
-        (out / f"completed_{method}.npz").write_bytes(to_npz_bytes(completed, ds.modality_names, ds.y, mres.mask))
-    run.errors.to_csv(out / "errors.csv", index=False)
-    new = make_manifest(spec, mcfg, rcfg, mres, run.seconds,
-                        {"n_iter": int(run.model.n_iter_), "converged": bool(run.model.converged_)})
-    (out / "manifest.json").write_bytes(manifest_json(new))
+    check_run(ds, mres, rcfg)
+    with _output_folder(args.out) as out:
+        run = run_methods(ds, mres, rcfg, callback=_progress)
+        for method, completed in run.completed.items():
+            (out / f"completed_{method}.npz").write_bytes(to_npz_bytes(completed, ds.modality_names, ds.y, mres.mask))
+        run.errors.to_csv(out / "errors.csv", index=False)
+        fit = {} if run.model is None else {"n_iter": int(run.model.n_iter_), "converged": bool(run.model.converged_)}
+        new = make_manifest(spec, mcfg, rcfg, mres, run.seconds, fit)
+        (out / "manifest.json").write_bytes(manifest_json(new))
     print(f"wrote {len(run.completed)} completed datasets, errors.csv and manifest.json to {out}", file=sys.stderr)
     return 0
 

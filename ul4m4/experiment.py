@@ -32,6 +32,9 @@ __all__ = [
     "split_indices",
     "make_mask",
     "make_imputer",
+    "check_run",
+    "MethodRun",
+    "fit_complete",
     "run_methods",
 ]
 
@@ -258,23 +261,12 @@ def _raised_by_methods(w):
     return not issubclass(w.category, DeprecationWarning) and os.path.abspath(w.filename).startswith(_METHOD_PACKAGES)
 
 
-def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None):
-    """Fit every method on the training split, complete all samples, measure errors on removed blocks.
+def check_run(dataset, mres: MaskResult, cfg: RunConfig, available_memory=None):
+    """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset`` with ``mres``.
 
-    Parameters
-    ----------
-    dataset : Dataset
-    mres : MaskResult
-    cfg : RunConfig
-    callback : callable(dict) or None
-        Progress: {"stage": "method", "method": name, "done": i, "total": n} plus UL4M4's own stages.
-    available_memory : int or None
-        Bytes the run may use; None reads the machine's available memory. A run estimated to need more
-        than 80 % of it is refused before it starts (``resources.estimate_run_bytes``).
-
-    Returns
-    -------
-    RunResult
+    Checks the method names, k against the training samples, that every modality keeps an observed
+    training sample, and the estimated memory (a run estimated to need more than 80 % of
+    ``available_memory``, default the machine's available memory, is refused).
     """
     for m in cfg.methods:
         if m not in METHODS:
@@ -294,33 +286,104 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
         )
     check_memory(estimate_run_bytes(mres.mask.shape[0], dataset.dims, n_train, cfg.n_clusters, cfg.methods),
                  available_memory)
+
+
+@dataclass
+class MethodRun:
+    """One method fitted on the training split and applied to every sample.
+
+    Attributes
+    ----------
+    method : str
+    completed : list of ndarray of shape (n_samples, n_features_m)
+    errors : DataFrame, imputation error on removed blocks (columns method, split, modality, n_removed,
+        mse, cosine; splits "train", "test" and "all")
+    seconds : float, time to fit and complete (the error measurement not included)
+    model : the fitted imputer
+    provenance : Provenance for "ul4m4", else None
+    """
+
+    method: str
+    completed: list
+    errors: pd.DataFrame
+    seconds: float
+    model: object
+    provenance: object = None
+
+
+def fit_complete(method, dataset, mres: MaskResult, cfg: RunConfig, callback=None):
+    """Fit one method on the training split, complete every sample and measure the error on the removed
+    blocks: the unit of work of ``run_methods`` and of the degradation sweep.
+
+    The settings are assumed checked (``check_run``; the sweep checks its own); an unknown method raises
+    ``ValueError``.
+
+    Parameters
+    ----------
+    method : str, a key of ``METHODS``
+    dataset : Dataset
+    mres : MaskResult
+    cfg : RunConfig, the imputer settings (``cfg.methods`` is not read)
+    callback : callable(dict) or None, passed to UL4M4's fit
+
+    Returns
+    -------
+    MethodRun
+    """
     Xin = masked(dataset.Xs, mres.mask)
-    Xtrain = [X[mres.train_idx] for X in Xin]
+    t = time.perf_counter()
+    imp = make_imputer(method, cfg, callback)
+    imp.fit([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx])
+    prov = None
+    if method == "ul4m4":
+        out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
+    else:
+        out = imp.transform(Xin, mres.mask)
+    seconds = time.perf_counter() - t
+    rows = []
+    for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
+        err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
+                               dataset.modality_names, true_mask=dataset.mask[idx])
+        err.insert(0, "split", split)
+        err.insert(0, "method", method)
+        rows.append(err)
+    return MethodRun(method, out, pd.concat(rows, ignore_index=True), seconds, imp, prov)
+
+
+def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None):
+    """Fit every method on the training split, complete all samples, measure errors on removed blocks.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    mres : MaskResult
+    cfg : RunConfig
+    callback : callable(dict) or None
+        Progress: {"stage": "method", "method": name, "done": i, "total": n} plus UL4M4's own stages.
+    available_memory : int or None
+        Bytes the run may use; None reads the machine's available memory. A run estimated to need more
+        than 80 % of it is refused before it starts (``check_run``).
+
+    Returns
+    -------
+    RunResult
+    """
+    check_run(dataset, mres, cfg, available_memory)
     completed, seconds, caught = {}, {}, []
     model = prov = None
     rows = []
     for i, method in enumerate(cfg.methods):
         if callback is not None:
             callback({"stage": "method", "method": method, "done": i, "total": len(cfg.methods)})
-        t = time.perf_counter()
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            imp = make_imputer(method, cfg, callback if method == "ul4m4" else None)
-            imp.fit(Xtrain, train_mask)
-            if method == "ul4m4":
-                out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
-                model = imp
-            else:
-                out = imp.transform(Xin, mres.mask)
-        seconds[method] = time.perf_counter() - t
+            unit = fit_complete(method, dataset, mres, cfg, callback if method == "ul4m4" else None)
         caught += [f"{method}: {x.message}" for x in w if _raised_by_methods(x)]
-        completed[method] = out
-        for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
-            err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
-                                   dataset.modality_names, true_mask=dataset.mask[idx])
-            err.insert(0, "split", split)
-            err.insert(0, "method", method)
-            rows.append(err)
+        completed[method] = unit.completed
+        seconds[method] = unit.seconds
+        rows.append(unit.errors)
+        if method == "ul4m4":
+            model, prov = unit.model, unit.provenance
     if callback is not None:
         callback({"stage": "method", "method": None, "done": len(cfg.methods), "total": len(cfg.methods)})
     errors = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(

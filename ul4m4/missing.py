@@ -15,7 +15,8 @@ import numpy as np
 
 from .validation import check_random_state, check_Xs
 
-__all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label", "holdout_mask"]
+__all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label", "complex_pattern_freqs",
+           "holdout_mask"]
 
 MECHANISMS = {
     "mcar": "MCAR: every modality slot is removed independently with probability `rate`.",
@@ -58,6 +59,26 @@ class MissingReport:
 def pattern_label(pattern):
     """'101' style string for a presence row (1 = observed)."""
     return "".join("1" if p else "0" for p in pattern)
+
+
+def complex_pattern_freqs(n_modalities, rate):
+    """Pattern frequencies for the complex scheme at one missing rate: the complete pattern with frequency
+    ``1 - rate``, the rest spread evenly over the M "only modality m observed" patterns.
+
+    With one modality the only pattern is the complete one. Example: ``complex_pattern_freqs(2, 0.4)``
+    is ``{"11": 0.6, "10": 0.2, "01": 0.2}``.
+
+    Returns
+    -------
+    dict pattern -> frequency (patterns as '0'/'1' strings, 1 = observed)
+    """
+    M = int(n_modalities)
+    if M == 1:
+        return {"1": 1.0}
+    freqs = {"1" * M: 1.0 - rate}
+    for m in range(M):
+        freqs["".join("1" if j == m else "0" for j in range(M))] = rate / M
+    return freqs
 
 
 def mask_report(mask, mechanism="given", params=None, requested_kind="slots", requested_rate=float("nan"), n_restored=0):

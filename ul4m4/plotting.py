@@ -13,6 +13,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .missing import pattern_label
+from .summary import summarise
 
 __all__ = [
     "cluster_color",
@@ -337,8 +338,6 @@ def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=No
 
 def fig_degradation(df, metric="f1_micro"):
     """Downstream score against the realised missing-slot rate, one line per method (band over seeds)."""
-    from .sweep import summarise
-
     summ = summarise(df, metric)
     fig = go.Figure()
     x_max = float(summ.loc[summ["method"] != "complete", "x"].max()) if (summ["method"] != "complete").any() else 1.0
@@ -362,8 +361,6 @@ def fig_degradation(df, metric="f1_micro"):
 
 def fig_error_vs_rate(df):
     """Imputation MSE on removed blocks against the realised missing-slot rate (log scale)."""
-    from .sweep import summarise
-
     d = df[(df["method"] != "complete") & df["imputation_mse"].notna()]
     summ = summarise(d, "imputation_mse")
     fig = go.Figure()
@@ -381,8 +378,6 @@ def fig_error_vs_rate(df):
 
 def fig_k_sensitivity(df, metric="f1_micro"):
     """UL4M4's score and imputation error against k at a fixed rate; baselines as dashed references."""
-    from .sweep import summarise
-
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{METRIC_LABELS.get(metric, metric)} (test split) vs k",
                                                         "Imputation MSE vs k"))
     for col, met in ((1, metric), (2, "imputation_mse")):
@@ -411,6 +406,29 @@ def fig_k_sensitivity(df, metric="f1_micro"):
     return fig
 
 
+def sweep_figures(df, k_df=None):
+    """The figures of a sweep, by name, in the order the command line and the app's download show them.
+
+    Parameters
+    ----------
+    df : DataFrame, a sweep table (``sweep.COLUMNS``)
+    k_df : DataFrame or None, a k-sensitivity sweep table (UL4M4 at several k, one rate)
+
+    Returns
+    -------
+    dict name -> plotly Figure: "f1_micro" and "f1_macro" always; "imputation_mse" when some block was
+    removed; "flattened_f1_micro" for multilabel data; "k_sensitivity" when ``k_df`` is given.
+    """
+    figs = {"f1_micro": fig_degradation(df, "f1_micro"), "f1_macro": fig_degradation(df, "f1_macro")}
+    if df["imputation_mse"].notna().any():
+        figs["imputation_mse"] = fig_error_vs_rate(df)
+    if df["flattened_f1_micro"].notna().any():
+        figs["flattened_f1_micro"] = fig_degradation(df, "flattened_f1_micro")
+    if k_df is not None:
+        figs["k_sensitivity"] = fig_k_sensitivity(k_df)
+    return figs
+
+
 def figures_html(figs, title):
     """One offline HTML page holding several figures (plotly.js embedded once)."""
     parts = [f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>"]
@@ -420,4 +438,4 @@ def figures_html(figs, title):
     return "\n".join(parts)
 
 
-__all__ += ["fig_degradation", "fig_error_vs_rate", "fig_k_sensitivity", "figures_html", "METRIC_LABELS"]
+__all__ += ["fig_degradation", "fig_error_vs_rate", "fig_k_sensitivity", "sweep_figures", "figures_html", "METRIC_LABELS"]

@@ -16,11 +16,10 @@ import pandas as pd
 
 from .downstream import CLASSIFIERS, make_classifier
 from .classification_metrics import classification_scores, flattened_f1_micro
-from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, make_imputer, make_mask, masked
-from .imputation_metrics import imputation_error
-from .missing import MECHANISMS
+from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask, split_indices
+from .missing import MECHANISMS, complex_pattern_freqs
 
-__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
+__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -72,11 +71,7 @@ def rate_config(mechanism, rate, n_modalities, *, pm=0.6, strength=2.0, apply_to
     if mechanism == "standard":
         return MissingConfig(rate=None, keep_probs=(1.0,) + (round(1.0 - rate, 10),) * (M - 1), **common)
     if mechanism == "complex":
-        freqs = {"1" * M: 1.0 - rate}
-        if M > 1:
-            for m in range(M):
-                freqs["".join("1" if j == m else "0" for j in range(M))] = rate / M
-        return MissingConfig(rate=None, pattern_freqs=tuple(freqs.items()), **common)
+        return MissingConfig(rate=None, pattern_freqs=tuple(complex_pattern_freqs(M, rate).items()), **common)
     if mechanism == "pepsy":
         return MissingConfig(rate=None, pm=pm, ps=rate, **common)
     raise ValueError(f"mechanism={mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
@@ -95,6 +90,7 @@ def check_sweep(cfg, dataset):
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")
     if cfg.apply_to not in SPLIT_CHOICES:
         raise ValueError(f"apply_to={cfg.apply_to!r} should be one of {sorted(SPLIT_CHOICES)}.")
+    split_indices(dataset.n_samples, test_size=cfg.test_size)  # both splits need a sample
     if not cfg.rates:
         raise ValueError("give at least one rate.")
     for r in cfg.rates:
@@ -149,7 +145,6 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
             mres = make_mask(dataset, mcfg)
             tr, te = mres.train_idx, mres.test_idx
             train_mask = mres.mask[tr]
-            Xin = masked(dataset.Xs, mres.mask)
             for method in cfg.methods:
                 for k in (ks if method == "ul4m4" else (None,)):
                     t0 = time.perf_counter()
@@ -170,12 +165,9 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
                                 "lower the largest rate."
                             )
                         rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
-                        imp = make_imputer(method, rc)
-                        imp.fit([X[tr] for X in Xin], train_mask)
-                        completed = imp.transform(Xin, mres.mask)
-                        err = imputation_error(dataset.Xs, completed, mres.removed, true_mask=dataset.mask)
-                        mse = float(err["mse"].iloc[-1]) if err["n_removed"].iloc[-1] > 0 else np.nan
-                        s = _score(dataset, tr, te, completed, cfg.classifier, int(seed), cfg)
+                        unit = fit_complete(method, dataset, mres, rc)
+                        mse = float(unit.errors.loc[unit.errors["split"] == "all", "mse"].iloc[-1])  # the "all" row
+                        s = _score(dataset, tr, te, unit.completed, cfg.classifier, int(seed), cfg)
                         rows.append({**base, "realized_slot_rate": mres.report.realized_slot_rate,
                                      "realized_incomplete_rate": mres.report.realized_incomplete_rate,
                                      **s, "imputation_mse": mse, "seconds": time.perf_counter() - t0})
@@ -186,16 +178,3 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
                                   "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
-
-def summarise(df, metric):
-    """Mean, std and count over seeds of ``metric`` per method, rate (and k)."""
-    keys = ["method", "rate", "k"]
-    d = df.assign(k=df["k"].fillna(-1))
-    g = d.groupby(keys, sort=False)
-    out = g.agg(mean=(metric, "mean"), std=(metric, "std"), n=(metric, "count"),
-                x=("realized_slot_rate", "mean")).reset_index()
-    out["k"] = out["k"].where(out["k"] >= 0, np.nan)
-    return out
-
-
-__all__ += ["summarise", "check_sweep"]

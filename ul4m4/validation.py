@@ -18,6 +18,7 @@ __all__ = [
     "check_n_clusters",
     "resolve_device",
     "resolve_dtype",
+    "parse_list",
 ]
 
 
@@ -235,6 +236,42 @@ def resolve_dtype(dtype):
     if name in ("float64", "double"):
         return torch.float64
     raise ValueError(f"dtype={dtype!r} is not supported; expected 'float32' or 'float64'.")
+
+
+_LIST_KINDS = {float: ("numbers", "0, 0.2, 0.4"), int: ("integers", "2, 5, 10"), str: ("names", "ul4m4, mean")}
+
+
+def parse_list(text, cast=float, what=None):
+    """The values of a comma-separated list typed by a person (``;`` also separates; blanks are skipped).
+
+    Parameters
+    ----------
+    text : str, e.g. "0, 0.2, 0.4"
+    cast : float, int or str
+    what : str or None, what the list holds, for the error message (e.g. "rates")
+
+    Returns
+    -------
+    tuple of ``cast`` values, at least one
+
+    Raises
+    ------
+    ValueError
+        Saying what was received and what was expected, e.g. ``rates '0, x' should be numbers separated by
+        commas, e.g. 0, 0.2, 0.4``.
+    """
+    if cast not in _LIST_KINDS:
+        raise TypeError(f"cast={cast!r} should be float, int or str.")
+    kind, example = _LIST_KINDS[cast]
+    prefix = f"{what} " if what else ""
+    items = [v.strip() for v in str(text).replace(";", ",").split(",")]
+    try:
+        vals = tuple(cast(v) for v in items if v)
+    except ValueError:
+        raise ValueError(f"{prefix}{text!r} should be {kind} separated by commas, e.g. {example}") from None
+    if not vals:
+        raise ValueError(f"{prefix}{text!r} holds no {kind}; give at least one, e.g. {example}")
+    return vals
 
 
 def warn(message):

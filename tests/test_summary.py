@@ -1,0 +1,76 @@
+"""Summaries of result tables: mean and spread over seeds, and which method did best."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ul4m4.summary import best_method, imputation_verdict, summarise, sweep_verdict
+
+
+def sweep_table():
+    """A hand-made sweep table: two seeds, two rates, UL4M4 at one k, mean, and the ceiling."""
+    rows = []
+    for seed, (u0, u4, m0, m4) in enumerate([(0.90, 0.70, 0.90, 0.80), (0.80, 0.50, 0.80, 0.60)]):
+        rows += [
+            {"method": "ul4m4", "rate": 0.0, "seed": seed, "k": 3, "realized_slot_rate": 0.0, "f1_micro": u0},
+            {"method": "ul4m4", "rate": 0.4, "seed": seed, "k": 3, "realized_slot_rate": 0.38 + 0.02 * seed,
+             "f1_micro": u4},
+            {"method": "mean", "rate": 0.0, "seed": seed, "k": None, "realized_slot_rate": 0.0, "f1_micro": m0},
+            {"method": "mean", "rate": 0.4, "seed": seed, "k": None, "realized_slot_rate": 0.38 + 0.02 * seed,
+             "f1_micro": m4},
+            {"method": "complete", "rate": 0.4, "seed": seed, "k": None, "realized_slot_rate": 0.0,
+             "f1_micro": 0.99},
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_summarise_by_hand():
+    out = summarise(sweep_table(), "f1_micro")
+    assert list(out["method"]) == ["ul4m4", "ul4m4", "mean", "mean", "complete"]  # order of appearance
+    u = out[(out["method"] == "ul4m4") & (out["rate"] == 0.4)].iloc[0]
+    assert u["mean"] == pytest.approx(0.60) and u["std"] == pytest.approx(np.std([0.7, 0.5], ddof=1))
+    assert u["n"] == 2 and u["x"] == pytest.approx(0.39) and u["k"] == 3
+    assert out.loc[out["method"] == "mean", "k"].isna().all()  # no k for the baselines
+
+
+def test_best_method_ignores_nan_and_can_be_none():
+    s = pd.Series({"ul4m4": 0.4, "mean": np.nan, "zero": 0.9})
+    assert best_method(s, higher_is_better=False) == "ul4m4"
+    assert best_method(s, higher_is_better=True) == "zero"
+    assert best_method(pd.Series({"ul4m4": np.nan, "mean": np.nan}), higher_is_better=False) is None
+
+
+def errors_table(removed=True):
+    rows = []
+    for method, mse, cos in (("ul4m4", 0.5, 0.7), ("mean", 0.6, 0.8), ("zero", 1.2, 0.1)):
+        for split in ("train", "test", "all"):
+            for modality in ("a", "all"):
+                # On the test split the mean wins on MSE: the verdict must read the split it is asked for.
+                m = mse if split != "test" or method != "mean" else 0.1
+                rows.append({"method": method, "split": split, "modality": modality, "n_removed": 3 * removed,
+                             "mse": m if removed else np.nan, "cosine": cos if removed else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_imputation_verdict_lower_mse_higher_cosine_per_split():
+    err = errors_table()
+    v = imputation_verdict(err, "mse")
+    assert v.best == "ul4m4" and list(v.scores.index) == ["ul4m4", "mean", "zero"]
+    assert v.scores["zero"] == 1.2
+    assert imputation_verdict(err, "cosine").best == "mean"
+    assert imputation_verdict(err, "mse", "test").best == "mean"
+    with pytest.raises(ValueError, match="metric='f1'"):
+        imputation_verdict(err, "f1")
+
+
+def test_imputation_verdict_when_nothing_was_removed():
+    v = imputation_verdict(errors_table(removed=False), "mse")
+    assert v.best is None and v.scores.isna().all()
+
+
+def test_sweep_verdict_at_highest_rate_without_the_ceiling():
+    v = sweep_verdict(sweep_table(), "f1_micro")
+    assert v.rate == 0.4
+    assert "complete" not in v.scores  # 0.99 would otherwise win
+    assert v.scores.to_dict() == pytest.approx({"mean": 0.70, "ul4m4": 0.60})
+    assert v.best == "mean"

@@ -1,0 +1,89 @@
+"""Summaries of result tables, shared by the figures, the pages and the command line: mean and spread
+over seeds of a sweep, and which method did best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["summarise", "Verdict", "best_method", "imputation_verdict", "sweep_verdict"]
+
+
+def summarise(df, metric):
+    """Mean, std and count over seeds of ``metric`` per method, rate (and k) of a sweep table.
+
+    Parameters
+    ----------
+    df : DataFrame with columns method, rate, k, realized_slot_rate and ``metric`` (``sweep.COLUMNS``)
+    metric : str
+
+    Returns
+    -------
+    DataFrame with columns method, rate, k, mean, std, n (seeds with a value) and x (mean realised
+    missing-slot rate), in the order the groups first appear.
+    """
+    keys = ["method", "rate", "k"]
+    d = df.assign(k=df["k"].fillna(-1))
+    g = d.groupby(keys, sort=False)
+    out = g.agg(mean=(metric, "mean"), std=(metric, "std"), n=(metric, "count"),
+                x=("realized_slot_rate", "mean")).reset_index()
+    out["k"] = out["k"].where(out["k"] >= 0, np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Each method's score and the best method (None when no method has a score).
+
+    ``rate`` is the missing rate the scores were taken at, for sweeps; None otherwise.
+    """
+
+    scores: pd.Series
+    best: str | None
+    rate: float | None = None
+
+
+def best_method(scores, higher_is_better):
+    """The method (index label) with the best score of a Series; NaN scores are ignored; None if none is left."""
+    s = pd.Series(scores, dtype=float).dropna()
+    if s.empty:
+        return None
+    return s.idxmax() if higher_is_better else s.idxmin()
+
+
+def imputation_verdict(errors, metric="mse", split="all"):
+    """Imputation error of each method over every removed block of one split, and the best method.
+
+    Parameters
+    ----------
+    errors : DataFrame, ``RunResult.errors`` (columns method, split, modality, n_removed, mse, cosine)
+    metric : "mse" (lower is better) or "cosine" (higher is better)
+    split : "all", "train" or "test"
+
+    Returns
+    -------
+    Verdict; ``best`` is None when nothing was removed (every score is NaN).
+    """
+    if metric not in ("mse", "cosine"):
+        raise ValueError(f"metric={metric!r} should be 'mse' or 'cosine'.")
+    sel = errors[(errors["split"] == split) & (errors["modality"] == "all")]
+    scores = sel.set_index("method")[metric]
+    return Verdict(scores, best_method(scores, higher_is_better=metric == "cosine"))
+
+
+def sweep_verdict(df, metric="f1_micro"):
+    """Each imputer's mean score over seeds at the highest rate of a sweep table, and the best one.
+
+    The ceiling "complete" is left out: it is no imputer. Scores are higher-is-better metrics
+    (``f1_micro``, ``f1_macro``, ``accuracy``); methods come in alphabetical order.
+
+    Returns
+    -------
+    Verdict with ``rate`` the highest rate of the table.
+    """
+    rate = df["rate"].max()
+    scores = df[df["rate"] == rate].groupby("method")[metric].mean().drop("complete", errors="ignore")
+    return Verdict(scores, best_method(scores, higher_is_better=True), rate)
