@@ -4,11 +4,11 @@ The library knows nothing of the app: data loading and validation, missingness s
 partial-modality k-means and completion core (torch, CPU or CUDA), baselines and metrics.
 """
 
-from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, ZeroImputer
+from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, ZeroImputer
 from .cluster import PartialModalityKMeans, partial_kmeans
 from .datasets import Dataset, load_dataset, make_synthetic
 from .distance import partial_distance
-from .impute import FILLED_BY_MEAN, OBSERVED, Provenance, UL4M4Imputer, ul4m4_impute
+from .impute import FILLED_BY_MEAN, OBSERVED, Provenance, UL4M4Imputer, select_parameters, ul4m4_impute
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, MissingReport, simulate_missing
 from .scaling import ModalityScaler
@@ -30,6 +30,7 @@ __all__ = [
     "Provenance",
     "UL4M4Imputer",
     "UL4M4Warning",
+    "SoftImputeImputer",
     "ZeroImputer",
     "check_Xs",
     "imputation_error",
@@ -37,6 +38,7 @@ __all__ = [
     "make_synthetic",
     "partial_distance",
     "partial_kmeans",
+    "select_parameters",
     "simulate_missing",
     "ul4m4_impute",
 ]

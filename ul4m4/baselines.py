@@ -17,7 +17,7 @@ from sklearn.impute import IterativeImputer
 from .scaling import modality_stats
 from .validation import check_Xs
 
-__all__ = ["ZeroImputer", "MeanImputer", "KNNModalityImputer", "IterativeModalityImputer"]
+__all__ = ["ZeroImputer", "MeanImputer", "KNNModalityImputer", "IterativeModalityImputer", "SoftImputeImputer"]
 
 
 class _ModalityImputer(BaseEstimator):
@@ -202,3 +202,163 @@ class IterativeModalityImputer(_ModalityImputer):
 
     def _fill(self, Xs, mask):
         return self._split_back(self.iter_.transform(self._standardised_concat(Xs, mask)))
+
+
+class SoftImputeImputer(_ModalityImputer):
+    """Soft-Impute: iterative soft-thresholded SVD (Mazumder, Hastie & Tibshirani, JMLR 2010), in torch.
+
+    On the z-scored concatenation of the modalities (missing blocks unknown), it repeats: fill the
+    unknown entries with the current low-rank estimate L, take the SVD of the filled matrix, shrink every
+    singular value by ``lambda`` (those below it vanish), L = U S_lambda V^T; until L changes by less
+    than ``tol`` (relative, squared Frobenius). This minimises ||P_obs(Z - L)||^2 / 2 + lambda ||L||_*.
+    A decreasing path of lambda values is solved with warm starts.
+
+    New samples (and the training samples, so both go through one path) are completed by folding them
+    into the fitted factors: with loadings V (D, r), singular values s and residual variance sigma^2
+    per entry, the coefficients b of a sample with observed columns P are the posterior mean
+    (V_P^T V_P + sigma^2 n diag(1 / s^2))^-1 V_P^T z_P, and its missing columns are V_Q b. One small
+    (r, r) solve per missing pattern.
+
+    Parameters
+    ----------
+    shrinkage : "auto" or float > 0, default="auto"
+        lambda as a fraction of the largest singular value of the mean-filled training matrix. "auto"
+        picks it from ``SHRINKAGE_GRID`` by the label-free hold-out of UL4M4's selection: a fraction
+        of the observed slots (never a sample's last one) is hidden, the path is fitted on the rest,
+        and the hidden slots are scored.
+    max_rank : int or None, default=None
+        Rank cap of the SVD (a randomised SVD of that rank plus oversampling is used when it is well
+        below min(n, D)); None uses min(n, D, 200).
+    max_iter : int, default=100
+        Iterations per lambda.
+    tol : float, default=1e-4
+    random_state : int or None, default=0
+        Seeds the hold-out and the randomised SVD.
+
+    Attributes
+    ----------
+    shrinkage_ : float (the fraction used); lambda_ : float (in singular-value units)
+    components_ : ndarray (rank_, D); singular_values_ : ndarray (rank_,); rank_ : int
+    noise_ : float, residual variance per observed entry (z-units)
+    n_iter_ : int; selection_ : pandas.DataFrame or None (shrinkage, holdout_mse per grid value)
+    """
+
+    SHRINKAGE_GRID = (0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
+    HOLDOUT = 0.15
+
+    def __init__(self, shrinkage="auto", max_rank=None, max_iter=100, tol=1e-4, random_state=0):
+        self.shrinkage = shrinkage
+        self.max_rank = max_rank
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def _check_params(self):
+        s = self.shrinkage
+        if not (s == "auto" or (isinstance(s, (int, float, np.floating)) and not isinstance(s, bool) and 0 < s < 1)):
+            raise ValueError(f"shrinkage={s!r} should be 'auto' or a number in (0, 1).")
+        r = self.max_rank
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1):
+            raise ValueError(f"max_rank={r!r} should be None or an integer >= 1.")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter={self.max_iter!r} should be an integer >= 1.")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.floating)) or not self.tol >= 0:
+            raise ValueError(f"tol={self.tol!r} should be a number >= 0.")
+
+    def _fit(self, Xs, mask):
+        import pandas as pd
+        import torch
+
+        from .missing import holdout_mask
+        from .validation import check_random_state
+
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        Z = self._standardised_concat(Xs, mask)
+        col_mod = np.repeat(np.arange(len(self.dims_)), self.dims_)
+        W = mask[:, col_mod]  # (n, D) observed entries
+        n, D = Z.shape
+        self._rank_cap = int(self.max_rank or min(n, D, 200))
+        self._gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        Zt = torch.as_tensor(np.nan_to_num(Z), dtype=torch.float32)
+        top = float(torch.linalg.matrix_norm(Zt, ord=2))  # largest singular value, mean-filled
+        self.selection_ = None
+        if self.shrinkage == "auto":
+            hidden = holdout_mask(mask, self.HOLDOUT, rng)
+            fit_mask = mask & ~hidden
+            if hidden.any() and fit_mask.any(axis=0).all():
+                Wf = fit_mask[:, col_mod]
+                rows = []
+                for frac, (V, s, noise, _) in zip(self.SHRINKAGE_GRID, self._path(Zt, Wf, [f * top for f in self.SHRINKAGE_GRID])):
+                    filled = self._fold_in(np.where(Wf, Z, np.nan), fit_mask, V, s, noise, n)
+                    Hc = hidden[:, col_mod]
+                    err = (filled[Hc] - Z[Hc]) ** 2
+                    rows.append({"shrinkage": frac, "holdout_mse": float(err.mean())})
+                self.selection_ = pd.DataFrame(rows)
+                best = self.selection_.loc[self.selection_["holdout_mse"].idxmin(), "shrinkage"]
+            else:  # nothing can be hidden: the middle of the grid
+                best = self.SHRINKAGE_GRID[len(self.SHRINKAGE_GRID) // 2]
+            self.shrinkage_ = float(best)
+            lambdas = [f * top for f in self.SHRINKAGE_GRID if f >= self.shrinkage_]
+        else:
+            self.shrinkage_ = float(self.shrinkage)
+            lambdas = [self.shrinkage_ * top]
+        *_, (V, s, noise, n_iter) = self._path(Zt, W, lambdas)
+        self.lambda_ = self.shrinkage_ * top
+        self.components_, self.singular_values_, self.noise_, self.n_iter_ = V.T, s, noise, n_iter
+        self.rank_ = int(s.size)
+        self._n_train = n
+
+    def _path(self, Zt, W, lambdas):
+        """Yield (V (D, r), s (r,), noise, iterations) for each lambda, warm-started along the path."""
+        import torch
+
+        Wt = torch.as_tensor(W)
+        obs = Zt.masked_fill(~Wt, 0.0)
+        L = torch.zeros_like(Zt)
+        q = self._rank_cap
+        small = min(Zt.shape) <= 2 * q + 10
+        for lam in lambdas:
+            for it in range(1, self.max_iter + 1):
+                filled = torch.where(Wt, obs, L)
+                if small:
+                    U, S, Vh = torch.linalg.svd(filled, full_matrices=False)
+                    U, S, V = U[:, :q], S[:q], Vh[:q].T
+                else:
+                    U, S, V = torch.svd_lowrank(filled, q=min(q + 10, min(Zt.shape)), niter=2)
+                    U, S, V = U[:, :q], S[:q], V[:, :q]
+                S = (S - lam).clamp_(min=0.0)
+                keep = S > 0
+                U, S, V = U[:, keep], S[keep], V[:, keep]
+                new = (U * S) @ V.T
+                change = float(((new - L) ** 2).sum()) / max(float((L * L).sum()), 1e-12)
+                L = new
+                if change < self.tol:
+                    break
+            resid = (obs - L).masked_fill(~Wt, 0.0)
+            noise = float((resid * resid).sum()) / max(int(Wt.sum()), 1)
+            yield V.double().numpy(), S.double().numpy(), max(noise, 1e-12), it
+
+    def _fold_in(self, Z, mask, V, s, noise, n_train):
+        """Complete the NaN blocks of Z (n, D) from the factors; observed entries kept."""
+        col_mod = np.repeat(np.arange(len(self.dims_)), self.dims_)
+        out = np.where(np.isnan(Z), 0.0, Z)
+        if s.size == 0:
+            return out  # rank 0: every unknown entry is the training mean (0 in z-units)
+        prior = noise * n_train / (s * s)  # (r,) ridge from the components' variance s^2 / n
+        patterns, inverse = np.unique(mask, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for p, pat in enumerate(patterns):
+            if pat.all():
+                continue
+            rows = np.flatnonzero(inverse == p)
+            P = pat[col_mod]
+            Vp = V[P]  # (|P|, r)
+            A = Vp.T @ Vp + np.diag(prior)
+            b = np.linalg.solve(A, Vp.T @ out[np.ix_(rows, np.flatnonzero(P))].T).T  # (c, r)
+            out[np.ix_(rows, np.flatnonzero(~P))] = b @ V[~P].T
+        return out
+
+    def _fill(self, Xs, mask):
+        Z = self._standardised_concat(Xs, mask)
+        return self._split_back(self._fold_in(Z, mask, self.components_.T, self.singular_values_, self.noise_, self._n_train))

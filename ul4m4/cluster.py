@@ -431,6 +431,9 @@ class PartialModalityKMeans(BaseEstimator):
         Explicit centres are in original units with NaN rows where a centre lacks the modality.
     max_iter : int, default=300
         Maximum number of Lloyd iterations (assignment, convergence check, update).
+    tol : float in [0, 1), default=0.0
+        Stop once at most this fraction of the samples changed cluster in a pass (the labels are then
+        the assignment to the current centres). 0 is the paper's rule: stop when none changed.
     random_state : int, numpy Generator or None, default=None
     device : {None, "auto", "cpu", "cuda"}, default=None
         None follows the input (CPU for numpy arrays); "auto" uses CUDA when present.
@@ -474,6 +477,7 @@ class PartialModalityKMeans(BaseEstimator):
         *,
         init="k-means++",
         max_iter=300,
+        tol=0.0,
         random_state=None,
         device=None,
         dtype="float32",
@@ -484,6 +488,7 @@ class PartialModalityKMeans(BaseEstimator):
         self.n_clusters = n_clusters
         self.init = init
         self.max_iter = max_iter
+        self.tol = tol
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -496,6 +501,8 @@ class PartialModalityKMeans(BaseEstimator):
         k = check_n_clusters(n_clusters, n_samples)
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
             raise ValueError(f"max_iter={self.max_iter!r} should be an integer >= 1.")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.floating)) or not 0 <= self.tol < 1:
+            raise ValueError(f"tol={self.tol!r} should be a number in [0, 1).")
         if self.chunk_size is not None and (
             not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1
         ):
@@ -598,7 +605,7 @@ class PartialModalityKMeans(BaseEstimator):
             n_changed = n if prev is None else int((labels != prev).sum())
             if self.callback is not None:
                 self.callback({"stage": "lloyd", "iteration": it, "max_iter": self.max_iter, "n_changed": n_changed})
-            if prev is not None and n_changed == 0:
+            if prev is not None and n_changed <= self.tol * n:
                 converged = True
                 break
             has_members = torch.as_tensor(np.bincount(labels, minlength=k) > 0, device=device)

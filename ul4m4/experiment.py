@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, ZeroImputer
+from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, ZeroImputer
 from .impute import UL4M4Imputer
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
@@ -44,7 +44,15 @@ METHODS = {
     "mean": "Modality mean",
     "knn": "k-nearest neighbours (5, KNNImputer rule)",
     "iterative": "Iterative imputer (BayesianRidge, scikit-learn)",
+    "ul4m4_soft": "UL4M4 soft, auto (k and temperature chosen without labels by hold-out)",
+    "softimpute": "SoftImpute (low-rank, soft-thresholded SVD; shrinkage chosen by hold-out)",
 }
+# Methods that are UL4M4 models (they have clusters and a provenance for every filled block).
+UL4M4_METHODS = ("ul4m4", "ul4m4_soft")
+# Lloyd iterations of the "soft, auto" preset: the soft completion averages over centres, so it does not
+# need the partition's last reassignments; the preset stops once at most 1 % of the samples move (on
+# mfeat at 60 % MCAR this is 30x faster than running to no change, with the same error to 0.002).
+SOFT_AUTO_TOL = 1e-2
 SPLIT_CHOICES = {
     "both": "training and test data both incomplete",
     "test": "train on complete data, test incomplete",
@@ -118,7 +126,11 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """Completed data of every method, the fitted UL4M4 model and the error table."""
+    """Completed data of every method, the fitted UL4M4 models and the error table.
+
+    ``model`` and ``provenance`` are those of the paper's "ul4m4" (None when it did not run);
+    ``models`` and ``provenances`` hold every UL4M4 method's (``UL4M4_METHODS``) by name.
+    """
 
     completed: dict
     model: object
@@ -126,6 +138,8 @@ class RunResult:
     errors: pd.DataFrame
     seconds: dict
     warnings: list = field(default_factory=list)
+    models: dict = field(default_factory=dict)
+    provenances: dict = field(default_factory=dict)
 
 
 def default_n_clusters(dataset):
@@ -244,6 +258,13 @@ def make_imputer(method, cfg: RunConfig, callback=None):
         return KNNModalityImputer()
     if method == "iterative":
         return IterativeModalityImputer(random_state=cfg.seed)
+    if method == "ul4m4_soft":
+        return UL4M4Imputer(
+            "auto", completion="soft", temperature="auto", init=cfg.init, max_iter=cfg.max_iter,
+            tol=SOFT_AUTO_TOL, random_state=cfg.seed, device=cfg.device, dtype=cfg.dtype, callback=callback,
+        )
+    if method == "softimpute":
+        return SoftImputeImputer(random_state=cfg.seed)
     raise ValueError(f"method={method!r} is not known; expected one of {sorted(METHODS)}.")
 
 
@@ -300,7 +321,7 @@ class MethodRun:
         mse, cosine; splits "train", "test" and "all")
     seconds : float, time to fit and complete (the error measurement not included)
     model : the fitted imputer
-    provenance : Provenance for "ul4m4", else None
+    provenance : Provenance for the UL4M4 methods (``UL4M4_METHODS``), else None
     """
 
     method: str
@@ -335,7 +356,7 @@ def fit_complete(method, dataset, mres: MaskResult, cfg: RunConfig, callback=Non
     imp = make_imputer(method, cfg, callback)
     imp.fit([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx])
     prov = None
-    if method == "ul4m4":
+    if method in UL4M4_METHODS:
         out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
     else:
         out = imp.transform(Xin, mres.mask)
@@ -370,22 +391,22 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
     """
     check_run(dataset, mres, cfg, available_memory)
     completed, seconds, caught = {}, {}, []
-    model = prov = None
+    models, provs = {}, {}
     rows = []
     for i, method in enumerate(cfg.methods):
         if callback is not None:
             callback({"stage": "method", "method": method, "done": i, "total": len(cfg.methods)})
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            unit = fit_complete(method, dataset, mres, cfg, callback if method == "ul4m4" else None)
+            unit = fit_complete(method, dataset, mres, cfg, callback if method in UL4M4_METHODS else None)
         caught += [f"{method}: {x.message}" for x in w if _raised_by_methods(x)]
         completed[method] = unit.completed
         seconds[method] = unit.seconds
         rows.append(unit.errors)
-        if method == "ul4m4":
-            model, prov = unit.model, unit.provenance
+        if method in UL4M4_METHODS:
+            models[method], provs[method] = unit.model, unit.provenance
     if callback is not None:
         callback({"stage": "method", "method": None, "done": len(cfg.methods), "total": len(cfg.methods)})
     errors = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["method", "split", "modality", "n_removed", "mse", "cosine"])
-    return RunResult(completed, model, prov, errors, seconds, caught)
+    return RunResult(completed, models.get("ul4m4"), provs.get("ul4m4"), errors, seconds, caught, models, provs)

@@ -55,6 +55,9 @@ DEFAULT_TEMPERATURE_FACTOR = 0.3
 SELECTION_MAX_SAMPLES = 4000
 SELECTION_HOLDOUT = 0.15
 SELECTION_REPEATS = 2
+# The search's fits stop once at most this fraction of the samples changes cluster in a pass (or at the
+# estimator's own tol if larger): the hold-out compares settings, which does not need the last moves.
+SELECTION_TOL = 1e-2
 # Within-cluster spread is shrunk toward the modality's overall spread with this many pseudo-members,
 # so a one-member cluster is not taken to be exact.
 SPREAD_PRIOR = 5.0
@@ -184,6 +187,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         scale_floor=None,
         init="k-means++",
         max_iter=300,
+        tol=0.0,
         random_state=None,
         device=None,
         dtype="float32",
@@ -192,7 +196,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         callback=None,
     ):
         super().__init__(
-            n_clusters, init=init, max_iter=max_iter, random_state=random_state, device=device, dtype=dtype,
+            n_clusters, init=init, max_iter=max_iter, tol=tol, random_state=random_state, device=device, dtype=dtype,
             chunk_size=chunk_size, bounds=bounds, callback=callback,
         )
         self.completion = completion
@@ -569,7 +573,8 @@ def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeat
         grid = [k for k in grid if k <= n_fit]
         for k in grid:
             t0 = time.perf_counter()
-            params = {**estimator.get_params(), "n_clusters": k, "temperature": None, "callback": None}
+            params = {**estimator.get_params(), "n_clusters": k, "temperature": None, "callback": None,
+                      "tol": max(estimator.tol, SELECTION_TOL)}
             model = UL4M4Imputer(**params)
             model._check_imputer_params()
             model._fit_clusters(Xfit, fit_mask, k)

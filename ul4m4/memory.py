@@ -23,11 +23,15 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     total += 2 * n_samples * max(dims) * f8  # error measurement on one modality at a time
     work = 0
     for m in methods:
-        if m == "ul4m4":
+        if m in ("ul4m4", "ul4m4_soft"):
+            if m == "ul4m4_soft":  # the largest k its search may fit
+                n_clusters = max(n_clusters, min(512, max(1, n_train // 4)))
             bounds = n_train * (4 * n_clusters + 3 * f8 + 1) + 2 * 2**22 * f8
             work = max(work, n_train * D * 4 + 4 * 2**22 * f8 + n_samples * D * f8 + bounds)
         elif m == "knn":
             work = max(work, (n_train + n_samples) * D * f8 + 4 * 1024 * n_train * f8)
+        elif m == "softimpute":  # dense filled matrix, low-rank estimate, SVD factors, fold-in copy
+            work = max(work, 5 * n_train * D * f8 + n_samples * D * f8)
         elif m == "iterative":
             work = max(work, 4 * n_samples * D * f8)
     return int(total + work)
