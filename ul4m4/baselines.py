@@ -227,8 +227,7 @@ class SoftImputeImputer(_ModalityImputer):
         of the observed slots (never a sample's last one) is hidden, the path is fitted on the rest,
         and the hidden slots are scored.
     max_rank : int or None, default=None
-        Rank cap of the SVD (a randomised SVD of that rank plus oversampling is used when it is well
-        below min(n, D)); None uses min(n, D, 200).
+        Rank cap of the estimate; None uses min(n, D, 200).
     max_iter : int, default=100
         Iterations per lambda.
     tol : float, default=1e-4
@@ -310,34 +309,45 @@ class SoftImputeImputer(_ModalityImputer):
         self._n_train = n
 
     def _path(self, Zt, W, lambdas):
-        """Yield (V (D, r), s (r,), noise, iterations) for each lambda, warm-started along the path."""
+        """Yield (V (D, r), s (r,), noise, iterations) for each lambda, warm-started along the path.
+
+        The SVD of each iteration is one step of subspace iteration from the previous iteration's right
+        singular vectors (q = rank cap + 10 columns): the filled matrix changes little between
+        iterations, so one step tracks its leading subspace, at O(n D q) instead of a full SVD.
+        """
         import torch
 
         Wt = torch.as_tensor(W)
         obs = Zt.masked_fill(~Wt, 0.0)
         L = torch.zeros_like(Zt)
-        q = self._rank_cap
-        small = min(Zt.shape) <= 2 * q + 10
+        q = min(self._rank_cap + 10, *Zt.shape)
+        V = torch.linalg.qr(torch.randn((Zt.shape[1], q), generator=self._gen, dtype=Zt.dtype))[0]  # (D, q)
         for lam in lambdas:
             for it in range(1, self.max_iter + 1):
                 filled = torch.where(Wt, obs, L)
-                if small:
-                    U, S, Vh = torch.linalg.svd(filled, full_matrices=False)
-                    U, S, V = U[:, :q], S[:q], Vh[:q].T
-                else:
-                    U, S, V = torch.svd_lowrank(filled, q=min(q + 10, min(Zt.shape)), niter=2)
-                    U, S, V = U[:, :q], S[:q], V[:, :q]
-                S = (S - lam).clamp_(min=0.0)
-                keep = S > 0
-                U, S, V = U[:, keep], S[keep], V[:, keep]
-                new = (U * S) @ V.T
+                Q = torch.linalg.qr(filled @ V)[0]  # (n, q)
+                B = (Q.T @ filled).double()  # (q, D)
+                # SVD of the small B from the eigenvectors of B B^T (q x q): much faster than an SVD
+                # of B on the CPU; singular values below the threshold, where this loses precision,
+                # are shrunk to zero anyway.
+                ev, Ub = torch.linalg.eigh(B @ B.T)
+                ev, Ub = ev.flip(0).clamp_(min=0.0), Ub.flip(1)
+                S = ev.sqrt()
+                keep = S > max(lam, 1e-6 * float(S[0]))
+                Vh = (Ub[:, keep].T @ B) / S[keep, None]  # (r0, D), orthonormal rows
+                # Next start: these directions, padded with earlier ones (the QR above re-orthogonalises).
+                V = torch.cat([Vh.T.to(Zt.dtype), V[:, : q - Vh.shape[0]]], dim=1)  # (D, q)
+                S = (S[keep][: self._rank_cap] - lam).clamp_(min=0.0)
+                r = int((S > 0).sum())
+                Vh = Vh[:r].to(Zt.dtype)
+                new = ((Q @ Ub[:, :r].to(Zt.dtype)) * S[:r].to(Zt.dtype)) @ Vh
                 change = float(((new - L) ** 2).sum()) / max(float((L * L).sum()), 1e-12)
                 L = new
                 if change < self.tol:
                     break
             resid = (obs - L).masked_fill(~Wt, 0.0)
             noise = float((resid * resid).sum()) / max(int(Wt.sum()), 1)
-            yield V.double().numpy(), S.double().numpy(), max(noise, 1e-12), it
+            yield Vh.T.double().numpy(), S[:r].double().numpy(), max(noise, 1e-12), it
 
     def _fold_in(self, Z, mask, V, s, noise, n_train):
         """Complete the NaN blocks of Z (n, D) from the factors; observed entries kept."""
