@@ -96,6 +96,15 @@ def run_key(cfg=None):
     return ("run", ss[DATASET_KEY], ss[MISSING_CFG], cfg if cfg is not None else ss[RUN_CFG])
 
 
+def units():
+    """Per-method results on the current data and mask (``experiment.unit_key``), so that a new run
+    refits only the methods whose settings changed."""
+    ss = st.session_state
+    key = ("units", ss[DATASET_KEY], ss[MISSING_CFG])
+    got = memo_get(key)
+    return got if got is not None else memo_put(key, {})
+
+
 def current_run():
     """The RunResult for the current settings, or None if it has not been run."""
     return memo_get(run_key())

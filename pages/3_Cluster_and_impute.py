@@ -10,7 +10,7 @@ from appui import state
 from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, RunConfig, run_methods
+from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve, run_methods
 from ul4m4.memory import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 from ul4m4.summary import imputation_verdict
@@ -43,9 +43,11 @@ with st.form("run_form"):
     device = c3.selectbox("Device", devices, index=devices.index(rcfg.device) if rcfg.device in devices else 0,
                           key="run_device", help="CUDA is offered when a GPU is present.")
     baselines = [m for m in METHODS if m != "ul4m4"]
-    chosen = c3.multiselect("Baselines to compare", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
+    chosen = c3.multiselect("Also run", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
                             format_func=lambda m: METHODS[m], key="run_baselines",
-                            help="The iterative imputer is slow on wide embeddings (about 20 s on mfeat).")
+                            help="UL4M4 (paper) always runs with the k above. 'UL4M4 soft, auto' chooses its own k "
+                                 "and temperature without labels. The iterative imputer is slow on wide embeddings "
+                                 "(minutes on mfeat).")
     run_clicked = st.form_submit_button("Run", type="primary")
 need = estimate_run_bytes(ds.n_samples, ds.dims, n_train, int(k), ("ul4m4", *chosen))
 avail = available_bytes()
@@ -58,7 +60,8 @@ if run_clicked:
     if state.memo_get(state.run_key(new_cfg)) is None:
         prog = Progress("Running UL4M4 and the baselines...")
         with guard("running the imputers"):
-            state.memo_put(state.run_key(new_cfg), run_methods(ds, mres, new_cfg, callback=prog.method_step))
+            state.memo_put(state.run_key(new_cfg), run_methods(ds, mres, new_cfg, callback=prog.method_step,
+                                                               reuse=state.units()))
         prog.done()
     if state.memo_get(state.run_key(new_cfg)) is not None:
         ss[state.RUN_CFG] = new_cfg  # a run that failed leaves the previous settings and results in place
@@ -70,21 +73,34 @@ run = state.current_run()
 if run is None:  # first visit with these data and mask: run the current settings
     prog = Progress("Running UL4M4 and the baselines...")
     with guard("running the imputers"):
-        run = state.memo_put(state.run_key(), run_methods(ds, mres, rcfg, callback=prog.method_step))
+        run = state.memo_put(state.run_key(), run_methods(ds, mres, rcfg, callback=prog.method_step,
+                                                          reuse=state.units()))
     prog.done()
 if run is None:
     st.info("Change the settings above and press Run.")
     st.stop()
 
 model = run.model
+soft = run.models.get("ul4m4_soft")
 mask = mres.mask
 st.success(
-    f"UL4M4 with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}): "
+    f"UL4M4 (paper) with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}): "
     f"{model.n_iter_} Lloyd iterations, {'converged' if model.converged_ else 'NOT converged (raise max iterations)'}. "
+    + (f"UL4M4 soft, auto chose k = {soft.n_clusters_} and temperature {soft.temperature_:.3g} "
+       f"({soft.temperature_ / soft.typical_distance_:.2g} x the typical sample-to-centre distance) from "
+       f"{len(soft.selection_)} hold-out fits, without labels. " if soft is not None else "")
     + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
 )
 for w in dict.fromkeys(run.warnings):
     st.warning(w)
+for name, mdl in run.models.items():
+    prov_m = run.provenances[name]
+    if mdl.suspect_centres_.size:
+        hit = int(np.isin(prov_m.source, mdl.suspect_centres_).sum())
+        st.warning(f"{plotting.method_label(name)}: {mdl.suspect_centres_.size} centre(s) summarise tiny clusters far "
+                   f"from the data (centres {', '.join(map(str, mdl.suspect_centres_[:8]))}); they filled {hit} "
+                   "block(s). Greedy completion copies such a centre whole; the soft completion weighs it by "
+                   "its size.")
 
 # ---- Imputation error, first: the honest comparison -----------------------------------------------------
 st.subheader("Imputation error on the removed blocks")
@@ -102,7 +118,7 @@ else:
         msg = (f"Over every removed block ({split}): " +
                ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.items()) +
                f". Best: **{plotting.method_label(verdict.best)}**.")
-        if verdict.best == "ul4m4":
+        if verdict.best in UL4M4_METHODS:
             st.success(msg)
         else:
             st.warning(msg + " UL4M4 loses to a baseline here.")
@@ -111,14 +127,43 @@ else:
                "(each feature scaled by the mean and std of the true observed values).")
     st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch")
 
+# ---- Choosing k without labels ------------------------------------------------------------------------------
+if soft is not None and soft.selection_ is not None:
+    st.subheader("Choosing k without labels")
+    curve_key = (state.run_key(), "k_curve")
+    curve = state.memo_get(curve_key)
+    if curve is None:
+        sel = soft.selection_
+        best = sel.groupby(["n_clusters", "temperature_factor"])["holdout_mse"].mean().reset_index()
+        f = best.loc[best[best["n_clusters"] == soft.n_clusters_]["holdout_mse"].idxmin(), "temperature_factor"]
+        curve = best[best["temperature_factor"] == f].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]]
+        if st.button("Add the true error at every k (fits two models per k on the training split)", key="k_curve_btn"):
+            prog = Progress("Fitting UL4M4 at every k of the grid...")
+            with guard("computing the error against k"):
+                curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))
+            prog.done()
+    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_), width="stretch", key="fig_k_selection")
+    msg = (f"A fraction of the *observed* training slots (15 %, never a sample's last) was hidden, UL4M4 soft was "
+           f"fitted on the rest at each k and temperature, and the hidden slots were scored: k = {soft.n_clusters_} "
+           f"scored best. The paper reports UL4M4 as stable across k; here the hold-out error ranges from "
+           f"{curve['holdout_mse'].min():.3f} to {curve['holdout_mse'].max():.3f} over the grid.")
+    if "true_mse_paper" in curve and curve["true_mse_paper"].notna().any():
+        msg += (f" On the removed blocks, the paper's greedy completion ranges from {curve['true_mse_paper'].min():.3f} "
+                f"to {curve['true_mse_paper'].max():.3f} over the same k.")
+    st.caption(msg)
+
 # ---- Map ---------------------------------------------------------------------------------------------------
 st.subheader("Samples and clusters")
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 map_method = c1.radio("Map", list(METHODS_2D), format_func=METHODS_2D.get, horizontal=True, key=state.MAP_METHOD)
-colour = c2.radio("Colour by", ["cluster", "label"] if ds.y is not None else ["cluster"], horizontal=True,
+shown = c2.radio("Completion shown", list(run.models), format_func=plotting.method_label, horizontal=True,
+                 key="map_model")
+colour = c3.radio("Colour by", ["cluster", "confidence"] + (["label"] if ds.y is not None else []), horizontal=True,
                   key="map_colour")
-completed = run.completed["ul4m4"]
-emb_key = (state.run_key(), "map", map_method)
+shown_model = run.models[shown]
+shown_prov = run.provenances[shown]
+completed = run.completed[shown]
+emb_key = (state.run_key(), "map", map_method, shown)
 emb = state.memo_get(emb_key)
 if emb is None:
     label = ("Computing the UMAP map (the first UMAP in this server compiles numba code: 10-20 s)..."
@@ -127,53 +172,69 @@ if emb is None:
         emb = state.memo_put(emb_key, project_2d(completed, map_method, random_state=int(rcfg.seed)))
         status.update(label="Map ready.", state="complete")
 if emb is not None:
-    labels_all = model.predict(completed)  # every sample's cluster, training and test
+    labels_all = shown_model.predict(completed)  # every sample's cluster, training and test
     imputed = ~mask.all(axis=1)
+    filled_conf = np.where(mask, np.nan, shown_prov.confidence)
+    n_filled = (~mask).sum(axis=1)
+    conf_sample = np.where(n_filled > 0, np.nansum(filled_conf, axis=1) / np.maximum(n_filled, 1), np.nan)
     if colour == "label" and ds.y is not None:
         cb = ds.y if ds.y.ndim == 1 else ds.y.argmax(axis=1)
         ctitle = "label"
+    elif colour == "confidence":
+        cb, ctitle = conf_sample, "confidence"
     else:
         cb, ctitle = labels_all, "cluster"
-    centres = emb.place_centres(model.cluster_centers_, labels_all)
+    centres = emb.place_centres(shown_model.cluster_centers_, labels_all)
     axes = ("PC 1 (%.0f%% of variance)" % (100 * emb.explained[0]), "PC 2 (%.0f%% of variance)" % (100 * emb.explained[1])) \
         if map_method == "pca" else ("UMAP 1 (no units)", "UMAP 2 (no units)")
     hover = [f"sample {i}, cluster {labels_all[i]}" + (f", label {ds.y[i]}" if ds.y is not None and ds.y.ndim == 1 else "")
-             + (", imputed: " + ", ".join(n for m, n in enumerate(names) if not mask[i, m]) if imputed[i] else "")
+             + (", imputed: " + ", ".join(n for m, n in enumerate(names) if not mask[i, m])
+                + f", confidence {conf_sample[i]:.2f}" if imputed[i] else "")
              for i in range(ds.n_samples)]
     fig = plotting.fig_cluster_map(
         emb.coords, cb, imputed, centres,
-        title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the UL4M4-completed data (circle: observed, "
-              "x: some modality imputed, star: centre)",
+        title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)} "
+              "(circle: observed, x: some modality imputed, star: centre)",
         axis_names=axes, colour_title=ctitle, hover=hover,
         centre_note="(projected)" if map_method == "pca" else "(mean of members)",
     )
     st.plotly_chart(fig, width="stretch", key="fig_map")
 
+if colour == "confidence":
+    st.caption("Confidence of a filled block = 1 / (1 + its expected squared error per entry, in standardised "
+               "units), from how far apart the plausible centres are and how spread their members are: 0.5 means "
+               "no better expected than the training mean. The map shows each sample's mean over its filled blocks.")
 c1, c2 = st.columns(2)
-c1.plotly_chart(plotting.fig_cluster_sizes(model.labels_, model.n_clusters), width="stretch", key="fig_sizes")
-c2.plotly_chart(plotting.fig_centre_presence(model.center_mask_, names), width="stretch", key="fig_presence")
+c1.plotly_chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), width="stretch", key="fig_sizes")
+c2.plotly_chart(plotting.fig_centre_presence(shown_model.center_mask_, names), width="stretch", key="fig_presence")
 st.caption("Cluster sizes count the training samples the clustering was fitted on.")
 
 # ---- Why did this sample get these values? ----------------------------------------------------------------
 
 
 def inspect_sample(i):
-    """Which centre filled each missing modality of sample i, and how close the runner-up was."""
+    """Which centre filled each missing modality of sample i, how sure it is, and how close the runner-up was."""
     prov = run.provenance
     rows = []
-    for m, n in enumerate(names):
-        if mask[i, m]:
-            continue
-        src = int(prov.source[i, m])
-        rows.append({
-            "modality": n,
-            "filled from": "training mean (no centre holds it)" if src < 0 else f"centre {src}",
-            "candidate distance r": prov.distance[i, m],
-            "runner-up": "none" if prov.runner_up[i, m] < 0 else f"centre {int(prov.runner_up[i, m])}",
-            "runner-up r": prov.runner_up_distance[i, m],
-            "margin": prov.margin[i, m],
-        })
+    for name, p in run.provenances.items():
+        for m, n in enumerate(names):
+            if mask[i, m]:
+                continue
+            src = int(p.source[i, m])
+            rows.append({
+                "method": plotting.method_label(name),
+                "modality": n,
+                "filled from": "training mean (no centre could fill it)" if src < 0 else
+                ("centre %d" % src if name == "ul4m4" else "centre %d (weight %.2f)" % (src, p.weight[i, m])),
+                "confidence": p.confidence[i, m],
+                "distance": p.distance[i, m],
+                "runner-up": "none" if p.runner_up[i, m] < 0 else f"centre {int(p.runner_up[i, m])}",
+                "runner-up distance": p.runner_up_distance[i, m],
+            })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Paper: distance is r, the candidate's distance to its nearest centre. Soft: the sample's distance to "
+               "the centre with the largest weight; the fill is the weighted mean of the centres that hold the "
+               "modality. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")
     r = model.candidate_distances([X[[i]] for X in ds.Xs], mask[[i]])[0]
     chosen_src = {m: int(prov.source[i, m]) for m in range(len(names)) if not mask[i, m] and prov.source[i, m] >= 0}
     st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", key="fig_candidates")

@@ -148,12 +148,13 @@ def test_cluster_page_runs_and_draws_everything():
     no_problem(at)
     titles = chart_titles(at)
     assert titles[0].startswith("Imputation error: mean squared error on removed blocks")
-    assert any(t.startswith("PCA of the UL4M4-completed data") for t in titles)
+    assert any(t.startswith("PCA of the data completed by UL4M4 (paper)") for t in titles)
+    assert "Choosing k without labels: error on hidden observed slots against k" in titles
     assert "Cluster sizes" in titles and "Modalities held by each cluster centre" in titles
     assert any(t.startswith("Candidate distances for this sample") for t in titles)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     methods = {trace["name"] for trace in spec["data"]}
-    assert methods == {"UL4M4", "Zero fill", "Mean", "kNN"}
+    assert methods == {"UL4M4 (paper)", "UL4M4 soft, auto", "Zero fill", "Mean", "kNN", "SoftImpute"}
     run = at.session_state[state.MEMO][run_key(at)]
     assert run.model.n_clusters == 10
     assert len(at.get("download_button")) == 4
@@ -172,7 +173,7 @@ def test_cluster_page_new_settings():
     no_problem(at)
     assert at.session_state[state.RUN_CFG].n_clusters == 4
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {t["name"] for t in spec["data"]} == {"UL4M4", "Mean"}
+    assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "Mean"}
 
 
 def test_degradation_page_small_sweep():
@@ -217,7 +218,7 @@ def test_failed_run_keeps_previous_results(monkeypatch):
     assert not at.exception
     assert any("needs about" in e.value and "available" in e.value for e in at.error)
     assert at.session_state[state.RUN_CFG] == before  # the previous settings and results stay
-    assert any(t.startswith("PCA of the UL4M4-completed data") for t in chart_titles(at))
+    assert any(t.startswith("PCA of the data completed by UL4M4 (paper)") for t in chart_titles(at))
 
 
 @pytest.fixture

@@ -34,10 +34,10 @@ def test_main_flow_in_chromium(tmp_path):
 
         page.get_by_role("link", name="Cluster & impute").first.click()
         wait_idle(page)
-        page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
+        page.get_by_text("PCA of the data completed by UL4M4 (paper)").first.wait_for(timeout=120_000)
         page.get_by_role("button", name="Run", exact=True).click()
         wait_idle(page)
-        page.get_by_text("PCA of the UL4M4-completed data").first.wait_for(timeout=120_000)
+        page.get_by_text("PCA of the data completed by UL4M4 (paper)").first.wait_for(timeout=120_000)
         body = page.inner_text("body")
         assert "Traceback" not in body and "Unexpected error" not in body
         assert "Lloyd iterations" in body

@@ -83,7 +83,7 @@ async def session(browser, url, i):
     await fill_number(page, "Clusters k", p["k"])
     t = time.perf_counter()
     await page.get_by_role("button", name="Run", exact=True).click()
-    await page.get_by_text(f"UL4M4 with k = {p['k']} ").first.wait_for()
+    await page.get_by_text(f"UL4M4 (paper) with k = {p['k']} ").first.wait_for()
     await idle(page)
     run_s = time.perf_counter() - t
     body = await page.inner_text("body")
@@ -112,11 +112,12 @@ def test_eight_sessions_at_once():
         exp = expected(p)
         assert "Traceback" not in body and "Unexpected error" not in body and "Problem while" not in body
         assert slots == exp["slots"], (p, slots, exp["slots"])
-        m = re.search(r"UL4M4 with k = (\d+) \([^)]*\): (\d+) Lloyd iterations", body)
+        m = re.search(r"UL4M4 \(paper\) with k = (\d+) \([^)]*\): (\d+) Lloyd iterations", body)
         assert m and int(m.group(1)) == p["k"] and int(m.group(2)) == exp["n_iter"], (p, m and m.group(0))
         line = re.search(r"Over every removed block \(all\): ([^\n]*)", body).group(1)
-        shown = dict(re.findall(r"(UL4M4|Zero fill|Mean|kNN) (\d+\.\d{3})", line))
-        names = {"UL4M4": "ul4m4", "Zero fill": "zero", "Mean": "mean", "kNN": "knn"}
+        shown = dict(re.findall(r"(UL4M4 \(paper\)|UL4M4 soft, auto|Zero fill|Mean|kNN|SoftImpute) (\d+\.\d{3})", line))
+        names = {"UL4M4 (paper)": "ul4m4", "UL4M4 soft, auto": "ul4m4_soft", "Zero fill": "zero", "Mean": "mean",
+                 "kNN": "knn", "SoftImpute": "softimpute"}
         assert {names[k]: v for k, v in shown.items()} == exp["mse"], (p, shown, exp["mse"])
         other = "breast_cancer" if p["dataset"] == "mfeat" else "mfeat"
         assert other not in body  # nothing of another session's data

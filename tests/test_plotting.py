@@ -61,7 +61,7 @@ def test_degradation_band_says_std_and_n(bits):
     assert "±1 std" in fig.layout.title.text or "± 1 std" in fig.layout.title.text
     assert "n=2 seeds" in fig.layout.title.text
     names = {t.name for t in fig.data if t.showlegend is not False}
-    assert {"UL4M4", "Mean", "Complete data (ceiling)"} <= names
+    assert {"UL4M4 (paper)", "Mean", "Complete data (ceiling)"} <= names
 
 
 def test_map_marks_imputed_and_centres(bits):

@@ -227,7 +227,8 @@ class SoftImputeImputer(_ModalityImputer):
         of the observed slots (never a sample's last one) is hidden, the path is fitted on the rest,
         and the hidden slots are scored.
     max_rank : int or None, default=None
-        Rank cap of the estimate; None uses min(n, D, 200).
+        Rank cap of the estimate; None uses min(n, D, 100) (on mfeat at 60 % MCAR a cap of 200 lowers the
+        error from 0.531 to 0.521 at twice the time).
     max_iter : int, default=100
         Iterations per lambda.
     tol : float, default=1e-4
@@ -277,7 +278,7 @@ class SoftImputeImputer(_ModalityImputer):
         col_mod = np.repeat(np.arange(len(self.dims_)), self.dims_)
         W = mask[:, col_mod]  # (n, D) observed entries
         n, D = Z.shape
-        self._rank_cap = int(self.max_rank or min(n, D, 200))
+        self._rank_cap = int(self.max_rank or min(n, D, 100))
         self._gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         Zt = torch.as_tensor(np.nan_to_num(Z), dtype=torch.float32)
         top = float(torch.linalg.matrix_norm(Zt, ord=2))  # largest singular value, mean-filled

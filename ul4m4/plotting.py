@@ -29,16 +29,17 @@ __all__ = [
     "fig_centre_presence",
     "fig_imputation_error",
     "fig_candidates",
+    "fig_k_selection",
 ]
 
 _PALETTE = qualitative.Dark24 + qualitative.Light24
 METHOD_COLORS = {
     "ul4m4": "#d62728", "zero": "#7f7f7f", "mean": "#1f77b4", "knn": "#2ca02c", "iterative": "#9467bd",
-    "complete": "#000000",
+    "complete": "#000000", "ul4m4_soft": "#ff7f0e", "softimpute": "#17becf",
 }
 METHOD_LABELS = {
-    "ul4m4": "UL4M4", "zero": "Zero fill", "mean": "Mean", "knn": "kNN", "iterative": "Iterative",
-    "complete": "Complete data (ceiling)",
+    "ul4m4": "UL4M4 (paper)", "zero": "Zero fill", "mean": "Mean", "knn": "kNN", "iterative": "Iterative",
+    "complete": "Complete data (ceiling)", "ul4m4_soft": "UL4M4 soft, auto", "softimpute": "SoftImpute",
 }
 WEBGL_ABOVE = 3000  # points; beyond this scatter plots switch to WebGL
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend_title_text="")
@@ -189,7 +190,21 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     is_cluster = colour_title == "cluster"
     fig = go.Figure()
     imputed = np.asarray(imputed, dtype=bool)
-    groups = np.unique(colour_by)
+    continuous = colour_title == "confidence"
+    groups = [] if continuous else np.unique(colour_by)
+    if continuous:  # confidence in [0, 1]; samples with nothing filled are grey
+        has = ~np.isnan(colour_by.astype(float))
+        for sel, name, marker in (
+            (~has, "nothing filled", dict(size=6, color="#c8c8c8", symbol="circle", opacity=0.6)),
+            (has, "mean confidence of the filled blocks", dict(
+                size=7, color=colour_by[has], colorscale="Viridis", cmin=0.0, cmax=1.0, symbol="x", opacity=0.85,
+                colorbar=dict(title="confidence<br>(0-1)", x=1.02, y=0.35, len=0.6))),
+        ):
+            fig.add_trace(Scatter(
+                x=coords[sel, 0], y=coords[sel, 1], mode="markers", marker=marker, name=name,
+                text=None if hover is None else np.asarray(hover)[sel],
+                hovertemplate="%{text}<extra></extra>" if hover is not None else None,
+            ))
     for gi, g in enumerate(groups):
         sel = colour_by == g
         colour = cluster_color(g) if is_cluster else cluster_color(gi)
@@ -217,6 +232,35 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     fig.update_layout(title=title or "Samples in 2-D", xaxis_title=axis_names[0], yaxis_title=axis_names[1],
                       legend=dict(itemsizing="constant"), height=560,
                       **{k: v for k, v in LAYOUT.items() if k != "legend_title_text"})
+    return fig
+
+
+def fig_k_selection(curve, chosen_k=None):
+    """Label-free choice of k: hold-out error against k, with the true error when it is known.
+
+    Parameters
+    ----------
+    curve : DataFrame with columns ``k``, ``holdout_mse`` and optionally ``true_mse_soft`` and
+        ``true_mse_paper`` (``experiment.k_curve``)
+    chosen_k : int or None, marked with a vertical line
+    """
+    fig = go.Figure()
+    curve = curve.sort_values("k")
+    lines = (("holdout_mse", "hold-out error (label-free, what chooses k)", method_color("ul4m4_soft"), "solid"),
+             ("true_mse_soft", "true error, UL4M4 soft (removed blocks)", method_color("ul4m4_soft"), "dash"),
+             ("true_mse_paper", "true error, UL4M4 paper's greedy (removed blocks)", method_color("ul4m4"), "dot"))
+    for col, name, colour, dash in lines:
+        if col in curve and curve[col].notna().any():
+            fig.add_trace(go.Scatter(x=curve["k"], y=curve[col], mode="lines+markers", name=name,
+                                     line=dict(color=colour, dash=dash)))
+    if chosen_k is not None:
+        fig.add_vline(x=chosen_k, line=dict(color="#555555", dash="dash"),
+                      annotation_text=f"chosen k = {chosen_k}", annotation_position="top")
+    ks = curve["k"].tolist()
+    fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", **LAYOUT)
+    fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks,
+                     ticktext=[str(int(k)) for k in ks])
+    fig.update_yaxes(title_text="MSE per entry (standardised units²)")
     return fig
 
 
