@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .cluster import PartialModalityKMeans, _centre_side
-from .distance import center_center_terms, ratio_or_inf, sample_center_terms
+from .cluster import PartialModalityKMeans
+from .distance import center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .validation import warn
 
 __all__ = ["UL4M4Imputer", "Provenance", "ul4m4_impute", "OBSERVED", "FILLED_BY_MEAN"]
@@ -118,7 +118,7 @@ class UL4M4Imputer(PartialModalityKMeans):
     def _candidate_blocks(self, Xs, mask, rows_all, device, dtype):
         """Yield (rows, r2 (c, k), presence (c, M)) for the given sample rows, block by block."""
         C, H = self._centres_tensor(device, dtype)
-        Nc, Cw = _centre_side(C, self.dims_)
+        Nc, Cw = center_side(C, self.dims_)
         patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
         pat_idx = pat_idx.reshape(-1)
         Bnum, Bcnt = center_center_terms(C, H, self.dims_, torch.as_tensor(patterns, device=device))  # (P, k, k)
