@@ -6,11 +6,14 @@ The Lloyd iterations themselves live in the private engine ``_lloyd``.
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ._lloyd import ZBlocks, assign, lloyd, lloyd_bounded
 from .distance import (
@@ -25,6 +28,7 @@ from .distance import (
 from .scaling import modality_stats
 from .validation import (
     check_n_clusters,
+    check_params,
     check_random_state,
     check_Xs,
     resolve_device,
@@ -40,6 +44,8 @@ CACHE_LIMIT_BYTES = 1 << 30
 # multiply-adds (n * D * k): below it their bookkeeping costs more than the skipped work saves
 # (measured in benchmarks/RESULTS.md).
 BOUNDS_MIN_WORK = 1 << 27
+# Largest chunk_size accepted: beyond it a block's row count overflows 32-bit indexing.
+MAX_CHUNK_SIZE = 1 << 31
 
 
 def _kmeans_plusplus(blocks, k, rng, callback=None):
@@ -103,7 +109,7 @@ class PartialModalityKMeans(BaseEstimator):
         None follows the input (CPU for numpy arrays); "auto" uses CUDA when present.
     dtype : {"float32", "float64"}, default="float32"
     chunk_size : int or None, default=None
-        Samples per block; None picks a size that keeps temporaries near 32 MB.
+        Samples per block, at most 2**31; None picks a size that keeps temporaries near 32 MB.
     bounds : bool, default=True
         Skip, in each Lloyd pass, the samples that triangle-inequality bounds prove keep their centre
         (Elkan's bounds, applied per sample where every centre holds the sample's modalities, with the
@@ -135,6 +141,25 @@ class PartialModalityKMeans(BaseEstimator):
         Training rows used as seeds (None for explicit centres).
     """
 
+    # Parameters, declared in one place in scikit-learn's form; a subclass extends them with
+    # ``{**PartialModalityKMeans._parameter_constraints, "its_parameter": [...]}``. They are checked by
+    # ``validation.check_params``, not scikit-learn's ``_validate_params``: it takes the same constraint
+    # objects, but scikit-learn (1.9) lets True pass as the integer 1 and words its messages unlike the
+    # rest of this library ("max_iter=0 should be an integer >= 1."). Beyond these, fit checks
+    # n_clusters against the number of samples (``check_n_clusters``, first, for its message), and
+    # ``resolve_device``/``resolve_dtype`` check which devices and dtypes exist, as for every entry point.
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-means++", "random"}), list, tuple],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator],
+        "device": [None, str, torch.device],
+        "dtype": [str, np.dtype, torch.dtype],
+        "chunk_size": [None, Interval(Integral, 1, MAX_CHUNK_SIZE, closed="both")],
+        "bounds": ["boolean"],
+        "callback": [None, callable],
+    }
+
     def __init__(
         self,
         n_clusters=8,
@@ -159,21 +184,19 @@ class PartialModalityKMeans(BaseEstimator):
         self.callback = callback
 
     # -- helpers shared with the imputer -------------------------------------------------------
+    def _validate_params(self):
+        """Check every parameter against ``_parameter_constraints`` (InvalidParameterError, a ValueError)."""
+        check_params({name: getattr(self, name) for name in self._parameter_constraints}, self._parameter_constraints)
+
     def _check_params(self, n_samples):
+        """Validate the parameters for data of ``n_samples`` rows; returns n_clusters as an int."""
         k = check_n_clusters(self.n_clusters, n_samples)
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter={self.max_iter!r} should be an integer >= 1.")
-        if self.chunk_size is not None and (
-            not isinstance(self.chunk_size, (int, np.integer)) or self.chunk_size < 1
-        ):
-            raise ValueError(f"chunk_size={self.chunk_size!r} should be None or an integer >= 1.")
+        self._validate_params()
         return k
 
     def _check_fitted(self):
-        if not hasattr(self, "cluster_centers_"):
-            raise RuntimeError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit before using it."
-            )
+        """NotFittedError (a ValueError) before fit."""
+        check_is_fitted(self, "cluster_centers_")
 
     def _chunk(self, cube=False):
         if self.chunk_size is not None:
@@ -213,8 +236,6 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         dims = [X.shape[1] for X in Xs]
-        if isinstance(self.init, str) and self.init not in ("k-means++", "random"):
-            raise ValueError(f"init={self.init!r} should be 'k-means++', 'random' or a list of M arrays.")
         init = None if isinstance(self.init, str) else check_init_centers(self.init, k, dims)
 
         self.mean_, self.scale_ = modality_stats(Xs, mask)
