@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from conftest import random_incomplete
 from reference import ref_lloyd
@@ -169,7 +169,7 @@ def test_parameter_errors(kwargs, match):
 def test_not_fitted_and_wrong_shapes():
     km = PartialModalityKMeans(2)
     assert not hasattr(km, "labels_")
-    with pytest.raises(RuntimeError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         km.predict([np.zeros((3, 2))])
     km.fit([np.random.default_rng(0).normal(size=(10, 2))])
     with pytest.raises(ValueError, match="expected 2 .as seen in fit"):

@@ -3,6 +3,7 @@ shapes and dtype kept, deterministic, works on partly and fully observed data, r
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from conftest import random_incomplete, with_nan
 from ul4m4 import (IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, UL4M4Imputer,
@@ -59,7 +60,7 @@ def test_transform_new_data_and_shape_check(make):
 
 
 def test_not_fitted(make):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         make().transform([np.zeros((2, 2))])
 
 

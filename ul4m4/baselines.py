@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
 from sklearn.impute import IterativeImputer
 
@@ -36,7 +36,7 @@ class _ModalityImputer(BaseEstimator):
 
     def _check_fitted(self):
         if not hasattr(self, "mean_"):
-            raise RuntimeError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
 
     def transform(self, Xs, mask=None):
         """Return completed copies of ``Xs`` (same float dtype; observed rows unchanged)."""

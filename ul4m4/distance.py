@@ -14,7 +14,19 @@ import torch
 
 from .validation import check_Xs, resolve_device, resolve_dtype
 
-__all__ = ["partial_distance", "default_chunk_size", "concat_blocks", "sample_center_terms"]
+__all__ = [
+    "partial_distance",
+    "default_chunk_size",
+    "segments",
+    "concat_blocks",
+    "block_norms",
+    "column_weights",
+    "center_side",
+    "sample_center_terms",
+    "nearest_centre",
+    "ratio_or_inf",
+    "center_center_terms",
+]
 
 # Elements in one (chunk, k) or (chunk, k, k) block; keeps every temporary near 32 MB in float64.
 _BLOCK_ELEMENTS = 1 << 22
@@ -70,6 +82,22 @@ def column_weights(dims, dtype, device):
     return torch.as_tensor(np.repeat(1.0 / np.asarray(dims, dtype=np.float64), dims), dtype=dtype, device=device)
 
 
+def center_side(Ccat, dims):
+    """The centre-side operands of ``sample_center_terms`` and ``nearest_centre``.
+
+    Parameters
+    ----------
+    Ccat : tensor (k, D), standardised centres, absent blocks zero
+    dims : list of int, the width d_m of each modality
+
+    Returns
+    -------
+    Nc : tensor (k, M), ||c^m||^2 / d_m of each centre and modality
+    Cw : tensor (k, D), the centres with each column multiplied by 1/d_m
+    """
+    return block_norms(Ccat, dims), Ccat * column_weights(dims, Ccat.dtype, Ccat.device)
+
+
 def sample_center_terms(Zcat, a, Nz, Cw, H, Nc):
     """Sums of per-modality scaled squared distances between samples and centres, and their counts.
 
@@ -101,7 +129,7 @@ def sample_center_terms(Zcat, a, Nz, Cw, H, Nc):
     return num.masked_fill_(num <= tol * norms, 0.0), cnt
 
 
-def exact_sq_dists(c):
+def _exact_sq_dists(c):
     """(k, k) squared distances between rows by direct differences, in blocks of rows.
 
     Unlike the matrix-product expansion, this gives exact zeros for identical rows, so the structural
@@ -141,7 +169,7 @@ def center_center_terms(Ccat, H, dims, patterns):
     cnt = torch.zeros_like(num)
     miss = (~patterns).to(dt)  # (P, M)
     for m, seg in enumerate(segments(dims)):
-        d2 = exact_sq_dists(Ccat[:, seg]) / (seg.stop - seg.start)  # (k, k)
+        d2 = _exact_sq_dists(Ccat[:, seg]) / (seg.stop - seg.start)  # (k, k)
         both = Hf[:, m : m + 1] * Hf[None, :, m]  # (k, k)
         num += miss[:, m, None, None] * (d2 * both)[None]
         cnt += miss[:, m, None, None] * both[None]

@@ -17,14 +17,16 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from numbers import Integral, Real
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .cluster import PartialModalityKMeans, _centre_side
-from .distance import center_center_terms, ratio_or_inf, sample_center_terms, segments
+from .cluster import PartialModalityKMeans
+from .distance import center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
 from .scaling import modality_stats
 from .validation import check_random_state, check_Xs, warn
@@ -177,6 +179,15 @@ class UL4M4Imputer(PartialModalityKMeans):
     False
     """
 
+    _parameter_constraints: dict = {
+        **PartialModalityKMeans._parameter_constraints,
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), list, tuple],
+        "completion": [StrOptions(set(COMPLETIONS))],
+        "temperature": [None, Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "min_cluster_size": [None, Interval(Integral, 1, None, closed="left")],
+        "scale_floor": [None, Interval(Real, 0, 1, closed="right")],
+    }
+
     def __init__(
         self,
         n_clusters=8,
@@ -206,6 +217,7 @@ class UL4M4Imputer(PartialModalityKMeans):
 
     # -- parameters -------------------------------------------------------------------------------
     def _check_imputer_params(self):
+        self._validate_params()
         if self.completion not in COMPLETIONS:
             raise ValueError(f"completion={self.completion!r} should be one of {list(COMPLETIONS)}.")
         t = self.temperature
@@ -403,7 +415,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         d the partial distances from each sample to each centre.
         """
         C, H = self._centres_tensor(device, dtype)
-        Nc, Cw = _centre_side(C, self.dims_)
+        Nc, Cw = center_side(C, self.dims_)
         if greedy:
             patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
             pat_idx = pat_idx.reshape(-1)

@@ -10,12 +10,14 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions, make_constraint
 
 __all__ = [
     "UL4M4Warning",
     "check_Xs",
     "check_random_state",
     "check_n_clusters",
+    "check_params",
     "resolve_device",
     "resolve_dtype",
     "parse_list",
@@ -200,6 +202,67 @@ def check_n_clusters(n_clusters, n_samples):
     if n_samples < n_clusters:
         raise ValueError(f"n_samples={n_samples} should be >= n_clusters={n_clusters}.")
     return int(n_clusters)
+
+
+def check_params(params, constraints):
+    """Check estimator parameters against declarative constraints (scikit-learn's ``_parameter_constraints``).
+
+    A parameter is valid when one of its constraints accepts it; parameters without an entry are not
+    checked. The constraints are those of ``sklearn.utils._param_validation``: ``Interval``,
+    ``StrOptions``, ``None``, a type, ``callable``, ``"boolean"``, ``"no_validation"``... Unlike in
+    scikit-learn, a bool satisfies no numeric ``Interval`` (``chunk_size=True`` is no chunk size).
+
+    Parameters
+    ----------
+    params : dict, parameter name -> value (``estimator.get_params(deep=False)``)
+    constraints : dict, parameter name -> list of constraints
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` (and ``TypeError``) saying ``name=value should be <what is accepted>``.
+    """
+    for name, value in params.items():
+        allowed = constraints.get(name, "no_validation")
+        if allowed == "no_validation":
+            continue
+        if any(_satisfies(c, value) for c in allowed):
+            continue
+        got = " ".join(repr(value).split())
+        got = got if len(got) <= 80 else got[:77] + "..."
+        expected = [text for c in allowed for text in _describe(c)]
+        expected = expected[0] if len(expected) == 1 else ", ".join(expected[:-1]) + " or " + expected[-1]
+        raise InvalidParameterError(f"{name}={got} should be {expected}.")
+
+
+def _satisfies(constraint, value):
+    c = make_constraint(constraint)
+    if isinstance(c, Interval) and isinstance(value, (bool, np.bool_)):
+        return False
+    return c.is_satisfied_by(value)
+
+
+def _describe(constraint):
+    """What a constraint accepts, in the words of this library's messages (a list of alternatives)."""
+    c = make_constraint(constraint)
+    if isinstance(c, Interval) and c.type is numbers.Integral:
+        if c.left is not None and c.right is not None and c.closed == "both":
+            return [f"an integer in [{c.left}, {c.right}]"]
+        low = None if c.left is None else (">= " if c.closed in ("left", "both") else "> ") + str(c.left)
+        high = None if c.right is None else ("<= " if c.closed in ("right", "both") else "< ") + str(c.right)
+        return [" ".join(["an integer", " and ".join(b for b in (low, high) if b)]).strip()]
+    if isinstance(c, StrOptions):
+        return [repr(o) for o in sorted(c.options)]
+    if constraint is None:
+        return ["None"]
+    if constraint is callable:
+        return ["a callable"]
+    if isinstance(constraint, str) and constraint == "boolean":
+        return ["a bool"]
+    if isinstance(constraint, type):
+        root = constraint.__module__.split(".")[0]
+        return [f"a {constraint.__name__}" if root == "builtins" else f"a {root}.{constraint.__name__}"]
+    return [str(c)]
 
 
 def resolve_device(device, Xs=None):
