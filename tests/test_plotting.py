@@ -127,3 +127,20 @@ def test_html_export_is_offline():
     html = plotting.figures_html([plotting.fig_dimensions(["a"], [3])], "t")
     assert '<script src="http' not in html  # nothing fetched from the network
     assert len(html) > 1_000_000  # plotly.js itself is embedded
+
+
+def test_k_selection_figure_keeps_k_on_a_log_axis():
+    import pandas as pd
+
+    from ul4m4.plotting import fig_k_selection
+
+    curve = pd.DataFrame({"k": [8, 16, 32, 64], "holdout_mse": [0.7, 0.6, 0.55, 0.62],
+                          "true_mse_soft": [0.71, 0.61, 0.57, 0.6], "true_mse_paper": [0.8, 0.9, 0.7, 1.1]})
+    fig = fig_k_selection(curve, chosen_k=32)
+    names = [t.name for t in fig.data]
+    assert names[0].startswith("hold-out error") and "chosen k = 32" in names
+    assert not fig.layout.shapes  # no shape whose x would be read as log10(k)
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text.startswith("Number of clusters k")
+    assert fig.layout.yaxis.title.text.startswith("MSE per entry")
+    only_holdout = fig_k_selection(curve[["k", "holdout_mse"]], chosen_k=16)
+    assert [t.name for t in only_holdout.data] == ["hold-out error (label-free, what chooses k)", "chosen k = 16"]

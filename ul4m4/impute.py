@@ -29,7 +29,7 @@ from .cluster import PartialModalityKMeans
 from .distance import center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
 from .scaling import modality_stats
-from .validation import check_random_state, check_Xs, warn
+from .validation import check_n_clusters, check_random_state, check_Xs, warn
 
 __all__ = [
     "UL4M4Imputer",
@@ -259,9 +259,11 @@ class UL4M4Imputer(PartialModalityKMeans):
         -------
         self
         """
-        self._check_imputer_params()
         Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False)
-        search_k = self.n_clusters == "auto" or _is_grid(self.n_clusters)
+        search_k = isinstance(self.n_clusters, str) or _is_grid(self.n_clusters)
+        if not search_k:  # first, for its message (k against the samples), as the k-means does
+            check_n_clusters(self.n_clusters, mv.shape[0])
+        self._check_imputer_params()
         search_t = self.temperature == "auto"
         factor, absolute = DEFAULT_TEMPERATURE_FACTOR, None
         k = self.n_clusters

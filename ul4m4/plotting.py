@@ -253,9 +253,11 @@ def fig_k_selection(curve, chosen_k=None):
         if col in curve and curve[col].notna().any():
             fig.add_trace(go.Scatter(x=curve["k"], y=curve[col], mode="lines+markers", name=name,
                                      line=dict(color=colour, dash=dash)))
-    if chosen_k is not None:
-        fig.add_vline(x=chosen_k, line=dict(color="#555555", dash="dash"),
-                      annotation_text=f"chosen k = {chosen_k}", annotation_position="top")
+    if chosen_k is not None:  # a trace, not add_vline: shapes on a log axis take log10 coordinates
+        cols = [c for c, *_ in lines if c in curve and curve[c].notna().any()]
+        lo, hi = float(np.nanmin(curve[cols].to_numpy())), float(np.nanmax(curve[cols].to_numpy()))
+        fig.add_trace(go.Scatter(x=[chosen_k, chosen_k], y=[lo, hi], mode="lines", name=f"chosen k = {chosen_k}",
+                                 line=dict(color="#555555", dash="dash", width=1)))
     ks = curve["k"].tolist()
     fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", **LAYOUT)
     fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks,
