@@ -39,7 +39,8 @@ with st.form("degradation_form"):
     c1, c2, c3 = st.columns(3)
     rates_txt = c1.text_input("Rates (comma-separated, each in [0, 1))", "0, 0.2, 0.4, 0.6, 0.8", key="deg_rates")
     n_seeds = c1.number_input("Seeds", 1, 10, 3, key="deg_seeds")
-    methods = c2.multiselect("Methods", list(SWEEP_METHODS), default=["ul4m4", "mean", "zero", "knn", "complete"],
+    methods = c2.multiselect("Methods", list(SWEEP_METHODS),
+                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "complete"],
                              format_func=plotting.method_label, key="deg_methods")
     classifier = c2.radio("Classifier", list(CLASSIFIERS), format_func=CLASSIFIERS.get, key="deg_classifier")
     k = c3.number_input("UL4M4 clusters k", 1, 10_000, int(ss[state.RUN_CFG].n_clusters), key="deg_k")

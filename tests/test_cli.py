@@ -138,3 +138,14 @@ def test_a_run_failing_midway_removes_the_folder_it_created(tmp_path, monkeypatc
     assert list(keep.iterdir()) == []  # created folders removed, the one that was there kept
     assert main(["sweep", "--dataset", "breast_cancer", "--out", str(keep)]) == 2
     assert keep.is_dir()
+
+
+def test_sweep_with_the_new_methods(tmp_path):
+    out = tmp_path / "run"
+    rc = main(["sweep", "--dataset", "breast_cancer", "--rates", "0.4", "--seeds", "1", "--methods",
+               "ul4m4_soft,softimpute,mean", "--out", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out / "results.csv")
+    assert set(df["method"]) == {"ul4m4_soft", "softimpute", "mean"}
+    mse = df.set_index("method")["imputation_mse"]
+    assert mse["softimpute"] < mse["mean"] and mse["ul4m4_soft"] < mse["mean"]

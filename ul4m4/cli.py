@@ -100,8 +100,9 @@ def build_parser():
                    help="comma-separated rates in [0, 1) (default 0,0.2,0.4,0.6,0.8); see below for their meaning")
     s.add_argument("--seeds", type=_seeds, default=(0, 1, 2),
                    help="number of seeds (3 means 0,1,2; default) or a comma-separated list")
-    s.add_argument("--methods", type=_words, default=("ul4m4", "mean", "zero", "knn"),
-                   help="comma-separated from: " + ",".join(SWEEP_METHODS) + " (default ul4m4,mean,zero,knn)")
+    s.add_argument("--methods", type=_words, default=("ul4m4", "ul4m4_soft", "mean", "knn", "softimpute"),
+                   help="comma-separated from: " + ",".join(SWEEP_METHODS)
+                        + " (default ul4m4,ul4m4_soft,mean,knn,softimpute)")
     s.add_argument("--classifier", default="linear", choices=sorted(CLASSIFIERS),
                    help="linear (logistic regression probe, default) or fusion (the paper's attention fusion model)")
     s.add_argument("--k", type=int, default=None, help="clusters for UL4M4 (default: number of classes)")
