@@ -133,3 +133,18 @@ def test_use_before_fit_raises_not_fitted_error(call):
     with pytest.raises(NotFittedError, match="not fitted yet") as info:
         call(UL4M4Imputer(2), Xs, mask)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: __import__("ul4m4").KNNModalityImputer(n_neighbors=True), "n_neighbors=True should be"),
+    (lambda: __import__("ul4m4").KNNModalityImputer(weights="cosine"), "weights='cosine' should be"),
+    (lambda: __import__("ul4m4").IterativeModalityImputer(max_iter=0), "max_iter=0 should be"),
+    (lambda: __import__("ul4m4").SoftImputeImputer(shrinkage=1.5), "shrinkage=1.5 should be"),
+    (lambda: __import__("ul4m4").SoftImputeImputer(max_rank=2.5), "max_rank=2.5 should be"),
+])
+def test_baseline_parameters_are_checked_declaratively(make, match):
+    import numpy as np
+
+    Xs = [np.arange(20.0).reshape(10, 2), np.arange(10.0).reshape(10, 1)]
+    with pytest.raises(ValueError, match=match):
+        make().fit(Xs)

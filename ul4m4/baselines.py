@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import warnings
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
 from sklearn.impute import IterativeImputer
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .scaling import modality_stats
-from .validation import check_Xs
+from .validation import check_params, check_Xs
 
 __all__ = ["ZeroImputer", "MeanImputer", "KNNModalityImputer", "IterativeModalityImputer", "SoftImputeImputer"]
 
@@ -23,8 +26,12 @@ __all__ = ["ZeroImputer", "MeanImputer", "KNNModalityImputer", "IterativeModalit
 class _ModalityImputer(BaseEstimator):
     """Shared fit/transform plumbing: validation, standardisation statistics, observed rows kept."""
 
+    # Parameter constraints, checked at fit by ``validation.check_params`` (one declarative place).
+    _parameter_constraints: dict = {}
+
     def fit(self, Xs, mask=None, y=None):
         """Learn from the observed rows of ``Xs``; returns self."""
+        check_params(self.get_params(deep=False), self._parameter_constraints)
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
         self.mean_, self.scale_ = modality_stats(Xs, mask)
         self.dims_ = [X.shape[1] for X in Xs]
@@ -101,15 +108,16 @@ class KNNModalityImputer(_ModalityImputer):
     weights : {"uniform", "distance"}, default="uniform"
     """
 
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": [StrOptions({"uniform", "distance"})],
+    }
+
     def __init__(self, n_neighbors=5, weights="uniform"):
         self.n_neighbors = n_neighbors
         self.weights = weights
 
     def _fit(self, Xs, mask):
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors={self.n_neighbors!r} should be an integer >= 1.")
-        if self.weights not in ("uniform", "distance"):
-            raise ValueError(f"weights={self.weights!r} should be 'uniform' or 'distance'.")
         self.train_ = self._standardised_concat(Xs, mask)
         self.train_mask_ = mask.copy()
 
@@ -181,6 +189,12 @@ class IterativeModalityImputer(_ModalityImputer):
     random_state : int or None, default=0
     """
 
+    _parameter_constraints = {
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_nearest_features": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, max_iter=5, n_nearest_features=30, random_state=0):
         self.max_iter = max_iter
         self.n_nearest_features = n_nearest_features
@@ -246,24 +260,20 @@ class SoftImputeImputer(_ModalityImputer):
     SHRINKAGE_GRID = (0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
     HOLDOUT = 0.15
 
+    _parameter_constraints = {
+        "shrinkage": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
+        "max_rank": [None, Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, shrinkage="auto", max_rank=None, max_iter=100, tol=1e-4, random_state=0):
         self.shrinkage = shrinkage
         self.max_rank = max_rank
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
-
-    def _check_params(self):
-        s = self.shrinkage
-        if not (s == "auto" or (isinstance(s, (int, float, np.floating)) and not isinstance(s, bool) and 0 < s < 1)):
-            raise ValueError(f"shrinkage={s!r} should be 'auto' or a number in (0, 1).")
-        r = self.max_rank
-        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1):
-            raise ValueError(f"max_rank={r!r} should be None or an integer >= 1.")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter={self.max_iter!r} should be an integer >= 1.")
-        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.floating)) or not self.tol >= 0:
-            raise ValueError(f"tol={self.tol!r} should be a number >= 0.")
 
     def _fit(self, Xs, mask):
         import pandas as pd
@@ -272,7 +282,6 @@ class SoftImputeImputer(_ModalityImputer):
         from .missing import holdout_mask
         from .validation import check_random_state
 
-        self._check_params()
         rng = check_random_state(self.random_state)
         Z = self._standardised_concat(Xs, mask)
         col_mod = np.repeat(np.arange(len(self.dims_)), self.dims_)
