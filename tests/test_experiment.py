@@ -127,3 +127,38 @@ def test_check_run_refuses_before_any_work(ds):
         check_run(ds, m, RunConfig(n_clusters=141))
     with pytest.raises(ValueError, match="needs about"):
         check_run(ds, m, RunConfig(n_clusters=3), available_memory=1000)
+
+
+def test_reuse_refits_only_the_methods_whose_settings_changed():
+    from ul4m4.experiment import unit_key
+
+    ds = load_dataset("breast_cancer")
+    m = make_mask(ds, MissingConfig(rate=0.3, seed=1))
+    reuse = {}
+    a = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean", "softimpute"), n_clusters=3), reuse=reuse)
+    assert len(reuse) == 3
+    b = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean", "softimpute"), n_clusters=5), reuse=reuse)
+    assert len(reuse) == 4  # only the paper's UL4M4 at the new k was added
+    assert b.completed["softimpute"] is a.completed["softimpute"] and b.completed["mean"] is a.completed["mean"]
+    assert b.completed["ul4m4"] is not a.completed["ul4m4"] and b.model.n_clusters == 5
+    fresh = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean", "softimpute"), n_clusters=5))
+    assert fresh.errors.equals(b.errors)  # reuse changes nothing in the numbers
+    assert unit_key("ul4m4_soft", RunConfig(n_clusters=3)) == unit_key("ul4m4_soft", RunConfig(n_clusters=9))
+
+
+def test_k_curve_reports_holdout_and_true_error_per_k():
+    from ul4m4.experiment import k_curve
+
+    ds = load_dataset("breast_cancer")
+    m = make_mask(ds, MissingConfig(rate=0.4, seed=0))
+    run = run_methods(ds, m, RunConfig(methods=("ul4m4_soft",)))
+    soft = run.models["ul4m4_soft"]
+    curve = k_curve(ds, m, RunConfig(), soft)
+    assert list(curve["k"]) == sorted(set(soft.selection_["n_clusters"]))
+    assert soft.n_clusters_ in set(curve["k"])
+    assert curve[["holdout_mse", "true_mse_soft", "true_mse_paper"]].notna().all().all()
+    # The chosen k has the lowest hold-out error of the curve (at the chosen temperature).
+    assert curve.loc[curve["holdout_mse"].idxmin(), "k"] == soft.n_clusters_
+    # UL4M4 soft's error at the chosen k is what run_methods measured for it.
+    err = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")]["mse"].iloc[0]
+    assert curve.loc[curve["k"] == soft.n_clusters_, "true_mse_soft"].iloc[0] == pytest.approx(err, rel=0.05)
