@@ -27,6 +27,9 @@ RECOMPUTE_EVERY = 10
 # Bounds are kept once fewer than this fraction of the samples changed cluster in a pass: while many
 # samples move, nearly all would need computing and the bounds only cost time.
 BOUNDS_FROM_CHANGED = 1 / 16
+# Rows standardised at a time: a few MB of each modality, so a slice is scaled and squared in cache,
+# in slices large enough that the per-operation thread start-up stays small.
+STANDARDISE_ROWS = 4096
 # A block is computed whole when at least this fraction of its samples needs computing; below it, only
 # those samples are gathered (with those of the next sparse blocks) and computed: gathering and
 # recording a row costs about 0.6 of computing it.
@@ -64,17 +67,28 @@ class ZBlocks:
             self.chunk = min(self.chunk, max(256, STREAM_BLOCK_ELEMENTS // sum(self.dims)))
 
     def _standardise(self, rows_np, a):
-        Zcat = torch.empty((a.shape[0], sum(self.dims)), dtype=self.dtype, device=self.device)
-        for m, X in enumerate(rows_np):
-            if not X.flags.writeable:
-                X = X.copy()
-            x = torch.as_tensor(X).to(device=self.device, dtype=self.dtype)
-            block = Zcat[:, self.segs[m]]
-            torch.sub(x, self.mu[m], out=block)
-            block.div_(self.sd[m])  # (x - mean) / std, the same arithmetic as numpy's
-            if not bool(a[:, m].all()):
-                block.masked_fill_(~a[:, m : m + 1], 0.0)
-        return Zcat, block_norms(Zcat, self.dims)
+        """(x - mean) / std of the given rows into one (c, D) tensor, absent blocks zero, and its norms.
+
+        Done a slice of rows at a time, so each slice is scaled and squared while in cache and the
+        squares need only a small reused buffer; every row gets exactly the arithmetic of doing it whole.
+        """
+        c = a.shape[0]
+        Zcat = _empty((c, sum(self.dims)), self.dtype, self.device)
+        Nz = torch.empty((c, len(self.dims)), dtype=self.dtype, device=self.device)
+        xs = [torch.as_tensor(X if X.flags.writeable else X.copy()) for X in rows_np]
+        partial = [not bool(a[:, m].all()) for m in range(len(xs))]
+        squares = torch.empty(min(c, STANDARDISE_ROWS) * max(self.dims), dtype=self.dtype, device=self.device)
+        for s, e in _spans(c, STANDARDISE_ROWS):
+            for m, x in enumerate(xs):
+                block = Zcat[s:e, self.segs[m]]
+                # Converted a slice at a time (the same values as converting the whole array first).
+                torch.sub(x[s:e].to(device=self.device, dtype=self.dtype), self.mu[m], out=block)
+                block.div_(self.sd[m])  # (x - mean) / std, the same arithmetic as numpy's
+                if partial[m]:
+                    block.masked_fill_(~a[s:e, m : m + 1], 0.0)
+                sq = torch.mul(block, block, out=squares[: (e - s) * self.dims[m]].view(e - s, self.dims[m]))
+                Nz[s:e, m] = sq.sum(dim=1) / self.dims[m]  # as distance.block_norms computes it
+        return Zcat, Nz
 
     def _block(self, s, e):
         a = torch.as_tensor(self.mask[s:e], device=self.device)
@@ -241,10 +255,31 @@ def assign(blocks, Ccat, H):
 def _result(blocks, C, H, labels, n_iter, evaluated):
     """The run's outcome; ``labels`` None means the run stopped at max_iter, so they are assigned anew."""
     converged = labels is not None
-    if not converged:
-        labels = assign(blocks, C, H)
-    inertia = float(_own_dist2(blocks, C, H, labels).sum())
+    if converged:
+        dist2 = _own_dist2(blocks, C, H, labels)
+    else:
+        labels, dist2 = _assign_own_dist2(blocks, C, H)
+    inertia = float(dist2.sum())
     return LloydResult(C, H, labels, n_iter, converged, inertia, np.asarray(evaluated))
+
+
+def _empty(shape, dtype, device):
+    """torch.empty, for large CPU tensors in numpy's memory: numpy asks the kernel for huge pages for
+    large arrays (madvise), so touching hundreds of MB for the first time costs far fewer page faults."""
+    if torch.device(device).type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    return torch.from_numpy(np.empty(shape, dtype={torch.float32: np.float32, torch.float64: np.float64}[dtype]))
+
+
+def _spans(n, step):
+    """(start, stop) of consecutive row ranges of ``step`` rows; a last range of one row joins the one before.
+
+    (A reduction over a single row may be split across threads, so it could round differently.)
+    """
+    starts = list(range(0, n, step))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(s, e) for s, e in zip(starts, starts[1:] + [n])]
 
 
 def _report(callback, it, max_iter, n_changed):
@@ -389,24 +424,48 @@ def _update(Ccat, H, sums, counts, labels, col_mod):
     return newC, newH
 
 
+class _OwnDist2:
+    """Squared partial distance of samples to their own centre, by direct differences (exact zeros)."""
+
+    def __init__(self, Ccat, H, dims):
+        self.C, self.H, self.dims = Ccat, H, dims
+        self.segs = segments(dims)
+        self.buf = None  # reused: fresh large allocations cost page faults
+
+    def __call__(self, Zcat, a, own):
+        """(c,) ndarray for samples ``Zcat`` (c, D) with presence ``a`` and centres ``own`` (long (c,))."""
+        c = Zcat.shape[0]
+        if self.buf is None or self.buf.shape[0] < c:
+            self.buf = _empty((c, self.C.shape[1]), self.C.dtype, self.C.device)
+        diff = torch.index_select(self.C, 0, own, out=self.buf[:c])
+        torch.sub(Zcat, diff, out=diff)
+        sq = diff.mul_(diff)  # (c, D)
+        per_mod = torch.stack([sq[:, seg].sum(dim=1) / d for seg, d in zip(self.segs, self.dims)], dim=1)  # (c, M)
+        shared = a & self.H.index_select(0, own)
+        return ratio_or_inf(per_mod.mul_(shared).sum(dim=1), shared.sum(dim=1).to(per_mod.dtype)).cpu().numpy()
+
+
 def _own_dist2(blocks, Ccat, H, labels):
-    """Squared partial distance of every sample to its own centre, by direct differences (exact zeros)."""
+    """Squared partial distance of every sample to its own centre ``labels``, by direct differences."""
     out = np.empty(blocks.n)
     lab = torch.as_tensor(labels, device=Ccat.device)
-    seg = torch.zeros((Ccat.shape[1], len(blocks.dims)), dtype=Ccat.dtype, device=Ccat.device)  # (D, M)
-    for m, sl in enumerate(segments(blocks.dims)):
-        seg[sl, m] = 1.0 / (sl.stop - sl.start)
-    buf = None
+    own = _OwnDist2(Ccat, H, blocks.dims)
     for s, e, Zcat, a, _ in blocks:
-        own = lab[s:e]
-        if buf is None or buf.shape[0] < e - s:
-            buf = torch.empty((e - s, Ccat.shape[1]), dtype=Ccat.dtype, device=Ccat.device)
-        diff = torch.index_select(Ccat, 0, own, out=buf[: e - s])
-        torch.sub(Zcat, diff, out=diff)  # (c, D)
-        per_mod = diff.mul_(diff) @ seg  # (c, M): ||z^m - c^m||^2 / d_m
-        shared = a & H.index_select(0, own)
-        out[s:e] = ratio_or_inf(per_mod.mul_(shared).sum(dim=1), shared.sum(dim=1).to(per_mod.dtype)).cpu().numpy()
+        out[s:e] = own(Zcat, a, lab[s:e])
     return out
+
+
+def _assign_own_dist2(blocks, Ccat, H):
+    """``assign`` and ``_own_dist2`` in one pass over the data, each block taken while in cache."""
+    Nc, Cw = center_side(Ccat, blocks.dims)
+    labels = np.empty(blocks.n, dtype=np.int64)
+    out = np.empty(blocks.n)
+    own = _OwnDist2(Ccat, H, blocks.dims)
+    for s, e, Zcat, a, Nz in blocks:
+        idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1]
+        labels[s:e] = idx.cpu().numpy()
+        out[s:e] = own(Zcat, a, idx)
+    return labels, out
 
 
 def _patterns(mask):

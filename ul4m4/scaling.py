@@ -32,16 +32,21 @@ def masked_mean_std(X, observed, block=2048):
     count = int(observed.sum())
     if count == 0:
         raise ValueError("Cannot standardise a modality with no observed row.")
+    every = count == X.shape[0]  # no row to leave out: blocks are views, not copies
+
+    def rows(s):
+        return X[s : s + block] if every else X[s : s + block][observed[s : s + block]]
+
     total = np.zeros(X.shape[1])
     for s in range(0, X.shape[0], block):
-        rows = observed[s : s + block]
-        total += X[s : s + block][rows].sum(axis=0, dtype=np.float64)
+        total += rows(s).sum(axis=0, dtype=np.float64)
     mean = total / count
     sq = np.zeros(X.shape[1])
+    buf = np.empty((min(block, X.shape[0]), X.shape[1]))  # float64 differences, reused
     for s in range(0, X.shape[0], block):
-        rows = observed[s : s + block]
-        diff = X[s : s + block][rows].astype(np.float64) - mean
-        sq += (diff * diff).sum(axis=0)
+        r = rows(s)
+        diff = np.subtract(r, mean, out=buf[: r.shape[0]])
+        sq += np.multiply(diff, diff, out=diff).sum(axis=0)
     std = np.sqrt(sq / count)
     std[std < STD_FLOOR] = 1.0
     return mean, std

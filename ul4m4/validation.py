@@ -154,10 +154,15 @@ def _row_stats(a, block=4096):
     any_nan = np.empty(n, bool)
     for s in range(0, n, block):
         blk = a[s : s + block]
+        finite = np.isfinite(blk).all(axis=1)
+        all_finite[s : s + block] = finite
+        if finite.all():  # the common case: no NaN to look for
+            all_nan[s : s + block] = False
+            any_nan[s : s + block] = False
+            continue
         isnan = np.isnan(blk)
         all_nan[s : s + block] = isnan.all(axis=1)
         any_nan[s : s + block] = isnan.any(axis=1)
-        all_finite[s : s + block] = np.isfinite(blk).all(axis=1)
     return all_nan, all_finite, any_nan
 
 
