@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import MAX_LABEL_CHARS, SUFFIXES, label_dtype_problem, mb, read_parts, read_regular_file
+from .files import (MAX_LABEL_CHARS, SUFFIXES, check_regular_file, label_dtype_problem, mb, read_parts,
+                    read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
 from .validation import check_random_state, check_Xs
 
@@ -327,8 +328,8 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
     else:
         raise TypeError(f"Expected a dataset name, a file path or an open file; got {type(source).__name__}.")
     suffix = Path(fname).suffix.lower()
-    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        raise ValueError(f"'{os.fspath(source)}' is a directory; expected a .npz, .csv or .parquet file.")
+    if isinstance(source, (str, os.PathLike)):  # what the path is comes first: a device, a FIFO...
+        check_regular_file(source, "a .npz, .csv or .parquet file")
     if suffix not in SUFFIXES:  # refused before a byte is read
         raise ValueError(
             f"'{fname}' has an unsupported extension '{suffix}'; expected .npz, .csv or .parquet "

@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "Parts",
     "read_regular_file",
+    "check_regular_file",
     "read_parts",
     "modality_dtype_problem",
     "label_dtype_problem",
@@ -62,6 +63,24 @@ _KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")
           (stat.S_ISSOCK, "a socket"))
 
 
+def _refuse_unless_regular(path, st, what):
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"'{path}' is a directory; expected {what}.")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
+        raise ValueError(f"'{path}' is {kind}, not a regular file; only regular files are read.")
+
+
+def check_regular_file(path, what="a regular file"):
+    """Raise unless ``path`` (followed through symbolic links) is a regular file: ``FileNotFoundError``
+    if it does not exist, ``ValueError`` naming what it is otherwise."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such file: '{os.fspath(path)}'.") from None
+    _refuse_unless_regular(os.fspath(path), st, what)
+
+
 def read_regular_file(path, max_bytes, what="a regular file"):
     """The bytes of the regular file at ``path``, refusing devices, FIFOs, sockets and directories (also
     behind symbolic links) and anything over ``max_bytes``; never blocks on a FIFO.
@@ -78,6 +97,7 @@ def read_regular_file(path, max_bytes, what="a regular file"):
     """
     path = os.fspath(path)
     name = os.path.basename(path) or path
+    check_regular_file(path, what)  # before opening: a socket cannot even be opened
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)  # non-blocking: opening a FIFO with no writer returns at once
@@ -88,26 +108,25 @@ def read_regular_file(path, max_bytes, what="a regular file"):
     except OSError as exc:
         raise OSError(f"cannot open '{path}': {exc.strerror or exc}.") from None
     try:
-        st = os.fstat(fd)  # of what was opened, so a symlink swapped meanwhile cannot pass the check
-        if stat.S_ISDIR(st.st_mode):
-            raise ValueError(f"'{path}' is a directory; expected {what}.")
-        if not stat.S_ISREG(st.st_mode):
-            kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
-            raise ValueError(f"'{path}' is {kind}, not a regular file; only regular files are read.")
+        st = os.fstat(fd)  # of what was opened, so a path swapped meanwhile cannot pass the check
+        _refuse_unless_regular(path, st, what)
         if st.st_size > max_bytes:
             raise ValueError(f"'{name}' is {st.st_size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        chunks, total = [], 0
+        # One read of the size stat reports (one buffer, no copy), then small reads until the end, for files
+        # that are longer than they say (as in /proc), up to the limit.
+        chunks, total, want = [], 0, st.st_size + 1 if st.st_size else 1 << 22
         while True:
-            chunk = os.read(fd, min(1 << 22, max_bytes + 1 - total))
+            chunk = os.read(fd, min(want, max_bytes + 1 - total))
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
             if total > max_bytes:
                 raise ValueError(f"'{name}' is larger than the limit of {max_bytes / 2**20:.0f} MB.")
-        return b"".join(chunks)
+            want = 1 << 22
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 
@@ -371,13 +390,33 @@ def _text_error(column, value):
     return ValueError(f"column '{column}' holds text (e.g. {value[:40]!r}); modality columns must be numeric.")
 
 
-def _labels_of(frame, y_cols):
+def _check_text_size(n_rows, longest, max_bytes):
+    """Refuse text labels whose numpy text array (n x longest x 4 bytes) would exceed ``max_bytes``."""
+    if longest > MAX_LABEL_CHARS:
+        raise ValueError(f"y holds a label of {longest:,} characters; a label may have at most {MAX_LABEL_CHARS}.")
+    need = n_rows * longest * 4
+    if need > max_bytes:
+        raise ValueError(f"the labels would take {mb(need)} once loaded as text; the limit is {mb(max_bytes)}.")
+
+
+def _labels_of(frame, y_cols, max_bytes):
+    """Label columns of a parsed table; text sizes checked (vectorised) before Python strings are made."""
+    import pandas as pd
+
+    for c in y_cols:
+        if not pd.api.types.is_numeric_dtype(frame[c].dtype) and not pd.api.types.is_bool_dtype(frame[c].dtype):
+            col = frame[c]
+            try:
+                longest = col.str.len().max()  # vectorised on pandas' text columns
+            except AttributeError:  # mixed objects: their text form
+                longest = col.dropna().map(lambda v: len(str(v))).max()
+            _check_text_size(len(frame), 0 if pd.isna(longest) else int(longest), max_bytes)
     if y_cols == ["y"]:
         return frame["y"].to_numpy()
     return frame[y_cols].to_numpy() if y_cols else None
 
 
-def _csv_pandas(data, header, groups, y_cols, n_rows):
+def _csv_pandas(data, header, groups, y_cols, n_rows, label_bytes):
     """Parse with pandas' C reader: fastest per cell, but about 0.1 ms per column."""
     import pandas as pd
 
@@ -397,11 +436,12 @@ def _csv_pandas(data, header, groups, y_cols, n_rows):
     if list(df.columns) != header or len(df) != n_rows:
         raise ValueError(f"the CSV file could not be parsed consistently ({len(df)} rows and {df.shape[1]} columns "
                          f"read, {n_rows} and {len(header)} expected); expected plain comma-separated numbers.")
+    y = _labels_of(df, y_cols, label_bytes)
     Xs = [df[cs].to_numpy(dtype=np.float64) for cs in groups.values()]
-    return Xs, _labels_of(df, y_cols)
+    return Xs, y
 
 
-def _csv_rows(data, header, groups, y_cols, n_rows):
+def _csv_rows(data, header, groups, y_cols, n_rows, label_bytes):
     """Parse row by row with numpy string arrays: for tables with many columns and few rows, where
     pandas' cost per column would dominate. Cells are read as pandas reads them (same missing values)."""
     import pandas as pd
@@ -434,6 +474,7 @@ def _csv_rows(data, header, groups, y_cols, n_rows):
         i += 1
     y = None
     if y_cols:
+        _check_text_size(n_rows, max((len(v) for cells in ycells for v in cells), default=0), label_bytes)
         cols = []
         for cells in ycells:  # the type pandas would infer: numbers if every non-empty cell is one, else text
             col = pd.Series(cells, dtype=object).where(~pd.Series(cells, dtype=object).isin(_NA_STRINGS), np.nan)
@@ -455,7 +496,8 @@ def _csv(data, fname, max_bytes, max_samples):
     _check_table_size(fname, n_rows, n_cols, "CSV", max_bytes, max_samples)
     # Both parsers are linear in the file; pick the cheaper for this shape (measured costs, microseconds).
     by_rows = 8 * n_rows + 0.4 * n_rows * n_cols < 100 * n_cols + 0.1 * n_rows * n_cols
-    Xs, y = (_csv_rows if by_rows else _csv_pandas)(data, header, groups, y_cols, n_rows)
+    label_bytes = max_bytes - n_rows * (n_cols - len(y_cols)) * 8  # what the features leave to text labels
+    Xs, y = (_csv_rows if by_rows else _csv_pandas)(data, header, groups, y_cols, n_rows, label_bytes)
     return Parts(Xs, list(groups), None, y, "Uploaded CSV file.")
 
 
@@ -486,6 +528,46 @@ def _parquet_column_problem(t, label):
     return f"type {t}"
 
 
+class _Inconsistent(Exception):
+    """A Parquet file whose data disagrees with its metadata."""
+
+
+class _Refused(Exception):
+    """A refusal raised while pyarrow is reading (whose own errors are ValueErrors too)."""
+
+
+def _parquet_labels(data, pf, schema, y_cols, n_rows, max_bytes):
+    """Label columns; text is read dictionary-encoded (each distinct label once, one index per row), as a
+    compressed file of repeated long labels decoded to one string per row grows without bound, and its
+    size as numpy text is checked before it is built."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    text = [c for c in y_cols if not any(test(schema.field(c).type) for test in numeric)]
+    table = (pq.ParquetFile(io.BytesIO(data), read_dictionary=text) if text else pf).read(
+        columns=y_cols, use_pandas_metadata=False)
+    cols = []
+    for c in y_cols:
+        col = table.column(c)
+        if not pa.types.is_dictionary(col.type):
+            cols.append(col.to_numpy(zero_copy_only=False))
+            continue
+        col = col.combine_chunks()
+        values = col.dictionary.to_numpy(zero_copy_only=False)
+        try:
+            _check_text_size(n_rows, max((len(str(v)) for v in values), default=0), max_bytes)
+        except ValueError as exc:
+            raise _Refused(str(exc)) from None
+        codes = col.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        out = values[codes] if values.size else np.full(n_rows, None, dtype=object)
+        if col.null_count:
+            out = out.astype(object)
+            out[col.indices.is_null().to_numpy(zero_copy_only=False)] = None
+        cols.append(out)
+    return cols[0] if y_cols == ["y"] else np.column_stack(cols)
+
+
 def _parquet(data, fname, max_bytes, max_samples):
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -510,29 +592,27 @@ def _parquet(data, fname, max_bytes, max_samples):
     for c in cols:
         problem = _parquet_column_problem(schema.field(c).type, c in y_cols)
         if problem:
-            what = "labels" if c in y_cols else "modality columns must be numeric"
-            raise ValueError(f"column '{c}' holds {problem}; {what}." if c not in y_cols
-                             else f"column '{c}' holds {problem}.")
+            raise ValueError(f"column '{c}' holds {problem}." if c in y_cols
+                             else f"column '{c}' holds {problem}; modality columns must be numeric.")
     _check_table_size(fname, n_rows, sum(len(cs) for cs in groups.values()) + len(y_cols), "Parquet",
                       max_bytes, max_samples)
     try:
+        y = _parquet_labels(data, pf, schema, y_cols, n_rows, max_bytes) if y_cols else None  # cheap refusals first
         Xs = []
         for cs in groups.values():
             X = np.empty((n_rows, len(cs)))
             table = pf.read(columns=cs, use_pandas_metadata=False)
             if table.num_rows != n_rows:
-                raise ValueError(f"holds {table.num_rows} rows where its metadata says {n_rows}")
+                raise _Inconsistent(f"it holds {table.num_rows} rows where its metadata says {n_rows}")
             for j, c in enumerate(cs):
                 X[:, j] = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)
             del table
             Xs.append(X)
-        y = None
-        if y_cols:
-            frame = pf.read(columns=y_cols, use_pandas_metadata=False).to_pandas()
-            y = _labels_of(frame, y_cols)
-    except ValueError as exc:
-        raise ValueError(f"the Parquet file is not consistent: {str(exc)[:200]}.") from None
-    except Exception as exc:
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
+    except _Inconsistent as exc:
+        raise ValueError(f"the Parquet file is not consistent: {exc}.") from None
+    except Exception as exc:  # pyarrow's own errors for corrupt data
         raise ValueError(f"the Parquet file could not be read ({type(exc).__name__}); expected a Parquet table.") from None
     return Parts(Xs, list(groups), None, y, "Uploaded Parquet file.")
 
