@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "UL4M4Warning",
+    "UnsupportedDtypeError",
     "NotFittedError",
     "check_is_fitted",
     "check_Xs",
@@ -29,6 +30,11 @@ __all__ = [
 
 class UL4M4Warning(UserWarning):
     """Recoverable oddities in the data or the settings (a fallback was used, a rate was clipped...)."""
+
+
+class UnsupportedDtypeError(TypeError, ValueError):
+    """An array of a dtype outside the whitelist (bool, integers, float16/32/64); both a TypeError and,
+    like every refusal of bad input, a ValueError."""
 
 
 # Modality dtypes: accepted (bool, integers, float16/32/64) or refused with the reason.
@@ -65,8 +71,8 @@ def _to_numpy(X, m):
         raise ValueError(f"Xs[{m}] could not be read as a 2-D numeric array: {exc}") from None
     problem = _dtype_problem(arr.dtype)
     if problem:
-        raise TypeError(f"Xs[{m}] has dtype {arr.dtype}: {problem}; expected a numeric (bool, integer or "
-                        "float16/32/64) array.")
+        raise UnsupportedDtypeError(f"Xs[{m}] has dtype {arr.dtype}: {problem}; expected a numeric (bool, integer "
+                                    "or float16/32/64) array.")
     return arr
 
 
@@ -108,7 +114,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
 
     Raises
     ------
-    TypeError
+    UnsupportedDtypeError (a TypeError and a ValueError)
         A dtype outside bool, integers and float16/32/64, with the reason.
     ValueError
         With the number of offending rows and what is expected.
