@@ -318,7 +318,7 @@ def _check_table_size(fname, n_rows, n_values, kind, max_bytes, max_samples):
         raise ValueError(f"'{fname}' has {n_rows:,} rows; the limit is {max_samples:,} samples.")
     need = n_rows * n_values * 8
     if need > max_bytes:
-        raise ValueError(f"'{fname}' would take {mb(need)} once loaded ({n_rows:,} rows x {n_values:,} columns as "
+        raise ValueError(f"'{fname}' would take {mb(need)} once loaded ({n_rows:,} rows x {n_values:,} column{'s' * (n_values != 1)} as "
                          f"float64); the limit is {mb(max_bytes)}.")
 
 
