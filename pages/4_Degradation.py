@@ -59,7 +59,7 @@ with st.form("degradation_form"):
 
 def sweep_memory(ks):
     """Estimated peak memory of a sweep with these settings (the largest k of ``ks``)."""
-    n_train = ds.n_samples - int(round(0.3 * ds.n_samples))
+    n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
     return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier)
 

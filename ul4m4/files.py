@@ -378,7 +378,8 @@ def _first_text_cell(data, columns):
     """The first cell of ``columns`` that is not a number, as (column, value): for the error message."""
     reader = csv.reader(_text_stream(data))
     header = next(reader)
-    want = [(j, c) for j, c in enumerate(header) if c in set(columns)]
+    wanted = set(columns)
+    want = [(j, c) for j, c in enumerate(header) if c in wanted]
     for row in reader:
         for j, c in want:
             if j < len(row) and not _is_number(row[j]):
@@ -465,7 +466,10 @@ def _csv_rows(data, header, groups, y_cols, n_rows, label_bytes):
         try:
             values = cells.astype(np.float64)
         except ValueError:
-            j = next(j for j, v in enumerate(row[p] for p in feat) if not _is_number(v))
+            j = next((j for j, v in enumerate(row[p] for p in feat) if not _is_number(v)), None)
+            if j is None:
+                raise ValueError(f"data row {i + 1} of the CSV file could not be read as numbers; expected "
+                                 "comma-separated numbers.") from None
             raise _text_error(header[feat[j]], row[feat[j]]) from None
         for m, X in enumerate(Xs):
             X[i] = values[bounds[m] : bounds[m + 1]]
