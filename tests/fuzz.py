@@ -68,7 +68,8 @@ def amplifying_files(limit):
     out.append(("csv-long-labels", "labels.csv", ("a__0,y\n" + f"1,{label}\n" * k).encode()))
     wide = 2000  # a wide table of empty cells: 1 byte per cell in the file, 8 once loaded
     head = (",".join(f"a__{j}" for j in range(wide)) + "\n" + ",".join("1" * wide) + "\n").encode()
-    out.append(("csv-wide-empty", "wide.csv", head + (b"1" + b"," * (wide - 1) + b"\n") * ((limit - len(head)) // wide)))
+    rows = (limit - len(head)) // wide
+    out.append(("csv-wide-empty", "wide.csv", head + (b"1" + b"," * (wide - 1) + b"\n") * rows))
     out.append(("csv-many-modalities", "mods.csv", (",".join(f"m{j}__0" for j in range(5000)) + "\n"
                                                     + ",".join("1" * 5000) + "\n").encode()))
     return [c for c in out if len(c[2]) <= limit]
@@ -258,7 +259,8 @@ def accepted_files(rng):
     out.append(("each-sample-its-class", "classes.parquet", parquet_bytes(pd.DataFrame(
         {"a__0": normal(n), "b__0": normal(n), "y": np.arange(n)}))))
     out.append(("single-class", "single.npz", npz_bytes(a=normal(n, 3), y=np.zeros(n, int))))
-    ml = pd.DataFrame({"a__0": normal(n), "b__0": normal(n), "y__x": rng.integers(0, 2, n), "y__z": rng.integers(0, 2, n)})
+    ml = pd.DataFrame({"a__0": normal(n), "b__0": normal(n), "y__x": rng.integers(0, 2, n),
+                       "y__z": rng.integers(0, 2, n)})
     out.append(("multilabel", "ml.csv", csv_bytes(ml)))
     big = normal(n, 3) * 1e14
     tiny = normal(n, 3) * 1e-300

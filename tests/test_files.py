@@ -65,7 +65,8 @@ def test_the_limit_counts_the_dtype_the_data_becomes():
     n = LIMIT // 8  # uint8 (n, 1): n bytes stored, exactly LIMIT once float64
     ds = load("u.npz", fuzz.npz_bytes(a=np.ones((n, 1), np.uint8)), max_bytes=LIMIT)
     assert ds.Xs[0].dtype == np.float64 and ds.Xs[0].nbytes == LIMIT
-    with pytest.raises(ValueError, match=r"would take 1\.0 MB once loaded \(its arrays as float64\); the limit is 1 MB"):
+    with pytest.raises(ValueError, match=r"would take 1\.0 MB once loaded \(its arrays as float64\); the limit is "
+                                         r"1 MB"):
         load("u.npz", fuzz.npz_bytes(a=np.ones((n + 8, 1), np.uint8)), max_bytes=LIMIT)
     # float32 stays float32: half the bytes of float64
     ds = load("f.npz", fuzz.npz_bytes(a=np.ones((LIMIT // 4, 1), np.float32)), max_bytes=LIMIT)

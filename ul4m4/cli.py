@@ -351,7 +351,8 @@ def cmd_impute(args):
         mc["pattern_freqs"] = tuple((str(k), _check_value(f"missingness.pattern_freqs.{k}", v, {"float", "int"}))
                                     for k, v in mc["pattern_freqs"].items())
     if mc.get("keep_probs") is not None:
-        mc["keep_probs"] = tuple(_check_value("missingness.keep_probs[]", v, {"float", "int"}) for v in mc["keep_probs"])
+        mc["keep_probs"] = tuple(_check_value("missingness.keep_probs[]", v, {"float", "int"})
+                                 for v in mc["keep_probs"])
     mcfg = MissingConfig(**mc)
     rc = _config_from(man["run"], RunConfig, "run", {"methods": {"tuple"}})
     methods = tuple(_check_value("run.methods[]", m, {"str"}) for m in rc.get("methods", ["ul4m4"]))
@@ -409,8 +410,9 @@ def main(argv=None):
     except Exception as exc:  # a bug, not bad input: one line, the traceback only on request
         if os.environ.get("UL4M4_DEBUG") == "1":
             raise
-        print(f"python -m ul4m4 {args.command}: internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
-              "please report it (UL4M4_DEBUG=1 shows the traceback).", file=sys.stderr)
+        detail = " ".join(str(exc).split())[:300]
+        print(f"python -m ul4m4 {args.command}: internal error ({type(exc).__name__}: {detail}); please report it "
+              "(UL4M4_DEBUG=1 shows the traceback).", file=sys.stderr)
         return 1
 
 

@@ -241,7 +241,8 @@ def make_synthetic(
                      hint="choose fewer samples, modalities or features")
     for name, v, lo, hi in (("correlation", correlation, 0, 1), ("noise", noise, 0, math.inf), ("separation", separation, 0, math.inf)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (lo <= v <= hi) or not math.isfinite(v):
-            raise ValueError(f"{name}={v!r} should be a number in [{lo}, {hi}]" + (" (finite)." if hi == math.inf else "."))
+            finite = " (finite)" if hi == math.inf else ""
+            raise ValueError(f"{name}={v!r} should be a number in [{lo}, {hi}]{finite}.")
     rng = check_random_state(random_state)
     clusters = rng.integers(k, size=n)
     mu = rng.normal(scale=separation, size=(k, L))

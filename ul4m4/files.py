@@ -59,8 +59,8 @@ def mb(nbytes):
 # ---------------------------------------------------------------------------------------------
 # Regular files, read with a bound
 # ---------------------------------------------------------------------------------------------
-_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
 
 def _refuse_unless_regular(path, st, what):
@@ -318,8 +318,9 @@ def _check_table_size(fname, n_rows, n_values, kind, max_bytes, max_samples):
         raise ValueError(f"'{fname}' has {n_rows:,} rows; the limit is {max_samples:,} samples.")
     need = n_rows * n_values * 8
     if need > max_bytes:
-        raise ValueError(f"'{fname}' would take {mb(need)} once loaded ({n_rows:,} rows x {n_values:,} column{'s' * (n_values != 1)} as "
-                         f"float64); the limit is {mb(max_bytes)}.")
+        columns = f"{n_values:,} column{'s' * (n_values != 1)}"
+        raise ValueError(f"'{fname}' would take {mb(need)} once loaded ({n_rows:,} rows x {columns} as float64); "
+                         f"the limit is {mb(max_bytes)}.")
 
 
 def _text_stream(data):
@@ -617,7 +618,8 @@ def _parquet(data, fname, max_bytes, max_samples):
     except _Inconsistent as exc:
         raise ValueError(f"the Parquet file is not consistent: {exc}.") from None
     except Exception as exc:  # pyarrow's own errors for corrupt data
-        raise ValueError(f"the Parquet file could not be read ({type(exc).__name__}); expected a Parquet table.") from None
+        raise ValueError(f"the Parquet file could not be read ({type(exc).__name__}); expected a Parquet "
+                         "table.") from None
     return Parts(Xs, list(groups), None, y, "Uploaded Parquet file.")
 
 
