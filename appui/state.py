@@ -1,20 +1,29 @@
-"""Session state of the app: every key lives here, with the defaults a newcomer sees.
+"""Session state of the app: every key lives here, with the defaults a newcomer sees, and each session's
+memory budget.
 
 Results are memoised per session (keyed by their settings), so moving between pages never recomputes
 what is known, and one person's data or results never reach another session. Bundled datasets are
-shared read-only across sessions.
+shared read-only across sessions; nothing else is cached across sessions.
+
+Memory: each session may hold at most ``session_budget_bytes()`` (its data, its memo, and the work it
+starts). Every page sets the library's memory limit for its thread to what the session has left, so every
+estimate the library checks before work starts (a run, a sweep, synthetic data) is checked against it,
+and the upload limit follows it; the memo is bounded in bytes and evicts its oldest entries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 
 import streamlit as st
 
 import ul4m4
+from appui import housekeeping
 from ul4m4.datasets import DEFAULT_MAX_BYTES
-from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, make_mask
+from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, make_mask, run_methods
+from ul4m4.memory import deep_nbytes, set_memory_limit
 
 # Session-state keys (the only place they are spelled out).
 DATASET = "dataset"  # ul4m4.Dataset
@@ -24,11 +33,17 @@ MISSING_CFG = "missing_cfg"  # MissingConfig
 RUN_CFG = "run_cfg"  # RunConfig
 MAP_METHOD = "map_method"  # "pca" | "umap"
 MEMO = "memo"  # OrderedDict: settings -> results
+MEMO_SIZES = "memo_sizes"  # dict: settings -> bytes held by that result
 UPLOAD_DIGEST = "upload_digest"
 SWEEP = "sweep_result"
 SWEEP_CFG = "sweep_cfg"
 
 MEMO_SIZE = 12
+MEMO_SHARE = 0.25  # the memo may hold at most this share of the session's budget (the newest entry always)
+BUDGET_ENV = "UL4M4_SESSION_MEMORY_MB"
+DEFAULT_BUDGET_MB = 2048
+# Samples an upload may hold: every page draws every sample (maps, hovers), so the app caps them.
+MAX_SAMPLES = 100_000
 
 
 @st.cache_resource(show_spinner="Loading the bundled dataset...")
@@ -37,20 +52,52 @@ def bundled(name):
     return ul4m4.load_dataset(name)
 
 
-@st.cache_data(show_spinner="Generating synthetic data...", max_entries=8)
-def synthetic(params):
-    return ul4m4.make_synthetic(**dict(params))
+def session_budget_bytes():
+    """Memory one session may hold: UL4M4_SESSION_MEMORY_MB (default 2048 MB)."""
+    raw = os.environ.get(BUDGET_ENV, str(DEFAULT_BUDGET_MB))
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not mb > 0 or mb == float("inf"):
+        raise ValueError(f"{BUDGET_ENV}={raw!r} should be a positive number of megabytes.")
+    return int(mb * 2**20)
+
+
+def dataset_bytes():
+    """Bytes the session's own dataset holds (bundled data is shared, so it counts nothing)."""
+    ss = st.session_state
+    if DATASET not in ss or str(ss.get(DATASET_KEY, "")).startswith("bundled:"):
+        return 0
+    ds = ss[DATASET]
+    return sum(X.nbytes for X in ds.Xs) + ds.mask.nbytes + (0 if ds.y is None else ds.y.nbytes)
+
+
+def memo_bytes():
+    return sum(st.session_state.get(MEMO_SIZES, {}).values())
+
+
+def free_bytes():
+    """What this session may still use: its budget less its data and memoised results."""
+    return max(session_budget_bytes() - dataset_bytes() - memo_bytes(), 0)
+
+
+def apply_budget():
+    """Cap the library's memory checks, for this script run's thread, at what the session has left."""
+    set_memory_limit(free_bytes())
 
 
 def set_dataset(ds, spec, key):
     st.session_state[DATASET] = ds
     st.session_state[DATASET_SPEC] = spec
     st.session_state[DATASET_KEY] = key
+    apply_budget()
 
 
 def ensure_defaults():
     """Bundled mfeat, MCAR 30 % on both splits, UL4M4 with k = number of classes: the first screen."""
     warm_umap()
+    housekeeping.start()
     ss = st.session_state
     if DATASET not in ss:
         set_dataset(bundled("mfeat"), {"name": "mfeat"}, "bundled:mfeat")
@@ -62,6 +109,8 @@ def ensure_defaults():
         ss[MAP_METHOD] = "pca"
     if MEMO not in ss:
         ss[MEMO] = OrderedDict()
+        ss[MEMO_SIZES] = {}
+    apply_budget()
 
 
 def memo_get(key):
@@ -73,11 +122,17 @@ def memo_get(key):
 
 
 def memo_put(key, value):
-    memo = st.session_state[MEMO]
+    """Keep ``value`` for ``key``; the oldest entries go while the memo holds more than ``MEMO_SIZE``
+    entries or more than ``MEMO_SHARE`` of the session's budget (the newest entry always stays)."""
+    memo, sizes = st.session_state[MEMO], st.session_state[MEMO_SIZES]
     memo[key] = value
     memo.move_to_end(key)
-    while len(memo) > MEMO_SIZE:
-        memo.popitem(last=False)
+    sizes[key] = deep_nbytes(value)
+    cap = MEMO_SHARE * session_budget_bytes()
+    while len(memo) > 1 and (len(memo) > MEMO_SIZE or sum(sizes.values()) > cap):
+        old, _ = memo.popitem(last=False)
+        sizes.pop(old, None)
+    apply_budget()
     return value
 
 
@@ -105,6 +160,16 @@ def units():
     return got if got is not None else memo_put(key, {})
 
 
+def run_and_remember(cfg, callback=None):
+    """Run ``cfg`` on the current data and mask, reusing the per-method results already held, and keep
+    the result. The per-method store is measured again afterwards, since the run filled it in place."""
+    ss = st.session_state
+    store = units()
+    result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store)
+    memo_put(("units", ss[DATASET_KEY], ss[MISSING_CFG]), store)
+    return memo_put(run_key(cfg), result)
+
+
 def current_run():
     """The RunResult for the current settings, or None if it has not been run."""
     return memo_get(run_key())
@@ -120,8 +185,9 @@ def upload_limit_mb():
 
 
 def max_upload_bytes():
-    """The loader refuses what the uploader would: the same limit, in bytes."""
-    return min(upload_limit_mb() * 2**20, DEFAULT_MAX_BYTES)
+    """The loader refuses what the uploader would (the same limit, in bytes), and data that would take
+    more than a third of what the session has left once loaded (loading needs about twice the data)."""
+    return min(upload_limit_mb() * 2**20, DEFAULT_MAX_BYTES, free_bytes() // 3)
 
 
 @st.cache_resource(show_spinner=False)

@@ -12,6 +12,8 @@ from appui.widgets import guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
+from ul4m4.files import MAX_MODALITIES, mb
+from ul4m4.memory import estimate_synthetic_bytes
 from ul4m4.validation import parse_list
 
 st.set_page_config(page_title="Data · UL4M4 Explorer", page_icon=":material/database:", layout="wide")
@@ -56,20 +58,28 @@ elif source == "synthetic":
         n_labels = c3.number_input("Labels (if multilabel)", 1, 30, 5, key="syn_labels")
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
         go = st.form_submit_button("Generate", type="primary")
-    if go or ss[state.DATASET_SPEC].get("source") != "synthetic":
-        with guard("generating synthetic data"):
-            dims = parse_list(dims_txt, int, "features per modality")
-            dims = dims[0] if len(dims) == 1 else dims
-            params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
-                          n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),
-                          multilabel=bool(multilabel), n_labels=int(n_labels), random_state=int(seed))
-            ds = state.synthetic(tuple(sorted(params.items())))
-            adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params},
-                  "synthetic:" + repr(sorted(params.items())))
+    with guard("generating synthetic data"):
+        dims = parse_list(dims_txt, int, "features per modality")
+        dims = dims[0] if len(dims) == 1 else dims
+        params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
+                      n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),
+                      multilabel=bool(multilabel), n_labels=int(n_labels), random_state=int(seed))
+        per_modality = [dims] * int(M) if isinstance(dims, int) else list(dims)
+        need = estimate_synthetic_bytes(int(n), sum(per_modality), max(per_modality), 8, int(k),
+                                        int(n_labels) if multilabel else 0)
+        st.caption(f"Estimated memory to generate these data: {mb(need)} of the {mb(state.free_bytes())} this "
+                   "session has left.")
+        key = "synthetic:" + repr(sorted(params.items()))
+        if (go or ss[state.DATASET_SPEC].get("source") != "synthetic") and ss[state.DATASET_KEY] != key:
+            # Generated per session (the library refuses it first if it would not fit the session's memory).
+            with st.spinner("Generating synthetic data..."):
+                ds = ul4m4.make_synthetic(**params)
+            adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params}, key)
 else:
     st.markdown(
         f"""
-**Formats** (files up to {state.upload_limit_mb()} MB; never unpickled, kept only in your session):
+**Formats** (files up to {state.upload_limit_mb()} MB, holding at most {state.MAX_SAMPLES:,} samples and
+{MAX_MODALITIES} modalities; never unpickled, kept only in your session):
 - **`.npz`** (`numpy.savez`): one 2-D numeric array per modality, named as you like; optional `y` (labels:
   one per sample, or a 0/1 matrix for multilabel) and `mask` (bool, samples x modalities, True = observed).
   Without `mask`, a row of NaN marks a missing modality.
@@ -87,6 +97,8 @@ else:
                        "text/csv", key="dl_example_csv")
     c2.download_button("Example NPZ", to_npz_bytes(exX, names, ex.y), "example.npz", "application/octet-stream",
                        key="dl_example_npz")
+    st.caption(f"Once loaded, an upload may take up to {mb(state.max_upload_bytes())} of memory (what this session "
+               "has left, a third of it, as loading needs about twice the data; numbers become float64).")
     up = st.file_uploader("Upload a .npz, .csv or .parquet file", type=["npz", "csv", "parquet"], key="upload")
     if up is not None:
         data = up.getvalue()
@@ -95,7 +107,7 @@ else:
             with guard(f"reading '{up.name}'"):
                 buf = io.BytesIO(data)
                 buf.name = up.name
-                ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes())
+                ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes(), max_samples=state.MAX_SAMPLES)
                 adopt(ds, {"name": up.name, "source": "upload", "sha256": dg}, f"upload:{dg}")
                 ss[state.UPLOAD_DIGEST] = dg
                 st.success(f"Loaded '{up.name}'.")
@@ -108,8 +120,8 @@ st.divider()
 st.subheader(f"Current dataset: {ds.name}")
 if ds.description:
     st.caption(ds.description)
-labels = "none" if ds.y is None else (f"multilabel, {ds.y.shape[1]} labels" if ds.is_multilabel
-                                      else f"{np.unique(ds.y).size} classes")
+n_classes = None if ds.y is None else (ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size))
+labels = "none" if ds.y is None else (f"multilabel, {n_classes} labels" if ds.is_multilabel else f"{n_classes} classes")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Samples", f"{ds.n_samples:,}")
 c2.metric("Modalities", ds.n_modalities)
@@ -127,7 +139,10 @@ st.dataframe(summary, hide_index=True, width="stretch")
 c1, c2 = st.columns(2)
 c1.plotly_chart(plotting.fig_dimensions(ds.modality_names, ds.dims), width="stretch", key="fig_dims")
 c2.plotly_chart(plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), width="stretch", key="fig_scales")
-if ds.y is not None:
+MAX_BARS = 200
+if ds.y is not None and n_classes > MAX_BARS:
+    st.info(f"The labels hold {n_classes:,} classes: too many to draw one bar each (at most {MAX_BARS}).")
+elif ds.y is not None:
     st.plotly_chart(plotting.fig_label_balance(ds.y, ds.target_names), width="stretch", key="fig_labels")
 with st.expander("Preview (first 10 samples, first 6 features of each modality)"):
     preview = to_frame([X[:10, :6] for X in ds.Xs], ds.modality_names, None if ds.y is None else ds.y[:10])

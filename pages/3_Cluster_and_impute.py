@@ -10,7 +10,7 @@ from appui import state
 from appui.widgets import Progress, guard, sidebar_nav
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve, run_methods
+from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve
 from ul4m4.memory import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 from ul4m4.summary import imputation_verdict
@@ -60,8 +60,7 @@ if run_clicked:
     if state.memo_get(state.run_key(new_cfg)) is None:
         prog = Progress("Running UL4M4 and the baselines...")
         with guard("running the imputers"):
-            state.memo_put(state.run_key(new_cfg), run_methods(ds, mres, new_cfg, callback=prog.method_step,
-                                                               reuse=state.units()))
+            state.run_and_remember(new_cfg, callback=prog.method_step)
         prog.done()
     if state.memo_get(state.run_key(new_cfg)) is not None:
         ss[state.RUN_CFG] = new_cfg  # a run that failed leaves the previous settings and results in place
@@ -73,8 +72,7 @@ run = state.current_run()
 if run is None:  # first visit with these data and mask: run the current settings
     prog = Progress("Running UL4M4 and the baselines...")
     with guard("running the imputers"):
-        run = state.memo_put(state.run_key(), run_methods(ds, mres, rcfg, callback=prog.method_step,
-                                                          reuse=state.units()))
+        run = state.run_and_remember(rcfg, callback=prog.method_step)
     prog.done()
 if run is None:
     st.info("Change the settings above and press Run.")

@@ -10,6 +10,8 @@ from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
 from ul4m4.experiment import SPLIT_CHOICES
+from ul4m4.files import mb
+from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
 from ul4m4.missing import MECHANISMS
 from ul4m4.summary import sweep_verdict
 from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep
@@ -53,8 +55,19 @@ with st.form("degradation_form"):
     ks_txt = c1.text_input("k values", "2, 5, 10, 20, 40", key="deg_ks")
     k_rate = c2.number_input("at rate", 0.0, 0.95, 0.4, 0.05, key="deg_k_rate")
     est = "about a minute on mfeat with the linear probe and 3 seeds; the fusion classifier takes a few minutes"
-    st.caption(f"Estimated time: {est}.")
     run_clicked = st.form_submit_button("Run sweep", type="primary")
+
+
+def sweep_memory(ks):
+    """Estimated peak memory of a sweep with these settings (the largest k of ``ks``)."""
+    n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
+    n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
+    return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier)
+
+
+need = sweep_memory((int(k),))
+avail = available_bytes()
+st.caption(f"Estimated time: {est}. Estimated memory: {mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
 
 
 if run_clicked:
@@ -74,6 +87,8 @@ if run_clicked:
         for c in (main, ksens):
             if c is not None:
                 check_sweep(c, ds)
+                check_memory(sweep_memory(c.ks or (c.k,)), what="This sweep",
+                             hint="use a smaller dataset, fewer methods or smaller k values")
         ss[state.SWEEP_CFG] = (main, ksens)  # only settings that can run replace the previous ones
 
 cfgs = ss.get(state.SWEEP_CFG)

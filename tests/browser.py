@@ -35,15 +35,15 @@ def free_port():
 
 
 @contextmanager
-def streamlit_server(timeout=90):
-    """Start ``streamlit run app.py`` on a free loopback port; stop it afterwards."""
+def streamlit_process(timeout=90, extra_args=(), env=None):
+    """Start ``streamlit run app.py`` on a free loopback port; yield (url, process); stop it afterwards."""
     port = free_port()
     log = open(ROOT / ".pytest_cache" / f"streamlit_{port}.log", "w") if (ROOT / ".pytest_cache").exists() \
         else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+         "--server.address", "127.0.0.1", "--server.headless", "true", *extra_args],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else {**os.environ, **env},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -57,13 +57,29 @@ def streamlit_server(timeout=90):
                 time.sleep(0.5)
         else:
             raise RuntimeError("the Streamlit server did not start")
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def streamlit_server(timeout=90):
+    """Start ``streamlit run app.py`` on a free loopback port; yield its URL; stop it afterwards."""
+    with streamlit_process(timeout) as (url, _):
+        yield url
+
+
+def rss_mb(pid):
+    """Resident memory of a process, in MB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
 
 
 def wait_idle(page, timeout=120_000, appear_ms=400):

@@ -149,3 +149,130 @@ def test_sweep_with_the_new_methods(tmp_path):
     assert set(df["method"]) == {"ul4m4_soft", "softimpute", "mean"}
     mse = df.set_index("method")["imputation_mse"]
     assert mse["softimpute"] < mse["mean"] and mse["ul4m4_soft"] < mse["mean"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hostile command lines and manifests: one line on stderr, exit status 2, nothing written
+# ---------------------------------------------------------------------------------------------------
+def run_cli(args, capsys):
+    try:
+        rc = main(args)
+    except SystemExit as exc:  # argparse's own errors exit through the parser
+        rc = exc.code
+    err = capsys.readouterr().err
+    return rc, [line for line in err.strip().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "1000000000000"], "more than the 1000 seeds"),
+    (["--seeds", "0,-1"], "seeds must be at least 0"),
+    (["--seeds", "0," + "9" * 30], "is too large"),
+    (["--epochs", "0"], "--epochs 0 should be between 1 and 10000"),
+    (["--epochs", "99999999"], "should be between 1 and 10000"),
+    (["--strength", "nan"], "--strength nan should be a finite number"),
+    (["--strength", "inf"], "should be a finite number"),
+    (["--pm", "nan"], "--pm nan should be a finite number"),
+    (["--test-size", "nan"], "--test-size nan should be a finite number"),
+    (["--rates", "0,nan"], "rates must be finite numbers"),
+    (["--rates", ",".join(["0.1"] * 101)], "101 rates given; at most 100"),
+    (["--k", "0"], "--k 0 should be between 1"),
+    (["--ks", "0,2"], "k values must be at least 1"),
+    (["--methods", "ul4m4,ul4m4"], "names one twice"),
+    (["--methods", " , "], "holds no names"),
+])
+def test_hostile_sweep_arguments(args, message, tmp_path, capsys):
+    rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", *args, "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "o").exists()
+
+
+def write_manifest(tmp_path, man):
+    p = tmp_path / "m.json"
+    p.write_bytes(man if isinstance(man, bytes) else json.dumps(man).encode())
+    return p
+
+
+def with_field(section, key, value):
+    from fuzz import small_manifest
+
+    man = small_manifest()
+    man[section][key] = value
+    return man
+
+
+def synthetic_manifest(**options):
+    return with_field("dataset", "options", options) | {"dataset": {"name": "synthetic", "options": options}}
+
+
+@pytest.mark.parametrize("man, message", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"[]", "holds a JSON list; expected an object"),
+    (b"\xff\xfe{", "not UTF-8"),
+    ({"dataset": [], "missingness": {}, "run": {}}, "'dataset' is a JSON list; expected an object"),
+    (with_field("run", "methods", []), "run.methods is empty"),
+    (with_field("run", "methods", "ul4m4"), 'run.methods="ul4m4" should be tuple'),
+    (with_field("run", "methods", [1]), "run.methods[]=1 should be str"),
+    (with_field("run", "n_clusters", "ten"), 'run.n_clusters="ten" should be int'),
+    (with_field("run", "seed", -1), "run.seed=-1 should be at least 0"),
+    (with_field("run", "seed", 10**30), "run.seed=1000000000000000000000000000000 should be int"),
+    (with_field("missingness", "rate", float("nan")), "missingness.rate=NaN should be None or float or int"),
+    (with_field("missingness", "keep_probs", "x"), 'missingness.keep_probs="x" should be None or tuple'),
+    (with_field("missingness", "pattern_freqs", [1]), "missingness.pattern_freqs=[1] should be None or dict"),
+    (with_field("dataset", "name", 5), "dataset.name=5 should be str"),
+    (synthetic_manifest(bogus=1), "['bogus'] are not options of the synthetic generator"),
+    (synthetic_manifest(n_samples=10**12, dims=500), "Generating this synthetic data needs about"),
+    (synthetic_manifest(dims="x"), 'dataset.options.dims="x" should be int or tuple'),
+], ids=lambda v: v[:40] if isinstance(v, str) else "manifest")
+def test_hostile_manifests(man, message, tmp_path, capsys):
+    rc, lines = run_cli(["impute", "--manifest", str(write_manifest(tmp_path, man)), "--out", str(tmp_path / "o")],
+                        capsys)
+    assert rc == 2 and len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_manifest_too_large_to_be_one_is_not_read(tmp_path, capsys):
+    p = tmp_path / "m.json"
+    p.write_bytes(b" " * (2 << 20))
+    rc, lines = run_cli(["impute", "--manifest", str(p), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "the limit is 1 MB" in lines[0]
+
+
+def _fuzz_manifests(rng, n, tmp_path, capsys):
+    from fuzz import manifest_variants
+
+    outcomes = {0: 0, 2: 0}
+    for i, text in enumerate(manifest_variants(rng, n)):
+        out = tmp_path / f"o{i}"
+        rc, lines = run_cli(["impute", "--manifest", str(write_manifest(tmp_path, text)), "--out", str(out)], capsys)
+        assert rc in (0, 2), (text[:300], lines)
+        if rc == 2:
+            assert len(lines) == 1 and not out.exists(), (text[:300], lines)
+        outcomes[rc] += 1
+    return outcomes
+
+
+def test_ill_typed_manifests_exit_2_with_one_line(tmp_path, capsys):
+    outcomes = _fuzz_manifests(np.random.default_rng(0), 40, tmp_path, capsys)
+    assert outcomes[2] >= 20, outcomes
+
+
+@pytest.mark.slow
+def test_ill_typed_manifests_many(tmp_path, capsys):
+    _fuzz_manifests(np.random.default_rng(1), 400, tmp_path, capsys)
+
+
+def test_epochs_zero_no_longer_reports_a_score(tmp_path, capsys):
+    rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", "--classifier", "fusion", "--epochs", "0", "--rates",
+                         "0", "--seeds", "1", "--methods", "mean", "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and not (tmp_path / "o").exists()
+
+
+def test_unexpected_errors_are_one_line_with_status_1(tmp_path, capsys, monkeypatch):
+    import ul4m4.sweep
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(ul4m4.sweep, "run_sweep", bug)
+    rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")], capsys)
+    assert rc == 1 and len(lines) == 1 and "internal error (KeyError" in lines[0]

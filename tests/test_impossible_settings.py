@@ -68,3 +68,12 @@ def test_breast_cancer_every_mechanism_runs_through_the_app_path():
         run = run_methods(ds, m, RunConfig(methods=("ul4m4",), n_clusters=2))
         allrow = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")].iloc[0]
         assert allrow["n_removed"] == m.removed.sum() and np.isfinite(allrow["mse"]), cfg.mechanism
+
+
+@pytest.mark.parametrize("chunk_size", [10**12, 2**40])
+def test_huge_chunk_size_is_refused_or_capped(chunk_size):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    try:
+        UL4M4Imputer(2, chunk_size=chunk_size, random_state=0).fit([X])
+    except ValueError as exc:
+        assert "chunk_size" in str(exc)

@@ -64,6 +64,13 @@ def test_not_fitted(make):
         make().transform([np.zeros((2, 2))])
 
 
+def test_not_fitted_is_scikit_learns_error(make):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet"):  # a ValueError, as in scikit-learn
+        make().transform([np.zeros((2, 2))])
+
+
 def test_float32_input(make):
     rng = np.random.default_rng(2)
     Xs, mask = random_incomplete(rng, 40, [3, 2])
@@ -104,3 +111,54 @@ def test_knn_block_distances_equal_sklearn_nan_euclidean():
     assert np.array_equal(np.isnan(ours), np.isnan(ref))
     # Self-distances are exact zeros whose rounding noise sqrt magnifies to ~1e-8 in both.
     assert np.allclose(np.nan_to_num(ours), np.nan_to_num(ref), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hostile but valid input: memory layouts, and magnitudes up to what check_Xs accepts
+# ---------------------------------------------------------------------------------------------------
+LAYOUTS = {
+    "reversed columns": lambda X: X[:, ::-1],
+    "reversed rows": lambda X: X[::-1].copy()[::-1],
+    "fortran": np.asfortranarray,
+    "every other column": lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+    "read-only": lambda X: np.lib.stride_tricks.as_strided(X, writeable=False),
+    "big-endian": lambda X: X.astype(">f8"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_fit_and_transform_accept_every_memory_layout(make, layout):
+    rng = np.random.default_rng(5)
+    Xs, mask = random_incomplete(rng, 40, [4, 3])
+    Xin = with_nan(Xs, mask)
+    view = [LAYOUTS[layout](X) for X in Xin]
+    plain = [np.ascontiguousarray(v, dtype=np.float64) for v in view]
+    expected = make().fit(plain, mask).transform(plain, mask)
+    got = make().fit(view, mask).transform(view, mask)
+    for a, b in zip(got, expected):
+        assert np.array_equal(a, b)
+
+
+EXPONENTS = [-300, -40, 0, 14, 15, 19, 20, 38, 39, 60, 149, 150, 155, 300]
+
+
+# One extreme value makes Lloyd slow to settle on 40 samples; the convergence warning is expected here.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("in_dtype", [np.float32, np.float64])
+def test_no_nan_in_completed_blocks_without_an_error(make, in_dtype):
+    """One observed value of any magnitude: either check_Xs refuses it (naming the modality and the
+    value) or every completed block is finite. Before, 1e39 (float32 work) or 1e155 (float64) gave NaN."""
+    rng = np.random.default_rng(7)
+    for e in EXPONENTS:
+        if in_dtype == np.float32 and e > 38:
+            continue
+        Xs, mask = random_incomplete(rng, 40, [3, 2])
+        Xin = [X.astype(in_dtype) for X in with_nan(Xs, mask)]
+        i = int(np.flatnonzero(mask[:, 0])[0])
+        Xin[0][i, 1] = in_dtype(10.0**e)
+        try:
+            out = make().fit_transform(Xin, mask)
+        except ValueError as exc:
+            assert "Xs[0]: the largest observed |value| is" in str(exc), (e, str(exc))
+            continue
+        assert all(np.isfinite(o).all() for o in out), f"NaN/inf in the output for a value of 1e{e}"

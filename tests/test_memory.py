@@ -31,3 +31,58 @@ def test_environment_cap(monkeypatch):
     monkeypatch.setenv("UL4M4_MEMORY_LIMIT_MB", "lots")
     with pytest.raises(ValueError, match="should be a number of megabytes"):
         available_bytes()
+
+
+def test_a_limit_set_for_the_current_context_caps_available_memory():
+    from ul4m4.memory import memory_limit
+
+    outside = available_bytes()
+    with memory_limit(5 * 2**20):
+        assert available_bytes() == 5 * 2**20
+        with pytest.raises(ValueError, match="needs about 10 MB of memory but only 5 MB are available"):
+            check_memory(10 * 2**20)
+    assert available_bytes() == outside
+
+
+def test_the_limit_is_per_thread():
+    import threading
+
+    from ul4m4.memory import set_memory_limit
+
+    seen = {}
+
+    def other():
+        seen["other"] = available_bytes()
+
+    set_memory_limit(2**20)
+    try:
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert available_bytes() == 2**20 and seen["other"] != 2**20
+    finally:
+        set_memory_limit(None)
+
+
+def test_synthetic_and_sweep_estimates_grow_with_what_they_hold():
+    from ul4m4.memory import estimate_sweep_bytes, estimate_synthetic_bytes
+
+    small = estimate_synthetic_bytes(1000, 48, 16, 8, 4)
+    assert small >= 1000 * 48 * 8 and estimate_synthetic_bytes(100_000, 8 * 500, 500, 8, 4) > 3 * 2**30
+    sweep = estimate_sweep_bytes(2000, [76, 216], 1400, (10,), ("ul4m4", "mean"), 10)
+    assert sweep > estimate_run_bytes(2000, [76, 216], 1400, 10, ("ul4m4",))
+    assert estimate_sweep_bytes(2000, [76, 216], 1400, (10,), ("mean",), 50_000) > 10 * sweep  # many classes
+
+
+def test_deep_nbytes_counts_buffers_once():
+    import numpy as np
+    import pandas as pd
+
+    from ul4m4.memory import deep_nbytes
+
+    a = np.ones((1000, 100))
+    assert a.nbytes <= deep_nbytes(a) < a.nbytes + 1000
+    assert deep_nbytes([a, a, a[:10]]) < 2 * a.nbytes  # the same buffer, and a view of it, count once
+    assert deep_nbytes({"x": pd.DataFrame(a)}) >= a.nbytes
+    ds = load_dataset("breast_cancer")
+    assert deep_nbytes(ds) >= sum(X.nbytes for X in ds.Xs)

@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 
 from ul4m4 import check_Xs
-from ul4m4.validation import check_n_clusters, check_random_state, parse_list, resolve_device, resolve_dtype
+from ul4m4.validation import (check_n_clusters, check_random_state, max_abs_value, parse_list, resolve_device,
+                              resolve_dtype)
 
 
 def test_nan_rows_become_mask():
@@ -111,3 +114,62 @@ def test_parse_list():
         parse_list(" , ", int, "k values")
     with pytest.raises(TypeError, match="cast="):
         parse_list("1", complex)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The dtype whitelist, byte orders and memory layouts
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, reason", [
+    (np.complex128, "complex numbers have no order"),
+    (np.dtype("datetime64[D]"), "dates are not features"),
+    (np.dtype("timedelta64[s]"), "durations are not features"),
+    (np.dtype("S3"), "raw bytes are not features"),
+    (np.dtype("U3"), "text is not a feature"),
+    (np.dtype([("a", "f8")]), "structured or raw records"),
+] + ([(np.longdouble, "extended precision")] if np.dtype(np.longdouble).itemsize > 8 else []))
+def test_dtypes_outside_the_whitelist_are_refused_with_the_reason(dtype, reason):
+    with pytest.raises(ValueError, match=reason) as info:  # a ValueError, like every refusal of bad input
+        check_Xs([np.zeros((3, 2), dtype=dtype)])
+    assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("dtype, out", [
+    (np.float16, np.float64), (np.dtype(">f4"), np.float32), (np.dtype(">f8"), np.float64), (np.dtype(">i4"), np.float64),
+    (np.uint64, np.float64), (bool, np.float64), (np.float32, np.float32),
+])
+def test_accepted_dtypes_come_back_native_float32_or_float64(dtype, out):
+    X = np.arange(6).reshape(3, 2).astype(dtype)
+    got = check_Xs([X])[0][0]
+    assert got.dtype == out and got.dtype.isnative and np.array_equal(got, X.astype(np.float64))
+
+
+def test_negative_strides_are_copied_for_torch():
+    X = np.arange(12.0).reshape(4, 3)
+    for view in (X[:, ::-1], X[::-1], X[::-2, ::-1]):
+        got = check_Xs([view])[0][0]
+        assert all(s > 0 for s in got.strides) and np.array_equal(got, view)
+    assert np.shares_memory(check_Xs([X[::2]])[0][0], X)  # positive-stride views are not copied
+
+
+# ---------------------------------------------------------------------------------------------------
+# Values whose squares overflow the working dtype
+# ---------------------------------------------------------------------------------------------------
+def test_max_abs_value():
+    assert max_abs_value("float32") == pytest.approx(2.8e14, rel=0.01)
+    assert max_abs_value("float64") == pytest.approx(2.0e149, rel=0.03)
+    # squares of the largest accepted value, summed 2**32 times, stay finite
+    for dt in (np.float32, np.float64):
+        v = dt(max_abs_value(dt))
+        assert np.isfinite(v * v * dt(2**32))
+
+
+@pytest.mark.parametrize("value, dtype", [(1e39, "float32"), (1e20, "float32"), (1e155, "float64"), (-1e200, "float64")])
+def test_values_whose_squares_overflow_are_refused_naming_modality_and_value(value, dtype):
+    X = np.ones((5, 2))
+    X[3, 1] = value
+    with pytest.raises(ValueError, match=re.escape(f"Xs[1]: the largest observed |value| is {abs(value):.3g} (")
+                       + f".*first at row 3.*overflows {dtype}"):
+        check_Xs([np.ones((5, 1)), X], working_dtype=dtype)
+    mask = np.ones((5, 2), bool)
+    mask[3, 1] = False  # unobserved: its value is ignored
+    check_Xs([np.ones((5, 1)), X], mask, working_dtype=dtype)

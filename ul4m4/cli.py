@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
 
 __all__ = ["main"]
+
+# Bounds on what a command line or a manifest may ask for (each refused with its number, exit status 2).
+MAX_SEEDS = 1000
+MAX_LIST = 100  # rates, k values, methods
+MAX_EPOCHS = 10_000
+MAX_SEED_VALUE = 2**32 - 1
+MAX_MANIFEST_BYTES = 1 << 20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,33 +35,68 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _list_of(cast):
-    """An argparse type: a comma-separated list of ``cast`` values (``validation.parse_list``)."""
+def _list_of(cast, what, lo=None):
+    """An argparse type: a comma-separated list of at most ``MAX_LIST`` ``cast`` values
+    (``validation.parse_list``), finite and at least ``lo`` when given."""
 
     def parse(text):
         from .validation import parse_list
 
         try:
-            return parse_list(text, cast)
+            values = parse_list(text, cast)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        if len(values) > MAX_LIST:
+            raise argparse.ArgumentTypeError(f"{len(values):,} {what} given; at most {MAX_LIST} are accepted")
+        for v in values:
+            if cast is float and not math.isfinite(v):
+                raise argparse.ArgumentTypeError(f"{what} must be finite numbers; got {v}")
+            if lo is not None and v < lo:
+                raise argparse.ArgumentTypeError(f"{what} must be at least {lo}; got {v}")
+        if cast is str and len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"{what} {text!r} names one twice")
+        return values
 
     return parse
 
 
-_floats, _ints, _words = _list_of(float), _list_of(int), _list_of(str)
+_floats, _words = _list_of(float, "rates"), _list_of(str, "methods")
+_ks = _list_of(int, "k values", lo=1)
+
+
+def _number(name, lo=-math.inf, hi=math.inf, cast=float):
+    """An argparse type: one finite number (``cast`` float or int) in [lo, hi]."""
+
+    def parse(text):
+        try:
+            v = cast(text)
+        except (ValueError, OverflowError):
+            kind = "an integer" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} should be {kind}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{name} {text} should be a finite number")
+        if not (lo <= v <= hi):
+            raise argparse.ArgumentTypeError(f"{name} {text} should be between {lo} and {hi}")
+        return v
+
+    return parse
 
 
 def _seeds(text):
     """'3' means seeds 0, 1, 2; '0,5,7' lists them."""
     if "," in text:
-        return _ints(text)
+        values = _list_of(int, "seeds", lo=0)(text)
+        if max(values) > MAX_SEED_VALUE:
+            raise argparse.ArgumentTypeError(f"seed {max(values)} is too large; seeds go up to {MAX_SEED_VALUE}")
+        return values
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} should be a number of seeds (e.g. 3) or a list (e.g. 0,5,7)") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"--seeds {n} should be at least 1")
+    if n > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"--seeds {n} is more than the {MAX_SEEDS} seeds a sweep may run")
     return tuple(range(n))
 
 
@@ -105,15 +150,19 @@ def build_parser():
                         + " (default ul4m4,ul4m4_soft,mean,knn,softimpute)")
     s.add_argument("--classifier", default="linear", choices=sorted(CLASSIFIERS),
                    help="linear (logistic regression probe, default) or fusion (the paper's attention fusion model)")
-    s.add_argument("--k", type=int, default=None, help="clusters for UL4M4 (default: number of classes)")
-    s.add_argument("--ks", type=_ints, default=None,
+    s.add_argument("--k", type=_number("--k", 1, 2**31 - 1, int), default=None,
+                   help="clusters for UL4M4 (default: number of classes)")
+    s.add_argument("--ks", type=_ks, default=None,
                    help="comma-separated k values: run UL4M4 at each k (k-sensitivity); adds a k chart")
     s.add_argument("--apply-to", default="both", choices=sorted(SPLIT_CHOICES),
                    help="which split loses modalities: both (default), test (train on complete data), or train")
-    s.add_argument("--test-size", type=float, default=0.3, help="test fraction, stratified by label (default 0.3)")
-    s.add_argument("--pm", type=float, default=0.6, help="PEPSY: fraction of lead modalities (default 0.6)")
-    s.add_argument("--strength", type=float, default=2.0, help="MNAR mechanisms: strength of the dependence (default 2)")
-    s.add_argument("--epochs", type=int, default=15, help="fusion classifier: training epochs (default 15)")
+    s.add_argument("--test-size", type=_number("--test-size"), default=0.3,
+                   help="test fraction, stratified by label (default 0.3)")
+    s.add_argument("--pm", type=_number("--pm", 0.0, 1.0), default=0.6, help="PEPSY: fraction of lead modalities (default 0.6)")
+    s.add_argument("--strength", type=_number("--strength", -100.0, 100.0), default=2.0,
+                   help="MNAR mechanisms: strength of the dependence (default 2)")
+    s.add_argument("--epochs", type=_number("--epochs", 1, MAX_EPOCHS, int), default=15,
+                   help="fusion classifier: training epochs (default 15)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     s.add_argument("--out", required=True, help="output folder (created if needed)")
 
@@ -154,6 +203,7 @@ def _load(name, options=None):
 def cmd_sweep(args):
     from .experiment import default_n_clusters
     from .export import manifest_json, versions
+    from .memory import check_memory, estimate_sweep_bytes
     from .plotting import figures_html, sweep_figures
     from .sweep import SweepConfig, check_sweep, run_sweep
 
@@ -163,6 +213,10 @@ def cmd_sweep(args):
                       classifier=args.classifier, k=k, ks=args.ks, apply_to=args.apply_to, test_size=args.test_size,
                       pm=args.pm, strength=args.strength, device=args.device, epochs=args.epochs)
     check_sweep(cfg, ds)
+    n_train = ds.n_samples - int(round(cfg.test_size * ds.n_samples))
+    check_memory(estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, cfg.ks or (k,), cfg.methods,
+                                      _n_classes(ds), cfg.classifier), what="This sweep",
+                 hint="use a smaller dataset or fewer k values, or run it on a larger machine")
     with _output_folder(args.out) as out:
         t0 = time.perf_counter()
         df = run_sweep(ds, cfg, callback=_progress)
@@ -180,45 +234,143 @@ def cmd_sweep(args):
     return 0
 
 
-def cmd_impute(args):
+def _n_classes(ds):
+    import numpy as np
+
+    if ds.y is None:
+        return 1
+    return ds.y.shape[1] if ds.y.ndim == 2 else int(np.unique(ds.y).size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Manifests: read with a bound, every field checked for its type before anything runs
+# ---------------------------------------------------------------------------------------------------
+def _read_manifest(path):
+    from .files import read_regular_file
+
+    raw = read_regular_file(path, MAX_MANIFEST_BYTES, "a manifest (.json) file")
+    try:
+        man = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text; expected a JSON manifest.") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a manifest.") from None
+    if not isinstance(man, dict):
+        raise ValueError(f"{path} holds a JSON {type(man).__name__}; expected an object (a manifest from the app).")
+    for key in ("dataset", "missingness", "run"):
+        if key not in man:
+            raise ValueError(f"{path} has no '{key}' section; expected a manifest from the app.")
+        if not isinstance(man[key], dict):
+            raise ValueError(f"{path}: '{key}' is a JSON {type(man[key]).__name__}; expected an object.")
+    return man
+
+
+def _check_value(where, value, kinds):
+    """``value`` read from JSON has one of ``kinds`` ("str", "int", "float", "bool", "tuple", "dict", "None");
+    numbers finite, integers in int64."""
+    import numbers
+
+    ok = (
+        ("None" in kinds and value is None)
+        or ("bool" in kinds and isinstance(value, bool))
+        or ("str" in kinds and isinstance(value, str) and len(value) <= 10_000)
+        or ("int" in kinds and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63)
+        or ("float" in kinds and isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+        or ("tuple" in kinds and isinstance(value, list) and len(value) <= 10_000)
+        or ("dict" in kinds and isinstance(value, dict) and len(value) <= 10_000)
+    )
+    if not ok:
+        raise ValueError(f"{where}={json.dumps(value)[:80]} should be {' or '.join(sorted(kinds))}.")
+    return value
+
+
+def _config_from(section, cls, where, specials=()):
+    """A config dataclass from a manifest section: known fields only, each of the type its annotation
+    names (``specials`` maps a field to the JSON kinds it is stored as)."""
     import dataclasses
 
-    from .datasets import load_dataset
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in section:
+            continue
+        kinds = dict(specials).get(f.name) or {k.strip() for k in str(f.type).split("|")}
+        if "float" in kinds:
+            kinds = kinds | {"int"}
+        out[f.name] = _check_value(f"{where}.{f.name}", section[f.name], kinds)
+    return out
+
+
+def _dataset_of(man, path, data_path):
+    """The dataset a manifest names: bundled, synthetic (with its options) or an uploaded file (--data)."""
+    import hashlib
+
+    from .datasets import DEFAULT_MAX_BYTES, load_dataset
+    from .files import read_regular_file
+
+    spec = man["dataset"]
+    name = _check_value("dataset.name", spec.get("name"), {"str"})
+    source = _check_value("dataset.source", spec.get("source"), {"str", "None"})
+    sha = _check_value("dataset.sha256", spec.get("sha256"), {"str", "None"})
+    if source == "upload" or sha:
+        if not data_path:
+            raise ValueError(f"the manifest names an uploaded file ({name}); pass it with --data PATH.")
+        data = read_regular_file(data_path, DEFAULT_MAX_BYTES, "the data file (.npz, .csv or .parquet)")
+        if sha and hashlib.sha256(data).hexdigest() != sha:
+            raise ValueError(f"{data_path} is not the file of the manifest (its SHA-256 differs).")
+        buf = io.BytesIO(data)
+        buf.name = os.path.basename(data_path)
+        return load_dataset(buf)
+    options = _check_value("dataset.options", spec.get("options"), {"dict", "None"})
+    if name == "synthetic" and options:
+        import inspect
+
+        from .datasets import make_synthetic
+
+        known = set(inspect.signature(make_synthetic).parameters)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"dataset.options {unknown} are not options of the synthetic generator; expected some "
+                             f"of {sorted(known)}.")
+        kinds = {"dims": {"int", "tuple"}, "multilabel": {"bool"}}
+        for key, value in options.items():
+            _check_value(f"dataset.options.{key}", value, kinds.get(key, {"int", "float"}))
+    return _load(name, options)
+
+
+def cmd_impute(args):
     from .experiment import MissingConfig, RunConfig, check_run, make_mask, run_methods
     from .export import make_manifest, manifest_json, to_npz_bytes
 
-    try:
-        man = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{args.manifest} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
-    for key in ("dataset", "missingness", "run"):
-        if key not in man:
-            raise ValueError(f"{args.manifest} has no '{key}' section; expected a manifest from the app.")
-    spec = man["dataset"]
-    if spec.get("source") == "upload" or spec.get("sha256"):
-        if not args.data:
-            raise ValueError(f"the manifest names an uploaded file ({spec.get('name')}); pass it with --data PATH.")
-        import hashlib
-
-        digest = hashlib.sha256(Path(args.data).read_bytes()).hexdigest()
-        if spec.get("sha256") and digest != spec["sha256"]:
-            raise ValueError(f"{args.data} is not the file of the manifest (its SHA-256 differs).")
-        ds = load_dataset(args.data)
-    else:
-        ds = _load(spec["name"], spec.get("options"))
-    mfields = {f.name for f in dataclasses.fields(MissingConfig)}
-    mc = {k: v for k, v in man["missingness"].items() if k in mfields}
+    man = _read_manifest(args.manifest)
+    ds = _dataset_of(man, args.manifest, args.data)
+    mc = _config_from(man["missingness"], MissingConfig, "missingness",
+                      {"keep_probs": {"tuple", "None"}, "pattern_freqs": {"dict", "None"}})
     if mc.get("pattern_freqs") is not None:
-        mc["pattern_freqs"] = tuple(mc["pattern_freqs"].items())
+        mc["pattern_freqs"] = tuple((str(k), _check_value(f"missingness.pattern_freqs.{k}", v, {"float", "int"}))
+                                    for k, v in mc["pattern_freqs"].items())
     if mc.get("keep_probs") is not None:
-        mc["keep_probs"] = tuple(mc["keep_probs"])
+        mc["keep_probs"] = tuple(_check_value("missingness.keep_probs[]", v, {"float", "int"})
+                                 for v in mc["keep_probs"])
     mcfg = MissingConfig(**mc)
-    rfields = {f.name for f in dataclasses.fields(RunConfig)}
-    rc = {k: v for k, v in man["run"].items() if k in rfields}
-    rc["methods"] = tuple(rc.get("methods", ("ul4m4",)))
+    rc = _config_from(man["run"], RunConfig, "run", {"methods": {"tuple"}})
+    methods = tuple(_check_value("run.methods[]", m, {"str"}) for m in rc.get("methods", ["ul4m4"]))
+    if not methods:
+        raise ValueError("run.methods is empty; name at least one method (e.g. [\"ul4m4\"]).")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"run.methods {list(methods)} names a method twice.")
+    rc["methods"] = methods
+    for key, lo in (("n_clusters", 1), ("max_iter", 1), ("seed", 0)):
+        if key in rc and rc[key] < lo:
+            raise ValueError(f"run.{key}={rc[key]} should be at least {lo}.")
+    if not 0 <= mcfg.seed <= MAX_SEED_VALUE or ("seed" in rc and rc["seed"] > MAX_SEED_VALUE):
+        raise ValueError(f"seeds go from 0 to {MAX_SEED_VALUE}.")
     rcfg = RunConfig(**rc)
     mres = make_mask(ds, mcfg)
     check_run(ds, mres, rcfg)
+    spec = man["dataset"]
     with _output_folder(args.out) as out:
         run = run_methods(ds, mres, rcfg, callback=_progress)
         for method, completed in run.completed.items():
@@ -248,9 +400,21 @@ def main(argv=None):
     commands = {"sweep": cmd_sweep, "impute": cmd_impute, "warmup": cmd_warmup}
     try:
         return commands[args.command](args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"python -m ul4m4 {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, OverflowError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"python -m ul4m4 {args.command}: error: {message[:2000]}", file=sys.stderr)
         return 2
+    except (MemoryError, RecursionError) as exc:
+        print(f"python -m ul4m4 {args.command}: error: the input is too large or too deeply nested "
+              f"({type(exc).__name__}); use smaller settings.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: one line, the traceback only on request
+        if os.environ.get("UL4M4_DEBUG") == "1":
+            raise
+        detail = " ".join(str(exc).split())[:300]
+        print(f"python -m ul4m4 {args.command}: internal error ({type(exc).__name__}: {detail}); please report it "
+              "(UL4M4_DEBUG=1 shows the traceback).", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

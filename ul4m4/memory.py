@@ -1,10 +1,33 @@
-"""Memory estimates of a run before it starts, and a refusal that says what to change when it won't fit."""
+"""Memory estimates of work before it starts (runs, sweeps, synthetic data), a refusal that says what to
+change when it won't fit, and a memory limit that a caller (the app: one per session) can set for its own
+thread of work.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import os
+import sys
+import types
 
-__all__ = ["estimate_run_bytes", "available_bytes", "check_memory"]
+import numpy as np
+
+__all__ = [
+    "estimate_run_bytes",
+    "estimate_sweep_bytes",
+    "estimate_synthetic_bytes",
+    "available_bytes",
+    "check_memory",
+    "memory_limit",
+    "set_memory_limit",
+    "deep_nbytes",
+]
+
+# A limit set by the caller for its own context (a thread): the app sets its session's budget here, so
+# every check of the library made while serving that session (runs, generation, sweeps) respects it.
+_LIMIT = contextvars.ContextVar("ul4m4_memory_limit", default=None)
 
 
 def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
@@ -37,18 +60,64 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     return int(total + work)
 
 
+def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, classifier="linear"):
+    """Upper estimate of the peak memory of one degradation sweep (``sweep.run_sweep``), in bytes.
+
+    A sweep runs one method at a time, so its peak is the largest single-method run (``estimate_run_bytes``
+    at the largest k) plus the classifier trained on the completed data: the linear probe's copies of the
+    standardised features and its coefficients with L-BFGS history (n_classes x D, about 25 copies), or
+    the fusion model's per-modality embeddings (n x 64 x M, a few copies).
+    """
+    D = int(sum(dims))
+    imputers = [m for m in methods if m != "complete"] or ["mean"]
+    k = max(ks) if ks else 1
+    run = max(estimate_run_bytes(n_samples, dims, n_train, k, (m,)) for m in imputers)
+    if classifier == "fusion":
+        clf = 4 * n_samples * 64 * len(dims) * 4 + 2 * D * 64 * 4
+    else:
+        clf = 3 * n_samples * D * 8 + 25 * max(n_classes, 2) * (D + 1) * 8
+    return int(run + clf)
+
+
+def estimate_synthetic_bytes(n_samples, total_features, max_features, latent_dim, n_clusters, n_labels=0):
+    """Upper estimate of the peak memory of ``datasets.make_synthetic`` (bytes): the modalities (float64),
+    the latent vectors and the per-modality temporaries (noise, projection), and the labels."""
+    n, f8 = n_samples, 8
+    latent = 4 * n * latent_dim * f8 + 2 * n_clusters * latent_dim * f8
+    temporaries = 2 * n * max_features * f8 + latent_dim * max_features * f8
+    labels = n * f8 + 2 * n * n_labels * f8
+    return int(n * total_features * f8 + latent + temporaries + labels)
+
+
 def available_bytes():
-    """Memory a run may use: the machine's available memory (MemAvailable on Linux), capped by the
-    environment variable UL4M4_MEMORY_LIMIT_MB when it is set (for shared servers); None if unknown."""
+    """Memory work may use: the machine's available memory (MemAvailable on Linux), capped by the
+    environment variable UL4M4_MEMORY_LIMIT_MB when it is set (for shared servers) and by the limit set
+    for the current context (``memory_limit``); None if nothing is known."""
+    limits = [_machine_available(), _LIMIT.get()]
     cap = os.environ.get("UL4M4_MEMORY_LIMIT_MB")
-    machine = _machine_available()
     if cap:
         try:
-            cap_bytes = int(float(cap) * 2**20)
-        except ValueError:
+            limits.append(int(float(cap) * 2**20))
+        except (ValueError, OverflowError):
             raise ValueError(f"UL4M4_MEMORY_LIMIT_MB={cap!r} should be a number of megabytes.") from None
-        return cap_bytes if machine is None else min(cap_bytes, machine)
-    return machine
+    known = [v for v in limits if v is not None]
+    return min(known) if known else None
+
+
+def set_memory_limit(nbytes):
+    """Cap ``available_bytes`` at ``nbytes`` (None removes the cap) for the current context: the current
+    thread, or the current asyncio task. Returns a token for ``contextvars.ContextVar.reset``."""
+    return _LIMIT.set(None if nbytes is None else max(int(nbytes), 0))
+
+
+@contextlib.contextmanager
+def memory_limit(nbytes):
+    """``with memory_limit(2**30): ...`` caps ``available_bytes`` at ``nbytes`` inside the block."""
+    token = set_memory_limit(nbytes)
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
 
 
 def _machine_available():
@@ -65,14 +134,59 @@ def _machine_available():
         return None
 
 
-def check_memory(needed, available=None, fraction=0.8, what="This run"):
-    """Raise ``ValueError`` explaining what to change if ``needed`` exceeds ``fraction`` of available memory."""
+DEFAULT_HINT = ("use fewer methods (kNN and iterative imputation take the most), a smaller dataset, or run it from "
+                "the command line on a larger machine")
+
+
+def check_memory(needed, available=None, fraction=0.8, what="This run", hint=DEFAULT_HINT):
+    """Raise ``ValueError`` saying what to change (``hint``) if ``needed`` bytes exceed ``fraction`` of the
+    available memory (``available_bytes()`` unless given)."""
     available = available_bytes() if available is None else available
     if available is None:
         return
     if needed > fraction * available:
         raise ValueError(
-            f"{what} needs about {needed / 2**30:.1f} GB of memory but only {available / 2**30:.1f} GB are "
-            "available; use fewer methods (kNN and iterative imputation take the most), a smaller dataset, or "
-            "run it from the command line on a larger machine."
+            f"{what} needs about {_size(needed)} of memory but only {_size(available)} are available; {hint}."
         )
+
+
+def _size(nbytes):
+    return f"{nbytes / 2**30:,.1f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.0f} MB"
+
+
+def deep_nbytes(obj, _seen=None, _depth=0):
+    """Approximate bytes held by ``obj``: numpy arrays, torch tensors and pandas objects counted by their
+    buffers, walking lists, tuples, dicts, dataclasses and object attributes (each object counted once)."""
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen or _depth > 12:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        base = obj
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if base is not obj and id(base) in seen:
+            return 0
+        seen.add(id(base))
+        return int(base.nbytes) if obj.dtype != object else int(base.nbytes) + sum(
+            deep_nbytes(v, seen, _depth + 1) for v in obj.ravel()[:10_000])
+    if type(obj).__module__.startswith("torch") and hasattr(obj, "element_size") and hasattr(obj, "nelement"):
+        return int(obj.element_size() * obj.nelement())
+    if type(obj).__module__.startswith("pandas") and hasattr(obj, "memory_usage"):
+        try:
+            usage = obj.memory_usage(deep=True)
+            return int(usage.sum() if hasattr(usage, "sum") else usage)
+        except Exception:  # an exotic pandas object: count it as small
+            return sys.getsizeof(obj)
+    if isinstance(obj, (str, bytes, bytearray, int, float, complex, bool)) or obj is None:
+        return sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        return sys.getsizeof(obj) + sum(deep_nbytes(k, seen, _depth + 1) + deep_nbytes(v, seen, _depth + 1)
+                                        for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return sys.getsizeof(obj) + sum(deep_nbytes(v, seen, _depth + 1) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return sum(deep_nbytes(getattr(obj, f.name, None), seen, _depth + 1) for f in dataclasses.fields(obj))
+    if hasattr(obj, "__dict__") and not isinstance(obj, (type, types.FunctionType, types.MethodType, types.ModuleType)):
+        return sys.getsizeof(obj) + deep_nbytes(vars(obj), seen, _depth + 1)
+    return sys.getsizeof(obj)

@@ -6,15 +6,21 @@ bool ``mask`` of shape (n_samples, M), True where the modality is observed.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions, make_constraint
 
 __all__ = [
     "UL4M4Warning",
+    "UnsupportedDtypeError",
+    "NotFittedError",
+    "check_is_fitted",
     "check_Xs",
+    "max_abs_value",
     "check_random_state",
     "check_n_clusters",
     "check_params",
@@ -28,6 +34,33 @@ class UL4M4Warning(UserWarning):
     """Recoverable oddities in the data or the settings (a fallback was used, a rate was clipped...)."""
 
 
+class UnsupportedDtypeError(TypeError, ValueError):
+    """An array of a dtype outside the whitelist (bool, integers, float16/32/64); both a TypeError and,
+    like every refusal of bad input, a ValueError."""
+
+
+# Modality dtypes: accepted (bool, integers, float16/32/64) or refused with the reason.
+_REFUSED = {
+    "c": "complex numbers have no order or distance here; pass the real and imaginary parts as features",
+    "U": "text is not a feature; encode it as numbers first",
+    "S": "raw bytes are not features; decode them to numbers first",
+    "O": "Python objects are not read; pass a numeric array",
+    "M": "dates are not features; convert them to numbers (e.g. days since a reference date)",
+    "m": "durations are not features; convert them to numbers (e.g. seconds)",
+    "V": "structured or raw records are not features; pass one plain numeric array per modality",
+}
+
+
+def _dtype_problem(dtype):
+    """Why a modality of this dtype is refused, or None when it is accepted."""
+    if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return None
+    if dtype.kind == "f":
+        return ("extended precision (long double) has no torch counterpart and would be rounded silently; "
+                "convert it with X.astype(np.float64)")
+    return _REFUSED.get(dtype.kind, "not a number type")
+
+
 def _to_numpy(X, m):
     """Turn one modality into a numpy array without copying when possible."""
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor
@@ -38,16 +71,21 @@ def _to_numpy(X, m):
         arr = np.asarray(X)
     except Exception as exc:  # ragged nested lists and the like
         raise ValueError(f"Xs[{m}] could not be read as a 2-D numeric array: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind in "USVMm":
-        raise TypeError(
-            f"Xs[{m}] has dtype {arr.dtype}; expected a numeric (float, int or bool) array."
-        )
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"Xs[{m}] has dtype {arr.dtype}; expected a real numeric array.")
+    problem = _dtype_problem(arr.dtype)
+    if problem:
+        raise UnsupportedDtypeError(f"Xs[{m}] has dtype {arr.dtype}: {problem}; expected a numeric (bool, integer "
+                                    "or float16/32/64) array.")
     return arr
 
 
-def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True):
+def max_abs_value(working_dtype="float32"):
+    """Largest observed magnitude ``check_Xs`` accepts for a working dtype: sqrt(largest finite value) / 2**16,
+    so that squares, and sums of up to 2**32 of them, stay finite (float32: 2.8e14; float64: 2.0e149)."""
+    return math.sqrt(float(np.finfo(np.dtype(working_dtype)).max)) / 2**16
+
+
+def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True,
+             working_dtype="float32"):
     """Validate multimodal data and return it as float arrays plus a bool observation mask.
 
     Parameters
@@ -65,16 +103,22 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
         Expected feature count of each modality (for data passed to a fitted estimator).
     allow_empty_modality : bool, default=True
         If False, a modality observed in no sample is an error.
+    working_dtype : {"float32", "float64"}, default="float32"
+        The dtype the caller computes in. Observed values above ``max_abs_value(working_dtype)`` in
+        magnitude are refused: their squares would overflow it and turn results into NaN.
 
     Returns
     -------
     Xs : list of ndarray of float of shape (n_samples, n_features_m)
-        Float arrays (float32 and float64 are kept, other dtypes become float64).
+        Float arrays in native byte order: float32 and float64 are kept, bool, integers and float16 become
+        float64; views with negative strides (``X[:, ::-1]``) are copied, as torch cannot hold them.
     mask : ndarray of bool of shape (n_samples, n_modalities)
 
     Raises
     ------
-    ValueError, TypeError
+    UnsupportedDtypeError (a TypeError and a ValueError)
+        A dtype outside bool, integers and float16/32/64, with the reason.
+    ValueError
         With the number of offending rows and what is expected.
     """
     if isinstance(Xs, np.ndarray) or not isinstance(Xs, (list, tuple)):
@@ -95,9 +139,11 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
             )
         if arr.shape[1] == 0:
             raise ValueError(f"Xs[{m}] has 0 features; expected at least 1.")
-        if arr.dtype.kind != "f":
-            arr = arr.astype(np.float64)
-        elif copy:
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float64)  # bool, integers and float16 become float64
+        elif copy or any(s < 0 for s in arr.strides):
             arr = arr.copy()
         arrays.append(arr)
     n = arrays[0].shape[0]
@@ -115,12 +161,13 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
                 )
 
     # Row summaries computed in blocks so that validation never copies a whole modality.
-    stats = [_row_stats(a) for a in arrays]  # each: (all_nan, all_finite, any_nan), (n,)
+    stats = [_row_stats(a) for a in arrays]  # each: (all_nan, all_finite, any_nan, max_abs), (n,)
     if mask is None:
         mask = np.column_stack([~s[0] for s in stats])
     else:
         mask = _check_mask(mask, n, len(arrays))
-    for m, (_, all_finite, any_nan) in enumerate(stats):
+    limit = max_abs_value(working_dtype)
+    for m, (_, all_finite, any_nan, max_abs) in enumerate(stats):
         bad_rows = mask[:, m] & ~all_finite
         if bad_rows.any():
             n_bad = int(bad_rows.sum())
@@ -129,6 +176,16 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
                 f"Xs[{m}]: {n_bad} observed row(s) contain {why} (first at row "
                 f"{int(np.flatnonzero(bad_rows)[0])}). Observed rows must be finite; mark a missing "
                 "modality with a full row of NaN or with mask=False."
+            )
+        big = mask[:, m] & (max_abs > limit)
+        if big.any():
+            largest = float(max_abs[mask[:, m]].max())
+            factor = 10.0 ** math.ceil(math.log10(largest / limit))
+            raise ValueError(
+                f"Xs[{m}]: the largest observed |value| is {largest:.3g} ({int(big.sum())} observed row(s) above "
+                f"{limit:.2g}, first at row {int(np.flatnonzero(big)[0])}); its square overflows "
+                f"{np.dtype(working_dtype).name} arithmetic and would turn results into NaN. Rescale this "
+                f"modality (e.g. divide it by {factor:.0e})."
             )
     empty = ~mask.any(axis=1)
     if empty.any():
@@ -147,13 +204,17 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
 
 
 def _row_stats(a, block=4096):
-    """Per-row (all NaN, all finite, any NaN) flags of a 2-D float array, computed block by block."""
+    """Per-row (all NaN, all finite, any NaN) flags and largest |value| (NaN ignored) of a 2-D float
+    array, computed block by block."""
     n = a.shape[0]
     all_nan = np.empty(n, bool)
     all_finite = np.empty(n, bool)
     any_nan = np.empty(n, bool)
+    max_abs = np.empty(n, np.float64)
     for s in range(0, n, block):
         blk = a[s : s + block]
+        # The largest |value| per row from two reductions (no |blk| copy); NaN only where the whole row is NaN.
+        max_abs[s : s + block] = np.fmax(np.fmax.reduce(blk, axis=1), -np.fmin.reduce(blk, axis=1))
         finite = np.isfinite(blk).all(axis=1)
         all_finite[s : s + block] = finite
         if finite.all():  # the common case: no NaN to look for
@@ -163,7 +224,7 @@ def _row_stats(a, block=4096):
         isnan = np.isnan(blk)
         all_nan[s : s + block] = isnan.all(axis=1)
         any_nan[s : s + block] = isnan.any(axis=1)
-    return all_nan, all_finite, any_nan
+    return all_nan, all_finite, any_nan, max_abs
 
 
 def _check_mask(mask, n, M):
@@ -177,6 +238,16 @@ def _check_mask(mask, n, M):
             raise ValueError("mask must be boolean (or 0/1); True/1 marks an observed modality.")
         mask = mask.astype(bool)
     return mask
+
+
+def check_is_fitted(estimator, attribute):
+    """Raise ``NotFittedError`` (scikit-learn's; a ValueError and AttributeError) if ``estimator`` has no
+    ``attribute`` yet, i.e. it was used before ``fit``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' with appropriate arguments "
+            "before using this estimator."
+        )
 
 
 def check_random_state(random_state):
