@@ -77,8 +77,10 @@ class ZBlocks:
         Nz = torch.empty((c, len(self.dims)), dtype=self.dtype, device=self.device)
         xs = [torch.as_tensor(X if X.flags.writeable else X.copy()) for X in rows_np]
         partial = [not bool(a[:, m].all()) for m in range(len(xs))]
-        squares = torch.empty(min(c, STANDARDISE_ROWS) * max(self.dims), dtype=self.dtype, device=self.device)
-        for s, e in _spans(c, STANDARDISE_ROWS):
+        # On a GPU, large slices: each costs a host-to-device copy and a few kernel launches.
+        rows = STANDARDISE_ROWS if torch.device(self.device).type != "cuda" else 16 * STANDARDISE_ROWS
+        squares = torch.empty(min(c, rows) * max(self.dims), dtype=self.dtype, device=self.device)
+        for s, e in _spans(c, rows):
             for m, x in enumerate(xs):
                 block = Zcat[s:e, self.segs[m]]
                 # Converted a slice at a time (the same values as converting the whole array first).

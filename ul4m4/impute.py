@@ -422,7 +422,7 @@ class UL4M4Imputer(PartialModalityKMeans):
             patterns, pat_idx = np.unique(mask[rows_all], axis=0, return_inverse=True)
             pat_idx = pat_idx.reshape(-1)
             Bnum, Bcnt = center_center_terms(C, H, self.dims_, torch.as_tensor(patterns, device=device))  # (P, k, k)
-        chunk = self._chunk(cube=greedy)
+        chunk = self._chunk(cube=greedy, device=device)
         blocks = self._blocks(Xs, mask, device, dtype, chunk, cache=False)
         for s in range(0, rows_all.size, chunk):
             rows = rows_all[s : s + chunk]
