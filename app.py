@@ -1,64 +1,34 @@
-"""UL4M4 Explorer: home page. What UL4M4 does, the pipeline, and the current data, mask and run."""
-
-from pathlib import Path
+"""UL4M4 Explorer: the app's entry point. Sets up the session (defaults, the scenario in the address),
+the navigation and the sidebar, then runs the page the address names."""
 
 import streamlit as st
 
-from appui import state
-from appui.widgets import guard, sidebar_nav
-from ul4m4.summary import imputation_verdict
+from appui import scenario, state
+from appui.widgets import guard, sidebar
 
 st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
-sidebar_nav()
 state.ensure_defaults()
-ss = st.session_state
+with guard("reading the scenario from the address"):
+    scenario.restore()
 
-st.title("UL4M4 Explorer")
-st.markdown(
-    "Multimodal data often arrives with **whole modalities missing**: an image without its caption, a "
-    "patient without one of the scans. **UL4M4** (arXiv 2606.15743) fills the missing modality "
-    "embeddings **without labels**, before any downstream model: it standardises each modality, "
-    "clusters the samples with k-means under a *partial-modality distance* (comparing only the "
-    "modalities both sides hold), then completes each sample greedily from the cluster centres. "
-    "This app lets you load data, simulate missing modalities, run UL4M4 next to simple baselines, "
-    "and see honestly whether it helps."
-)
+PAGES = [
+    st.Page("views/home.py", title="Home", icon=":material/hub:", default=True),
+    st.Page("views/1_Data.py", title="Data", icon=":material/database:", url_path="data"),
+    st.Page("views/2_Missingness.py", title="Missingness", icon=":material/grid_off:", url_path="missingness"),
+    st.Page("views/3_Cluster_and_impute.py", title="Cluster & impute", icon=":material/scatter_plot:",
+            url_path="cluster"),
+    st.Page("views/4_Degradation.py", title="Degradation", icon=":material/trending_down:", url_path="degradation"),
+]
+PRESENT_PAGE = st.Page("views/present.py", title="Presentation", icon=":material/slideshow:", url_path="present")
 
-st.image(str(Path(__file__).parent / "assets" / "pipeline.svg"), caption="The UL4M4 pipeline", width="stretch")
-
-st.subheader("Where you are")
-c1, c2, c3 = st.columns(3)
-ds = ss[state.DATASET]
-with c1:
-    st.markdown("**Data**")
-    st.write(f"{ds.name}: {ds.n_samples} samples, {ds.n_modalities} modalities "
-             f"({', '.join(f'{n} {d}' for n, d in zip(ds.modality_names, ds.dims))})")
-    st.page_link("pages/1_Data.py", label="Choose or upload data", icon=":material/database:")
-with c2:
-    st.markdown("**Missingness**")
-    with guard("simulating missingness"):
-        mres = state.current_mask()
-        cfg = ss[state.MISSING_CFG]
-        st.write(f"{cfg.mechanism} on {cfg.apply_to} split(s): "
-                 f"{100 * mres.report.realized_slot_rate:.1f}% of modality slots missing, "
-                 f"{100 * mres.report.realized_incomplete_rate:.1f}% of samples incomplete")
-    st.page_link("pages/2_Missingness.py", label="Simulate missing modalities", icon=":material/grid_off:")
-with c3:
-    st.markdown("**UL4M4 run**")
-    run = state.current_run()
-    if run is None:
-        st.write(f"Not run yet for these settings (k = {ss[state.RUN_CFG].n_clusters}).")
-    else:
-        verdict = imputation_verdict(run.errors, "mse")
-        if verdict.best is None:
-            result = "Nothing was removed, so there is no imputation error to compare."
-        else:
-            result = ("Imputation MSE on removed blocks: " + ", ".join(f"{m} {v:.3f}" for m, v in verdict.scores.items())
-                      + f" (best: {verdict.best}).")
-        st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
-    st.page_link("pages/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
-
-st.page_link("pages/4_Degradation.py", label="Downstream degradation curves: does imputation help the classifier?",
-             icon=":material/trending_down:")
-st.caption("UL4M4 does not win everywhere: against mean or kNN imputation, and depending on the downstream "
-           "model, it can lose. Every page shows the methods side by side.")
+presenting = bool(st.session_state.get(state.PRESENT))
+# Every page stays registered (so every address resolves); presentation mode hides the menu and shows the story.
+page = st.navigation(PAGES + [PRESENT_PAGE], position="hidden" if presenting else "sidebar")
+if presenting and page.url_path != PRESENT_PAGE.url_path:
+    st.switch_page(PRESENT_PAGE)
+if not presenting:
+    sidebar()
+try:
+    page.run()
+finally:  # also after st.stop(): the address always holds the settings the page used
+    scenario.publish()

@@ -37,6 +37,7 @@ MEMO_SIZES = "memo_sizes"  # dict: settings -> bytes held by that result
 UPLOAD_DIGEST = "upload_digest"
 SWEEP = "sweep_result"
 SWEEP_CFG = "sweep_cfg"
+PRESENT = "present"  # bool: presentation mode
 
 MEMO_SIZE = 12
 MEMO_SHARE = 0.25  # the memo may hold at most this share of the session's budget (the newest entry always)

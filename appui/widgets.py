@@ -8,6 +8,10 @@ import traceback
 
 import streamlit as st
 
+from appui import scenario, state
+from appui.reporting import report_button
+from ul4m4.plotting import STATUS_COLOURS
+
 log = logging.getLogger("ul4m4.app")
 
 
@@ -57,18 +61,45 @@ class Progress:
         self.bar.empty()
 
 
-NAV = [
-    ("app.py", "Home", ":material/hub:"),
-    ("pages/1_Data.py", "Data", ":material/database:"),
-    ("pages/2_Missingness.py", "Missingness", ":material/grid_off:"),
-    ("pages/3_Cluster_and_impute.py", "Cluster & impute", ":material/scatter_plot:"),
-    ("pages/4_Degradation.py", "Degradation", ":material/trending_down:"),
-]
+
+FIGURE_FORMAT = "figure_format"  # session-state key: "png" | "svg", what a chart's camera button saves
+PRESENTATION_SIZE = (1600, 900)  # pixels of a figure saved from its toolbar
 
 
-def sidebar_nav():
-    """The sidebar navigation (Streamlit's own is hidden in config.toml: it would label the home page 'app')."""
+def chart_config():
+    """Plotly's toolbar for every chart: the camera saves the figure at presentation size, as PNG or SVG
+    (the sidebar's choice), named after its title."""
+    fmt = st.session_state.get(FIGURE_FORMAT, "png")
+    w, h = PRESENTATION_SIZE
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": fmt, "width": w, "height": h, "scale": 1, "filename": "ul4m4_figure"}}
+
+
+def status_legend():
+    """The one visual code for modality blocks, as HTML swatches (used once, in the sidebar)."""
+    sw = {status: f"<span style='color:{c};font-size:1.2em'>{'&#10005;' if status == 'imputed' else '&#9679;'}</span>"
+          for status, c in STATUS_COLOURS.items()}
+    return (f"{sw['observed']} observed &nbsp; {sw['missing']} missing &nbsp; {sw['imputed']} imputed")
+
+
+def sidebar():
+    """Sidebar under the navigation: the visual code, presentation mode, figure format, the link note."""
+    ss = st.session_state
     with st.sidebar:
-        st.markdown("### UL4M4 Explorer")
-        for path, label, icon in NAV:
-            st.page_link(path, label=label, icon=icon)
+        st.markdown("**Modality blocks, on every chart**  \n" + status_legend(), unsafe_allow_html=True)
+        if st.button("Presentation mode", icon=":material/slideshow:", key="present_on",
+                     help="Hide the controls and walk through the current scenario in five steps (or add "
+                          "?present=1 to the address)."):
+            ss[state.PRESENT] = True
+            st.switch_page("views/present.py")
+        report_button("dl_report_sidebar")
+        st.radio("Chart camera button saves", ["png", "svg"], key=FIGURE_FORMAT, horizontal=True,
+                 format_func={"png": "PNG", "svg": "SVG"}.get,
+                 help=f"At presentation size, {PRESENTATION_SIZE[0]} x {PRESENTATION_SIZE[1]} pixels.")
+        for note in ss.get(scenario.NOTES, []):
+            st.warning(note, icon=":material/link_off:")
+        if scenario.uses_upload():
+            st.info("This page's address holds every setting but not your uploaded file: a colleague who opens "
+                    "it sees the bundled mfeat data. Share the file with the link.", icon=":material/link:")
+        else:
+            st.caption("The address holds this scenario (data, missingness, run, map): copy it to share it.")

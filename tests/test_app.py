@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from appui import state
 from ul4m4.experiment import MissingConfig
 
-PAGES = ["pages/1_Data.py", "pages/2_Missingness.py", "pages/3_Cluster_and_impute.py", "pages/4_Degradation.py"]
+PAGES = ["views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py", "views/4_Degradation.py"]
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +36,11 @@ def no_problem(at):
     assert not at.error, [e.value for e in at.error]
 
 
+def page_downloads(at):
+    """The page's download buttons (the sidebar's report is on every page)."""
+    return [b for b in at.get("download_button") if b.key != "dl_report_sidebar"]
+
+
 def submit(at, label):
     [b for b in at.button if b.label == label][0].click().run()
 
@@ -57,7 +62,7 @@ def test_every_page_opens_with_defaults(page):
 
 def test_data_page_charts_and_synthetic():
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     assert chart_titles(at)[:3] == ["Features per modality", "Scale of each modality (std of each feature, observed rows)",
                                     "Samples per class"]
     at.radio(key="data_source").set_value("synthetic").run()
@@ -86,7 +91,7 @@ def csv_bytes(rows=40, text=False):
 
 def test_good_then_bad_upload():
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value(("mine.csv", csv_bytes(), "text/csv")).run()
     no_problem(at)
@@ -97,7 +102,7 @@ def test_good_then_bad_upload():
     assert any("column 'img__1' holds text" in e.value for e in at.error)
     assert at.session_state[state.DATASET].name == "mine.csv"  # the good data is kept
     # The other pages work on the uploaded data.
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
 
 
@@ -105,7 +110,7 @@ def test_npz_upload_with_pickled_objects_is_refused():
     buf = io.BytesIO()
     np.savez(buf, a=np.array([{"x": 1}], dtype=object))
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value(("evil.npz", buf.getvalue(), "application/octet-stream")).run()
     assert not at.exception
@@ -114,7 +119,7 @@ def test_npz_upload_with_pickled_objects_is_refused():
 
 def test_missingness_page_simulates_and_reports():
     at = start()
-    at.switch_page("pages/2_Missingness.py").run()
+    at.switch_page("views/2_Missingness.py").run()
     assert "Requested vs realised missingness" in chart_titles(at)
     at.selectbox(key="miss_mechanism").set_value("pepsy").run()
     at.slider(key="miss_pm").set_value(0.6)
@@ -129,11 +134,11 @@ def test_missingness_page_simulates_and_reports():
 
 def test_impossible_setting_shows_error_and_keeps_settings():
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     no_labels = pd.read_csv(io.BytesIO(csv_bytes())).drop(columns="y").to_csv(index=False).encode()
     at.file_uploader(key="upload").set_value(("nolabels.csv", no_labels, "text/csv")).run()
-    at.switch_page("pages/2_Missingness.py").run()
+    at.switch_page("views/2_Missingness.py").run()
     before = at.session_state[state.MISSING_CFG]
     at.selectbox(key="miss_mechanism").set_value("mnar_label").run()
     submit(at, "Simulate")
@@ -144,7 +149,7 @@ def test_impossible_setting_shows_error_and_keeps_settings():
 
 def test_cluster_page_runs_and_draws_everything():
     at = start()
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
     titles = chart_titles(at)
     assert titles[0].startswith("Imputation error: mean squared error on removed blocks")
@@ -157,16 +162,16 @@ def test_cluster_page_runs_and_draws_everything():
     assert methods == {"UL4M4 (paper)", "UL4M4 soft, auto", "Zero fill", "Mean", "kNN", "SoftImpute"}
     run = at.session_state[state.MEMO][run_key(at)]
     assert run.model.n_clusters == 10
-    assert len(at.get("download_button")) == 4
+    assert len(page_downloads(at)) == 5  # data, parquet, mask, manifest, report
     # Re-opening the page does not recompute: the memo already holds the run.
-    at.switch_page("pages/2_Missingness.py").run()
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/2_Missingness.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     assert at.session_state[state.MEMO][run_key(at)] is run
 
 
 def test_cluster_page_new_settings():
     at = start()
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     at.number_input(key="run_k").set_value(4)
     at.multiselect(key="run_baselines").set_value(["mean"])
     submit(at, "Run")
@@ -178,9 +183,9 @@ def test_cluster_page_new_settings():
 
 def test_degradation_page_small_sweep():
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("pages/4_Degradation.py").run()
+    at.switch_page("views/4_Degradation.py").run()
     no_problem(at)
     at.text_input(key="deg_rates").set_value("0, 0.4")
     at.number_input(key="deg_seeds").set_value(2)
@@ -192,7 +197,7 @@ def test_degradation_page_small_sweep():
     assert titles[0].startswith("F1-micro on the test split vs missing modality slots (mean ± 1 std over n=2 seeds)")
     assert any(t.startswith("F1-macro") for t in titles)
     assert any(t.startswith("Sensitivity to the number of clusters k") for t in titles)
-    assert len(at.get("download_button")) == 3
+    assert len(page_downloads(at)) == 3
     verdicts = [m.value for m in [*at.success, *at.warning] if m.value.startswith("At rate 0.4: ")]
     assert len(verdicts) == 1 and "(F1-micro, mean over seeds). Best: " in verdicts[0]
     assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
@@ -200,7 +205,7 @@ def test_degradation_page_small_sweep():
 
 def test_degradation_bad_rates_show_error():
     at = start()
-    at.switch_page("pages/4_Degradation.py").run()
+    at.switch_page("views/4_Degradation.py").run()
     at.text_input(key="deg_rates").set_value("0, 1.0")
     submit(at, "Run sweep")
     assert not at.exception
@@ -209,7 +214,7 @@ def test_degradation_bad_rates_show_error():
 
 def test_failed_run_keeps_previous_results(monkeypatch):
     at = start()
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
     before = at.session_state[state.RUN_CFG]
     monkeypatch.setenv("UL4M4_MEMORY_LIMIT_MB", "1")
@@ -234,7 +239,7 @@ def upload_limit_1mb():
 
 def test_the_configured_upload_limit_is_what_the_page_says_and_the_loader_enforces(upload_limit_1mb):
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     assert at.file_uploader(key="upload").proto.max_upload_size_mb == 1
     assert any("files up to 1 MB" in m.value for m in at.markdown)
@@ -250,10 +255,10 @@ def test_home_after_a_run_with_nothing_removed():
     # At rate 0 no block is removed, so no method has an error and there is no best method to name.
     at = start()
     at.session_state[state.MISSING_CFG] = MissingConfig(rate=0.0)
-    at.switch_page("pages/3_Cluster_and_impute.py").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
     assert any("Nothing was removed" in i.value for i in at.info)
-    at.switch_page("app.py").run()
+    at.switch_page("views/home.py").run()
     no_problem(at)
     assert any("Nothing was removed, so there is no imputation error to compare" in m.value for m in at.markdown)
 
@@ -268,7 +273,7 @@ def hostile_sample():
 @pytest.mark.parametrize("fname, data, match", hostile_sample())
 def test_hostile_uploads_are_refused_readably_in_the_app(fname, data, match):
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value((fname, data, "application/octet-stream")).run()
     assert not at.exception

@@ -12,8 +12,8 @@ import fuzz
 from appui import state
 from test_app import ROOT, start, submit
 
-PAGES = ["app.py", "pages/1_Data.py", "pages/2_Missingness.py", "pages/3_Cluster_and_impute.py",
-         "pages/4_Degradation.py"]
+PAGES = ["views/home.py", "views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py",
+         "views/4_Degradation.py"]
 MAX_PAGE_BYTES = 16 << 20  # what one page may send to the browser
 
 
@@ -46,7 +46,7 @@ ODD_FILES = fuzz.accepted_files(np.random.default_rng(0)) + formerly_breaking_fi
 
 
 def upload(at, fname, data):
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value((fname, data, "application/octet-stream")).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -97,7 +97,7 @@ def budget_mb(monkeypatch):
 def test_synthetic_data_is_checked_against_the_session_budget(budget_mb):
     budget_mb(64)
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("synthetic").run()
     assert at.session_state[state.DATASET].name == "synthetic"  # the default size fits
     assert any("Estimated memory to generate these data" in c.value for c in at.caption)
@@ -125,9 +125,9 @@ def test_uploads_are_checked_against_the_session_budget(budget_mb):
 def test_a_sweep_is_checked_against_the_session_budget(budget_mb):
     budget_mb(20)
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("pages/4_Degradation.py").run()
+    at.switch_page("views/4_Degradation.py").run()
     assert any("Estimated memory" in c.value for c in at.caption)
     at.text_input(key="deg_rates").set_value("0")
     at.number_input(key="deg_seeds").set_value(1)
@@ -143,12 +143,12 @@ def test_results_are_kept_per_session_and_bounded_in_bytes(budget_mb):
 
     budget_mb(800)  # the memo may hold a quarter: 200 MB
     at = start()
-    at.switch_page("pages/2_Missingness.py").run()
+    at.switch_page("views/2_Missingness.py").run()
     old = np.ones(100 * 2**17)  # an earlier result of 100 MB...
     state_memo = at.session_state[state.MEMO]
     state_memo[("old result",)] = old
     at.session_state[state.MEMO_SIZES][("old result",)] = old.nbytes
-    at.switch_page("pages/3_Cluster_and_impute.py").run()  # ...and a run of about 130 MB (six methods)
+    at.switch_page("views/3_Cluster_and_impute.py").run()  # ...and a run of about 130 MB (six methods)
     assert not at.exception and not at.error, [e.value for e in at.error]
     memo = at.session_state[state.MEMO]
     assert ("old result",) not in memo and run_key(at) in memo  # the oldest went, the newest stays
@@ -160,7 +160,7 @@ def test_no_data_is_cached_across_sessions():
     from streamlit.runtime.caching import cache_data_api
 
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("synthetic").run()
     assert at.session_state[state.DATASET].name == "synthetic"
     stats = cache_data_api._data_caches.get_stats()  # Streamlit's own cache statistics

@@ -22,11 +22,11 @@ def test_main_flow_in_chromium(tmp_path):
 
         page.get_by_role("link", name="Missingness").first.click()
         wait_idle(page)
-        # .streamlit/config.toml takes effect: the theme's primary colour, and Streamlit's own page list
-        # hidden in favour of the app's sidebar navigation.
+        # .streamlit/config.toml takes effect (the theme's primary colour); the navigation is Streamlit's
+        # own (st.navigation), with readable page titles.
         simulate = page.get_by_role("button", name="Simulate")
         assert simulate.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(214, 39, 40)"  # #d62728
-        assert page.locator("[data-testid='stSidebarNav']").count() == 0
+        assert page.locator("[data-testid='stSidebarNav']").count() == 1
         assert page.get_by_role("link", name="Cluster & impute").count() >= 1
         simulate.click()
         wait_idle(page)

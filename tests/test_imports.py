@@ -16,7 +16,7 @@ MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
 LOW = ["validation", "scaling", "distance", "_lloyd", "cluster", "impute"]
 HIGH = ["experiment", "sweep", "cli", "plotting", "projection", "export", "downstream"]
 ORCHESTRATION = ["experiment", "sweep", "cli"]
-APP = ["streamlit", "appui", "pages", "app"]
+APP = ["streamlit", "appui", "views", "app"]
 
 
 def read_imports(source, module):

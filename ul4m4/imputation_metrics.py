@@ -80,3 +80,33 @@ def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None, true_mas
         }
     )
     return pd.DataFrame(rows)
+
+
+def block_errors(Xs_true, Xs_imputed, removed, true_mask=None):
+    """Error of every imputed block against the truth: MSE per feature in standardised units, as
+    ``imputation_error`` computes it (whose per-modality ``mse`` is the mean of these over the removed
+    blocks).
+
+    Returns
+    -------
+    ndarray of float64 of shape (n_samples, n_modalities)
+        NaN where the block was not removed.
+    """
+    Xt, full = check_Xs(Xs_true, true_mask)
+    Xi, _ = check_Xs(Xs_imputed, np.ones_like(full), n_modalities=len(Xt), dims=[X.shape[1] for X in Xt])
+    removed = np.asarray(removed, dtype=bool)
+    if removed.shape != full.shape:
+        raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
+    if (removed & ~full).any():
+        raise ValueError(f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can "
+                         "only be measured where the truth is known.")
+    out = np.full(full.shape, np.nan)
+    for m, (T, I) in enumerate(zip(Xt, Xi)):
+        r = removed[:, m]
+        if not r.any():
+            continue
+        mu, sd = masked_mean_std(T, full[:, m])
+        zt = (T[r].astype(np.float64) - mu) / sd
+        zi = (I[r].astype(np.float64) - mu) / sd
+        out[r, m] = ((zi - zt) ** 2).mean(axis=1)
+    return out

@@ -16,6 +16,9 @@ from .missing import pattern_label
 from .summary import summarise
 
 __all__ = [
+    "STATUS_COLOURS",
+    "STATUS_SYMBOLS",
+    "STATUS_LEGEND",
     "cluster_color",
     "method_color",
     "fig_dimensions",
@@ -41,6 +44,12 @@ METHOD_LABELS = {
     "ul4m4": "UL4M4 (paper)", "zero": "Zero fill", "mean": "Mean", "knn": "kNN", "iterative": "Iterative",
     "complete": "Complete data (ceiling)", "ul4m4_soft": "UL4M4 soft, auto", "softimpute": "SoftImpute",
 }
+# One visual code for a modality block, on every chart and page (Okabe-Ito colours, safe for the common
+# colour-vision deficiencies; imputed blocks also differ by marker shape, so the code survives greyscale).
+STATUS_COLOURS = {"observed": "#0072B2", "missing": "#E69F00", "imputed": "#CC79A7"}
+STATUS_SYMBOLS = {"observed": "circle", "missing": "circle-open", "imputed": "x"}
+STATUS_LEGEND = ("observed: blue circle; missing (removed, not yet filled): orange; "
+                 "imputed (filled by a method): purple cross")
 WEBGL_ABOVE = 3000  # points; beyond this scatter plots switch to WebGL
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend_title_text="")
 
@@ -112,7 +121,8 @@ def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
     z = sub[order].astype(int)
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=[str(r) for r in rows[order]], zmin=0, zmax=1,
-        colorscale=[[0, "#f4a261"], [0.5, "#f4a261"], [0.5, "#2a9d8f"], [1, "#2a9d8f"]],
+        colorscale=[[0, STATUS_COLOURS["missing"]], [0.5, STATUS_COLOURS["missing"]],
+                    [0.5, STATUS_COLOURS["observed"]], [1, STATUS_COLOURS["observed"]]],
         colorbar=dict(title="", tickvals=[0.25, 0.75], ticktext=["missing", "observed"]),
         hovertemplate="sample %{y}<br>%{x}: %{z}<extra>1 = observed, 0 = missing</extra>",
     ))
@@ -140,10 +150,13 @@ def fig_patterns(pattern_counts, names, top=20):
         for m, ch in enumerate(p):
             xs.append(p)
             ys.append(names[m])
-            colors.append("#2a9d8f" if ch == "1" else "#e0e0e0")
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(size=12, color=colors),
+            colors.append(STATUS_COLOURS["observed"] if ch == "1" else STATUS_COLOURS["missing"])
+    symbols = [STATUS_SYMBOLS["observed"] if c == STATUS_COLOURS["observed"] else STATUS_SYMBOLS["missing"]
+               for c in colors]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(size=12, color=colors, symbol=symbols,
+                                                                      line=dict(width=2, color=colors)),
                              name="observed modality (filled)", hoverinfo="skip", showlegend=False), row=2, col=1)
-    fig.update_layout(title=f"Missing patterns ({len(pattern_counts)} distinct; dark dot = observed)",
+    fig.update_layout(title=f"Missing patterns ({len(pattern_counts)} distinct; blue dot = observed, orange ring = missing)",
                       showlegend=False, **LAYOUT)
     fig.update_yaxes(title_text="Samples", row=1, col=1)
     fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed")
@@ -173,7 +186,7 @@ def fig_rates(report, names):
 
 
 def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_names=("dim 1", "dim 2"),
-                    colour_title="cluster", hover=None, centre_note=""):
+                    colour_title="cluster", hover=None, centre_note="", ids=None):
     """2-D map of samples: colour by cluster or label, circles observed, crosses imputed, stars centres.
 
     Parameters
@@ -182,9 +195,12 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     colour_by : (n,) int cluster indices (coloured with ``cluster_color``) or labels
     imputed : (n,) bool, True where at least one modality was imputed
     centres : (k, 2) or None
+    ids : (n,) int or None
+        Sample ids carried by every point as ``customdata`` (selection events report them); default 0..n-1.
     """
     coords = np.asarray(coords)
     n = coords.shape[0]
+    ids = np.arange(n) if ids is None else np.asarray(ids)
     Scatter = go.Scattergl if n > WEBGL_ABOVE else go.Scatter
     colour_by = np.asarray(colour_by)
     is_cluster = colour_title == "cluster"
@@ -201,7 +217,7 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
                 colorbar=dict(title="confidence<br>(0-1)", x=1.02, y=0.35, len=0.6))),
         ):
             fig.add_trace(Scatter(
-                x=coords[sel, 0], y=coords[sel, 1], mode="markers", marker=marker, name=name,
+                x=coords[sel, 0], y=coords[sel, 1], mode="markers", marker=marker, name=name, customdata=ids[sel],
                 text=None if hover is None else np.asarray(hover)[sel],
                 hovertemplate="%{text}<extra></extra>" if hover is not None else None,
             ))
@@ -209,16 +225,16 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
         sel = colour_by == g
         colour = cluster_color(g) if is_cluster else cluster_color(gi)
         fig.add_trace(Scatter(
-            x=coords[sel, 0], y=coords[sel, 1], mode="markers",
+            x=coords[sel, 0], y=coords[sel, 1], mode="markers", customdata=ids[sel],
             marker=dict(size=6, color=colour, symbol=np.where(imputed[sel], "x", "circle"), opacity=0.75,
                         line=dict(width=0)),
             name=f"{colour_title} {g}", legendgroup=str(g),
             text=None if hover is None else np.asarray(hover)[sel],
             hovertemplate="%{text}<extra></extra>" if hover is not None else None,
         ))
-    for symbol, tag in (("circle", "all modalities observed"), ("x", "some modality imputed")):
+    for status, tag in (("observed", "all modalities observed"), ("imputed", "some modality imputed")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=tag,
-                                 marker=dict(size=8, color="#555555", symbol=symbol)))
+                                 marker=dict(size=8, color=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status])))
     if centres is not None:
         centres = np.asarray(centres)
         ok = ~np.isnan(centres).any(axis=1)
@@ -283,8 +299,9 @@ def fig_centre_presence(center_mask, names):
     k = H.shape[0]
     fig = go.Figure(go.Heatmap(
         z=H, x=names, y=[str(j) for j in range(k)], zmin=0, zmax=1,
-        colorscale=[[0, "#eeeeee"], [0.5, "#eeeeee"], [0.5, "#2a9d8f"], [1, "#2a9d8f"]],
-        colorbar=dict(tickvals=[0.25, 0.75], ticktext=["lacks", "holds"]),
+        colorscale=[[0, STATUS_COLOURS["missing"]], [0.5, STATUS_COLOURS["missing"]],
+                    [0.5, STATUS_COLOURS["observed"]], [1, STATUS_COLOURS["observed"]]],
+        colorbar=dict(tickvals=[0.25, 0.75], ticktext=["lacks (no member observes it)", "holds"]),
         hovertemplate="centre %{y}, %{x}: %{z}<extra>1 = holds</extra>",
     ))
     fig.update_layout(title="Modalities held by each cluster centre", xaxis_title="Modality", yaxis_title="Cluster",

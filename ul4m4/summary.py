@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["summarise", "Verdict", "best_method", "imputation_verdict", "sweep_verdict"]
+__all__ = ["summarise", "Verdict", "best_method", "imputation_verdict", "sweep_verdict", "sample_table"]
 
 
 def summarise(df, metric):
@@ -87,3 +87,61 @@ def sweep_verdict(df, metric="f1_micro"):
     rate = df["rate"].max()
     scores = df[df["rate"] == rate].groupby("method")[metric].mean().drop("complete", errors="ignore")
     return Verdict(scores, best_method(scores, higher_is_better=True), rate)
+
+
+def sample_table(ids, names, mask, removed, provenances, block_errors=None, labels=None, clusters=None,
+                 split=None, method_labels=None):
+    """One row per (sample, modality) of the samples ``ids``: whether the block was observed or imputed
+    (and why it was missing), and for each method which centre filled it, its error and its confidence.
+
+    Parameters
+    ----------
+    ids : sequence of int, sample indices
+    names : list of str, modality names
+    mask : (n, M) bool, True where the block was observed (after simulation)
+    removed : (n, M) bool, True where the simulation removed an observed block (the truth is known)
+    provenances : dict method -> ``Provenance`` (source, confidence, weight, ...)
+    block_errors : dict method -> (n, M) float, error of each removed block (NaN elsewhere), or None
+    labels, clusters, split : (n,) arrays or None (split holds "train"/"test")
+    method_labels : dict method -> readable name, or None
+
+    Returns
+    -------
+    DataFrame with columns sample, [split], [label], [cluster], modality, status ("observed" or
+    "imputed"), missing because, then per method "<name>: filled from", "<name>: error (MSE)" and
+    "<name>: confidence".
+    """
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    mask = np.asarray(mask, dtype=bool)
+    removed = np.asarray(removed, dtype=bool)
+    label_of = method_labels or {}
+    rows = []
+    for i in ids:
+        for m, name in enumerate(names):
+            row = {"sample": int(i)}
+            if split is not None:
+                row["split"] = split[i]
+            if labels is not None:
+                row["label"] = labels[i]
+            if clusters is not None:
+                row["cluster"] = int(clusters[i])
+            observed = bool(mask[i, m])
+            row.update(modality=name, status="observed" if observed else "imputed",
+                       **{"missing because": "" if observed else
+                          ("removed by the simulation" if removed[i, m] else "missing in the data")})
+            for method, prov in provenances.items():
+                tag = label_of.get(method, method)
+                src = int(prov.source[i, m])
+                if observed:
+                    filled = ""
+                elif src < 0:
+                    filled = "training mean"
+                else:
+                    w = prov.weight[i, m]
+                    filled = f"centre {src}" + (f" (weight {w:.2f})" if np.isfinite(w) and w < 1.0 else "")
+                err = block_errors.get(method) if block_errors else None
+                row[f"{tag}: filled from"] = filled
+                row[f"{tag}: error (MSE)"] = np.nan if err is None else float(err[i, m])
+                row[f"{tag}: confidence"] = np.nan if observed else float(prov.confidence[i, m])
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import Progress, guard, sidebar_nav
+from appui.widgets import Progress, chart_config, guard
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
@@ -17,8 +17,6 @@ from ul4m4.summary import sweep_verdict
 from ul4m4.sweep import RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, run_sweep
 from ul4m4.validation import parse_list
 
-st.set_page_config(page_title="Degradation · UL4M4 Explorer", page_icon=":material/trending_down:", layout="wide")
-sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
@@ -122,10 +120,10 @@ cfg = cfgs[0]
 st.caption(f"{ds.name}, {cfg.mechanism}, classifier: {cfg.classifier}, seeds {list(cfg.seeds)}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)
-st.plotly_chart(figs["f1_micro"], width="stretch", key="fig_deg_micro")
-st.plotly_chart(figs["f1_macro"], width="stretch", key="fig_deg_macro")
+st.plotly_chart(figs["f1_micro"], width="stretch", config=chart_config(), key="fig_deg_micro")
+st.plotly_chart(figs["f1_macro"], width="stretch", config=chart_config(), key="fig_deg_macro")
 if "imputation_mse" in figs:
-    st.plotly_chart(figs["imputation_mse"], width="stretch", key="fig_deg_mse")
+    st.plotly_chart(figs["imputation_mse"], width="stretch", config=chart_config(), key="fig_deg_mse")
 
 # Plain-words verdict at the highest rate.
 verdict = sweep_verdict(df, "f1_micro")
@@ -139,7 +137,7 @@ if len(verdict.scores) > 1 and "ul4m4" in verdict.scores and verdict.best is not
         st.warning(msg + " UL4M4 does not win here.")
 
 if "k_sensitivity" in figs:
-    st.plotly_chart(figs["k_sensitivity"], width="stretch", key="fig_deg_k")
+    st.plotly_chart(figs["k_sensitivity"], width="stretch", config=chart_config(), key="fig_deg_k")
 
 with st.expander("Results table"):
     st.dataframe(df, hide_index=True, width="stretch")
@@ -163,7 +161,7 @@ demo = pd.DataFrame([
 st.dataframe(demo.round(3), hide_index=True, width="stretch")
 st.caption("Computed live on 1,000 random label vectors with 27 labels and about 2.4 positives each.")
 if "flattened_f1_micro" in figs:
-    st.plotly_chart(figs["flattened_f1_micro"], width="stretch", key="fig_deg_flat")
+    st.plotly_chart(figs["flattened_f1_micro"], width="stretch", config=chart_config(), key="fig_deg_flat")
 
 st.subheader("Downloads")
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.

@@ -7,16 +7,16 @@ import streamlit as st
 import torch
 
 from appui import state
-from appui.widgets import Progress, guard, sidebar_nav
+from appui.reporting import report_button
+from appui.widgets import Progress, chart_config, guard
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve
 from ul4m4.memory import available_bytes, estimate_run_bytes
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
-from ul4m4.summary import imputation_verdict
+from ul4m4.imputation_metrics import block_errors
+from ul4m4.summary import imputation_verdict, sample_table
 
-st.set_page_config(page_title="Cluster & impute · UL4M4 Explorer", page_icon=":material/scatter_plot:", layout="wide")
-sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
@@ -120,7 +120,7 @@ else:
             st.success(msg)
         else:
             st.warning(msg + " UL4M4 loses to a baseline here.")
-    st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", key="fig_error")
+    st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", config=chart_config(), key="fig_error")
     st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
                "(each feature scaled by the mean and std of the true observed values).")
     st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch")
@@ -140,7 +140,7 @@ if soft is not None and soft.selection_ is not None:
             with guard("computing the error against k"):
                 curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))
             prog.done()
-    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_), width="stretch", key="fig_k_selection")
+    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_), width="stretch", config=chart_config(), key="fig_k_selection")
     msg = (f"A fraction of the *observed* training slots (15 %, never a sample's last) was hidden, UL4M4 soft was "
            f"fitted on the rest at each k and temperature, and the hidden slots were scored: k = {soft.n_clusters_} "
            f"scored best. The paper reports UL4M4 as stable across k; here the hold-out error ranges from "
@@ -149,6 +149,57 @@ if soft is not None and soft.selection_ is not None:
         msg += (f" On the removed blocks, the paper's greedy completion ranges from {curve['true_mse_paper'].min():.3f} "
                 f"to {curve['true_mse_paper'].max():.3f} over the same k.")
     st.caption(msg)
+
+# ---- Linked selection: the map's selected samples, in a table ------------------------------------------------
+SELECTION_SHOWN = 500  # samples listed in the table (the download holds them all)
+
+
+def selected_ids(event, n):
+    """Sample ids of the points selected on the map (their customdata), sorted, without duplicates."""
+    points = (event or {}).get("selection", {}).get("points", []) if hasattr(event, "get") else []
+    ids = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is not None and 0 <= int(cd) < n:
+            ids.append(int(cd))
+    return sorted(set(ids))
+
+
+def show_selection(ids, shown, clusters):
+    """The table of the selected samples; a single clicked sample also opens in the per-sample panel."""
+    if not ids:
+        return
+    if len(ids) == 1 and ss.get("inspect_clicked") != ids[0]:
+        ss["inspect_clicked"] = ids[0]
+        ss["inspect_sample"] = ids[0]  # the per-sample panel below opens on the clicked point
+    truth_errors = {}
+    if mres.removed.any():
+        truth_errors = {m: block_errors(ds.Xs, run.completed[m], mres.removed, true_mask=ds.mask) for m in run.provenances}
+    split = np.full(ds.n_samples, "train", dtype=object)
+    split[mres.test_idx] = "test"
+    labels = None if ds.y is None else (ds.y if ds.y.ndim == 1 else np.array([",".join(map(str, np.flatnonzero(r)))
+                                                                             for r in ds.y], dtype=object))
+    table = sample_table(ids, names, mask, mres.removed, run.provenances, truth_errors, labels=labels,
+                         clusters=clusters, split=split, method_labels=plotting.METHOD_LABELS)
+    n_imp = int((~mask[ids]).any(axis=1).sum())
+    with st.container(key="selection"):
+        _selection_body(ids, table, n_imp, shown)
+
+
+def _selection_body(ids, table, n_imp, shown):
+    st.markdown(f"**{len(ids)} sample(s) selected** ({n_imp} with a filled modality; cluster from "
+                f"{plotting.method_label(shown)}). Errors are those of the removed blocks, where the truth is known.")
+    shown_rows = table[table["sample"].isin(ids[:SELECTION_SHOWN])]
+    styled = shown_rows.style.map(lambda v: f"color: {plotting.STATUS_COLOURS.get(v, 'inherit')}; font-weight: 600"
+                                  if v in plotting.STATUS_COLOURS else "", subset=["status"]).format(precision=3, na_rep="")
+    st.dataframe(styled, hide_index=True, width="stretch", key="selection_table")
+    if len(ids) > SELECTION_SHOWN:
+        st.caption(f"The table lists the first {SELECTION_SHOWN} of them; the download holds all {len(ids)}.")
+    st.download_button("Selected samples (.csv)", table.to_csv(index=False).encode(), "selected_samples.csv",
+                       "text/csv", key="dl_selection")
+
 
 # ---- Map ---------------------------------------------------------------------------------------------------
 st.subheader("Samples and clusters")
@@ -194,17 +245,22 @@ if emb is not None:
         title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)} "
               "(circle: observed, x: some modality imputed, star: centre)",
         axis_names=axes, colour_title=ctitle, hover=hover,
-        centre_note="(projected)" if map_method == "pca" else "(mean of members)",
+        centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=np.arange(ds.n_samples),
     )
-    st.plotly_chart(fig, width="stretch", key="fig_map")
+    event = st.plotly_chart(fig, width="stretch", config=chart_config(), key="fig_map", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"))
+    selected = selected_ids(event, ds.n_samples)
+    st.caption("Click a point, or drag a box or a lasso (toolbar) to list those samples below; double-click "
+               "the map to clear the selection.")
+    show_selection(selected, shown, labels_all)
 
 if colour == "confidence":
     st.caption("Confidence of a filled block = 1 / (1 + its expected squared error per entry, in standardised "
                "units), from how far apart the plausible centres are and how spread their members are: 0.5 means "
                "no better expected than the training mean. The map shows each sample's mean over its filled blocks.")
 c1, c2 = st.columns(2)
-c1.plotly_chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), width="stretch", key="fig_sizes")
-c2.plotly_chart(plotting.fig_centre_presence(shown_model.center_mask_, names), width="stretch", key="fig_presence")
+c1.plotly_chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), width="stretch", config=chart_config(), key="fig_sizes")
+c2.plotly_chart(plotting.fig_centre_presence(shown_model.center_mask_, names), width="stretch", config=chart_config(), key="fig_presence")
 st.caption("Cluster sizes count the training samples the clustering was fitted on.")
 
 # ---- Why did this sample get these values? ----------------------------------------------------------------
@@ -235,7 +291,7 @@ def inspect_sample(i):
                "modality. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")
     r = model.candidate_distances([X[[i]] for X in ds.Xs], mask[[i]])[0]
     chosen_src = {m: int(prov.source[i, m]) for m in range(len(names)) if not mask[i, m] and prov.source[i, m] >= 0}
-    st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", key="fig_candidates")
+    st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", config=chart_config(), key="fig_candidates")
     st.caption("Candidate f copies the sample's observed modalities and takes centre f's values for the missing "
                "ones; candidates are taken in order of r, and each missing modality comes from the first "
                "candidate whose centre holds it. A small margin means the runner-up was almost as close.")
@@ -246,8 +302,10 @@ incomplete = np.flatnonzero(~mask.all(axis=1))
 if incomplete.size == 0:
     st.info("No sample is incomplete.")
 else:
-    i = int(st.number_input(f"Sample index (0-{ds.n_samples - 1}; {incomplete.size} samples are incomplete)",
-                            0, ds.n_samples - 1, int(incomplete[0]), key="inspect_sample"))
+    if not 0 <= int(ss.get("inspect_sample", -1)) < ds.n_samples:
+        ss["inspect_sample"] = int(incomplete[0])
+    i = int(st.number_input(f"Sample index (0-{ds.n_samples - 1}; {incomplete.size} samples are incomplete; or click "
+                            "a point on the map)", 0, ds.n_samples - 1, key="inspect_sample"))
     missing_names = [n for m, n in enumerate(names) if not mask[i, m]]
     if missing_names:
         st.caption(f"Sample {i} misses: {', '.join(missing_names)}.")
@@ -275,5 +333,6 @@ c3.download_button("Mask (.csv)", lambda: mask_csv_bytes(mask, names), f"{ds.nam
                    key="dl_mask")
 c4.download_button("Run manifest (.json)", lambda: manifest_json(manifest), "manifest.json", "application/json",
                    key="dl_manifest")
+report_button("dl_report")
 st.caption("The .npz holds the completed modalities, y and the mask (True = observed before imputation); the "
            "manifest holds every setting and the software versions, so the run can be repeated headless.")

@@ -6,13 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import guard, sidebar_nav
+from appui.widgets import chart_config, guard
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
 from ul4m4.missing import MECHANISMS, complex_pattern_freqs
 
-st.set_page_config(page_title="Missingness · UL4M4 Explorer", page_icon=":material/grid_off:", layout="wide")
-sidebar_nav()
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
@@ -108,10 +106,10 @@ if mres is not None:
         st.info(f"Only the {cfg.apply_to} split loses modalities. "
                 + ("UL4M4 and the baselines are then fitted on complete training data, as the published "
                    "MOSI script does by default." if cfg.apply_to == "test" else ""))
-    st.plotly_chart(plotting.fig_rates(rep, names), width="stretch", key="fig_rates")
+    st.plotly_chart(plotting.fig_rates(rep, names), width="stretch", config=chart_config(), key="fig_rates")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(plotting.fig_mask_heatmap(mres.mask, names), width="stretch", key="fig_mask")
-    c2.plotly_chart(plotting.fig_patterns(rep.pattern_counts, names), width="stretch", key="fig_patterns")
+    c1.plotly_chart(plotting.fig_mask_heatmap(mres.mask, names), width="stretch", config=chart_config(), key="fig_mask")
+    c2.plotly_chart(plotting.fig_patterns(rep.pattern_counts, names), width="stretch", config=chart_config(), key="fig_patterns")
     splits = pd.DataFrame([
         {"split": s, "samples": len(idx), "missing slots (%)": round(100 * r.realized_slot_rate, 1),
          "incomplete samples (%)": round(100 * r.realized_incomplete_rate, 1),
@@ -121,4 +119,4 @@ if mres is not None:
     st.dataframe(splits, hide_index=True, width="stretch")
     with st.expander("Pattern table"):
         st.dataframe(plotting.pattern_table(rep, names), hide_index=True, width="stretch")
-    st.page_link("pages/3_Cluster_and_impute.py", label="Next: cluster & impute", icon=":material/arrow_forward:")
+    st.page_link("views/3_Cluster_and_impute.py", label="Next: cluster & impute", icon=":material/arrow_forward:")

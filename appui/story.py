@@ -1,0 +1,216 @@
+"""The five-step story of the current scenario, for presentation mode and the report: a headline, a
+plain-language caption computed from the current numbers (including when UL4M4 loses), and a figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from appui import state
+from ul4m4 import plotting
+from ul4m4.experiment import SPLIT_CHOICES
+from ul4m4.projection import project_2d
+from ul4m4.summary import imputation_verdict, sweep_verdict
+from ul4m4.sweep import SweepConfig, check_sweep, run_sweep
+
+STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
+# Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
+PRESENTATION_CSS = """
+<style>
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
+[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
+.stMainBlockContainer { padding-top: 1.5rem; max-width: 96vw; }
+.stMainBlockContainer h1 { font-size: 2.8rem; }
+.stMainBlockContainer p, .stMainBlockContainer li, .ul4m4-caption { font-size: 1.45rem; line-height: 1.5; }
+</style>
+"""
+STORY_SWEEP_METHODS = ("ul4m4", "mean", "zero", "knn", "complete")
+
+
+def _pct(x):
+    return f"{100 * x:.0f}%"
+
+
+def story_sweep_config():
+    """The sweep the story shows when the Degradation page has none: that page's defaults on the current
+    mechanism and k (5 rates x 3 seeds, linear probe)."""
+    ss = st.session_state
+    mcfg = ss[state.MISSING_CFG]
+    return SweepConfig(mechanism=mcfg.mechanism, k=int(ss[state.RUN_CFG].n_clusters), methods=STORY_SWEEP_METHODS,
+                       apply_to=mcfg.apply_to, strength=float(mcfg.strength))
+
+
+def sweep_description():
+    c = story_sweep_config()
+    return (f"{len(c.rates)} rates x {len(c.seeds)} seeds, "
+            + ", ".join(plotting.method_label(m) for m in c.methods) + ", linear probe")
+
+
+def current_sweep():
+    """The sweep table for the current data: the Degradation page's last one, or the story's own; None if neither."""
+    ss = st.session_state
+    cfgs = ss.get(state.SWEEP_CFG)
+    candidates = [cfgs[0]] if cfgs else []
+    candidates.append(story_sweep_config())
+    for cfg in candidates:
+        df = state.memo_get(("sweep", ss[state.DATASET_KEY], cfg))
+        if df is not None:
+            return cfg, df
+    return None, None
+
+
+def run_default_sweep(callback=None):
+    ss = st.session_state
+    cfg = story_sweep_config()
+    ds = ss[state.DATASET]
+    check_sweep(cfg, ds)
+    df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), run_sweep(ds, cfg, callback=callback))
+    ss[state.SWEEP_CFG] = (cfg, None)  # the Degradation page shows it too
+    return df
+
+
+@dataclass
+class Facts:
+    """What the story says, gathered once per script run."""
+
+    ds: object
+    mres: object
+    mcfg: object
+    rcfg: object
+    run: object
+    sweep_cfg: object
+    sweep: object
+    map_method: str = "pca"
+    map_key: tuple = ()
+    emb: object = None  # the 2-D map of the UL4M4 completion, when already computed
+
+    @classmethod
+    def gather(cls, run):
+        """Everything the story needs, read from the session now (so it can be used outside a script run)."""
+        ss = st.session_state
+        cfg, df = current_sweep()
+        method = ss[state.MAP_METHOD]
+        key = (state.run_key(), "map", method, "ul4m4")
+        return cls(ss[state.DATASET], state.current_mask(), ss[state.MISSING_CFG], ss[state.RUN_CFG], run, cfg, df,
+                   method, key, state.memo_get(key))
+
+    # -- words -------------------------------------------------------------------------------------------
+    def headline(self, step):
+        ds, rep = self.ds, self.mres.report
+        if step == 0:
+            return f"{ds.n_samples:,} samples, {ds.n_modalities} modalities: what if some go missing?"
+        if step == 1:
+            return f"{_pct(rep.realized_incomplete_rate)} of the samples lack at least one modality"
+        if step == 2:
+            return f"UL4M4 finds {self.run.model.n_clusters} clusters using only what each pair of samples shares"
+        if step == 3:
+            v = imputation_verdict(self.run.errors, "mse")
+            if v.best is None:
+                return "Nothing was removed, so there is nothing to score"
+            return f"Lowest imputation error: {plotting.method_label(v.best)}"
+        if self.sweep is None:
+            return "Does filling the gaps help a classifier?"
+        v = sweep_verdict(self.sweep, "f1_micro")
+        return f"At {_pct(v.rate)} missing, the best classifier input comes from {plotting.method_label(v.best)}"
+
+    def caption(self, step):
+        ds, rep, mcfg = self.ds, self.mres.report, self.mcfg
+        names = ds.modality_names
+        if step == 0:
+            mods = ", ".join(f"{n} ({d} features)" for n, d in zip(names, ds.dims))
+            return (f"{ds.name} describes each sample by {ds.n_modalities} modalities: {mods}. In practice "
+                    "whole modalities go missing (an image without its caption, a patient without a scan), and most "
+                    "models need every input. Here modalities are removed on purpose, so the truth is known and every "
+                    "way of filling them can be scored honestly.")
+        if step == 1:
+            common = max(rep.pattern_counts.items(), key=lambda kv: kv[1]) if rep.pattern_counts else None
+            pattern = ""
+            if common is not None:
+                held = [n for n, ch in zip(names, common[0]) if ch == "1"]
+                pattern = (f" The most common pattern keeps {', '.join(held) if held else 'nothing'} "
+                           f"({common[1]:,} samples).")
+            return (f"Mechanism: {mcfg.mechanism}, on {SPLIT_CHOICES[mcfg.apply_to]}. {_pct(rep.realized_slot_rate)} of "
+                    f"the modality slots are missing and {_pct(rep.realized_incomplete_rate)} of the samples are "
+                    f"incomplete.{pattern} Blue: observed; orange: missing.")
+        if step == 2:
+            m = self.run.model
+            conv = "converged" if m.converged_ else "stopped before converging"
+            soft = self.run.models.get("ul4m4_soft")
+            extra = (f" Without labels, its soft variant picked k = {soft.n_clusters_} by hiding observed values and "
+                     "checking how well they come back." if soft is not None else "")
+            return (f"Standardise each modality, then run k-means in which two samples are compared only on the "
+                    f"modalities both hold; k = {m.n_clusters} ({self.rcfg.init}), {m.n_iter_} iterations, {conv}. "
+                    "Each incomplete sample (a cross) then takes its missing modalities from the nearest cluster "
+                    f"centre that holds them.{extra}")
+        if step == 3:
+            v = imputation_verdict(self.run.errors, "mse")
+            if v.best is None:
+                return "Raise the missing rate to compare the methods."
+            scores = v.scores.sort_values()
+            listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in scores.items())
+            ul = [k for k in ("ul4m4_soft", "ul4m4") if k in scores.index]
+            base = [k for k in scores.index if k not in ("ul4m4", "ul4m4_soft")]
+            verdict = ""
+            if ul and base:
+                best_ul, best_base = min(ul, key=lambda k: scores[k]), min(base, key=lambda k: scores[k])
+                gap = scores[best_ul] / scores[best_base] - 1
+                if gap < 0:
+                    verdict = (f" {plotting.method_label(best_ul)} beats the best baseline, "
+                               f"{plotting.method_label(best_base)}, by {_pct(-gap)}.")
+                else:
+                    verdict = (f" UL4M4 loses here: {plotting.method_label(best_base)} is {_pct(gap)} better than "
+                               f"{plotting.method_label(best_ul)}.")
+            return (f"Mean squared error on the removed blocks, in standardised units (lower is better): {listing}."
+                    f"{verdict}")
+        if self.sweep is None:
+            return ("For every missing rate and seed, each method fills the training and test data, a classifier is "
+                    "trained on the filled training data and scored on the filled test data.")
+        v = sweep_verdict(self.sweep, "f1_micro")
+        ceiling = self.sweep[self.sweep["method"] == "complete"]["f1_micro"].mean()
+        listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in v.scores.sort_values(ascending=False).items())
+        ul = v.scores.get("ul4m4")
+        tail = ""
+        if ul is not None and v.best != "ul4m4":
+            tail = (f" UL4M4 does not win here: {plotting.method_label(v.best)} scores {v.scores[v.best] - ul:.3f} more.")
+        elif ul is not None:
+            tail = " UL4M4 gives the best classifier input here."
+        return (f"F1-micro of a linear classifier at {_pct(v.rate)} missing, mean over {len(self.sweep_cfg.seeds)} seeds: "
+                f"{listing}" + (f"; with nothing missing it scores {ceiling:.3f}." if ceiling == ceiling else ".") + tail)
+
+    # -- figures -----------------------------------------------------------------------------------------
+    def figure(self, step):
+        ds, names = self.ds, self.ds.modality_names
+        if step == 0:
+            return plotting.fig_dimensions(names, ds.dims)
+        if step == 1:
+            return plotting.fig_mask_heatmap(self.mres.mask, names)
+        if step == 2:
+            return self.map_figure()
+        if step == 3:
+            return plotting.fig_imputation_error(self.run.errors, "mse", "all")
+        if self.sweep is None:
+            return None
+        return plotting.sweep_figures(self.sweep, None)["f1_micro"]
+
+    def map_figure(self, memoise=True):
+        """The map; computed if needed, and kept in the session's memo when ``memoise`` (in a script run)."""
+        method = self.map_method
+        completed = self.run.completed["ul4m4"]
+        emb = self.emb
+        if emb is None:
+            emb = project_2d(completed, method, random_state=int(self.rcfg.seed))
+            if memoise:
+                state.memo_put(self.map_key, emb)
+            self.emb = emb
+        model = self.run.model
+        labels = model.predict(completed)
+        mask = self.mres.mask
+        centres = emb.place_centres(model.cluster_centers_, labels)
+        axes = (("PC 1 (%.0f%% of variance)" % (100 * emb.explained[0]),
+                 "PC 2 (%.0f%% of variance)" % (100 * emb.explained[1])) if method == "pca"
+                else ("UMAP 1 (no units)", "UMAP 2 (no units)"))
+        return plotting.fig_cluster_map(emb.coords, labels, ~mask.all(axis=1), centres, axis_names=axes,
+                                        title=f"{'PCA' if method == 'pca' else 'UMAP'} of the data completed by UL4M4 "
+                                              "(circle: observed, x: some modality imputed, star: centre)")

@@ -1,0 +1,62 @@
+"""Home: what UL4M4 does, the pipeline, and the current data, mask and run."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from appui import state
+from appui.widgets import guard
+from ul4m4.summary import imputation_verdict
+
+state.ensure_defaults()
+ss = st.session_state
+
+st.title("UL4M4 Explorer")
+st.markdown(
+    "Multimodal data often arrives with **whole modalities missing**: an image without its caption, a "
+    "patient without one of the scans. **UL4M4** (arXiv 2606.15743) fills the missing modality "
+    "embeddings **without labels**, before any downstream model: it standardises each modality, "
+    "clusters the samples with k-means under a *partial-modality distance* (comparing only the "
+    "modalities both sides hold), then completes each sample greedily from the cluster centres. "
+    "This app lets you load data, simulate missing modalities, run UL4M4 next to simple baselines, "
+    "and see honestly whether it helps."
+)
+
+st.image(str(Path(__file__).resolve().parents[1] / "assets" / "pipeline.svg"), caption="The UL4M4 pipeline", width="stretch")
+
+st.subheader("Where you are")
+c1, c2, c3 = st.columns(3)
+ds = ss[state.DATASET]
+with c1:
+    st.markdown("**Data**")
+    st.write(f"{ds.name}: {ds.n_samples} samples, {ds.n_modalities} modalities "
+             f"({', '.join(f'{n} {d}' for n, d in zip(ds.modality_names, ds.dims))})")
+    st.page_link("views/1_Data.py", label="Choose or upload data", icon=":material/database:")
+with c2:
+    st.markdown("**Missingness**")
+    with guard("simulating missingness"):
+        mres = state.current_mask()
+        cfg = ss[state.MISSING_CFG]
+        st.write(f"{cfg.mechanism} on {cfg.apply_to} split(s): "
+                 f"{100 * mres.report.realized_slot_rate:.1f}% of modality slots missing, "
+                 f"{100 * mres.report.realized_incomplete_rate:.1f}% of samples incomplete")
+    st.page_link("views/2_Missingness.py", label="Simulate missing modalities", icon=":material/grid_off:")
+with c3:
+    st.markdown("**UL4M4 run**")
+    run = state.current_run()
+    if run is None:
+        st.write(f"Not run yet for these settings (k = {ss[state.RUN_CFG].n_clusters}).")
+    else:
+        verdict = imputation_verdict(run.errors, "mse")
+        if verdict.best is None:
+            result = "Nothing was removed, so there is no imputation error to compare."
+        else:
+            result = ("Imputation MSE on removed blocks: " + ", ".join(f"{m} {v:.3f}" for m, v in verdict.scores.items())
+                      + f" (best: {verdict.best}).")
+        st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
+    st.page_link("views/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
+
+st.page_link("views/4_Degradation.py", label="Downstream degradation curves: does imputation help the classifier?",
+             icon=":material/trending_down:")
+st.caption("UL4M4 does not win everywhere: against mean or kNN imputation, and depending on the downstream "
+           "model, it can lose. Every page shows the methods side by side.")

@@ -1,0 +1,70 @@
+"""Presentation: the current scenario as a five-step story (the problem, the mask, the clusters, the
+error, the downstream curves), each step captioned in plain words from the current numbers. In
+presentation mode (sidebar button or ?present=1) the controls and the sidebar are hidden and type is larger."""
+
+import html
+
+import numpy as np
+import streamlit as st
+
+from appui import state, story
+from appui.reporting import report_button
+from appui.widgets import Progress, chart_config, guard
+
+state.ensure_defaults()
+ss = st.session_state
+STEP = "present_step"
+presenting = bool(ss.get(state.PRESENT))
+if presenting:
+    st.markdown(story.PRESENTATION_CSS, unsafe_allow_html=True)
+
+ss.setdefault(STEP, 0)
+step = int(np.clip(ss[STEP], 0, len(story.STEPS) - 1))
+
+
+def go(delta):
+    ss[STEP] = int(np.clip(ss.get(STEP, 0) + delta, 0, len(story.STEPS) - 1))
+
+
+def leave():
+    ss[state.PRESENT] = False
+
+
+c_back, c_title, c_next, c_exit = st.columns([1, 5, 1, 2], vertical_alignment="center")
+c_back.button("Back", icon=":material/arrow_back:", on_click=go, args=(-1,), disabled=step == 0, key="present_back")
+c_next.button("Next", icon=":material/arrow_forward:", on_click=go, args=(1,),
+              disabled=step == len(story.STEPS) - 1, key="present_next")
+if presenting:
+    c_exit.button("Exit presentation", icon=":material/close_fullscreen:", on_click=leave, key="present_exit")
+else:
+    c_exit.button("Presentation mode", icon=":material/open_in_full:", key="present_enter",
+                  on_click=lambda: ss.__setitem__(state.PRESENT, True))
+c_title.markdown(f"#### Step {step + 1} of {len(story.STEPS)}: {story.STEPS[step]}")
+
+facts = None
+with guard("preparing the story"):
+    run = state.current_run()
+    if run is None:
+        prog = Progress("Running UL4M4 and the baselines for the current settings...")
+        run = state.run_and_remember(ss[state.RUN_CFG], callback=prog.method_step)
+        prog.done()
+    facts = story.Facts.gather(run)
+if facts is None:
+    st.stop()
+
+st.title(facts.headline(step), anchor=False)
+st.markdown(f"<div class='ul4m4-caption'>{html.escape(facts.caption(step))}</div>", unsafe_allow_html=True)
+fig = facts.figure(step)
+if fig is not None:
+    st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_story_{step}")
+elif step == len(story.STEPS) - 1:
+    st.info("The downstream curves have not been computed for this scenario yet.")
+    if st.button(f"Compute them now ({story.sweep_description()})", type="primary", key="present_sweep"):
+        prog = Progress("Running the downstream sweep...")
+        with guard("running the sweep"):
+            story.run_default_sweep(callback=prog.method_step)
+        prog.done()
+        st.rerun()
+
+st.divider()
+report_button("dl_report_present")
