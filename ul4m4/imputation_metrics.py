@@ -17,6 +17,21 @@ from .validation import check_Xs
 __all__ = ["imputation_error"]
 
 
+def _check_truth(Xs_true, Xs_imputed, removed, true_mask):
+    """Checked (truth, completed, truth's mask, removed); removed blocks must be observed in the truth."""
+    Xt, full = check_Xs(Xs_true, true_mask)
+    Xi, _ = check_Xs(Xs_imputed, np.ones_like(full), n_modalities=len(Xt), dims=[X.shape[1] for X in Xt])
+    removed = np.asarray(removed, dtype=bool)
+    if removed.shape != full.shape:
+        raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
+    if (removed & ~full).any():
+        raise ValueError(
+            f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can only be "
+            "measured where the truth is known."
+        )
+    return Xt, Xi, full, removed
+
+
 def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None, true_mask=None):
     """Per-modality error of imputed blocks against the truth, on removed blocks only.
 
@@ -40,16 +55,7 @@ def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None, true_mas
         (mean cosine similarity between imputed and true blocks, standardised units). NaN where
         nothing was removed.
     """
-    Xt, full = check_Xs(Xs_true, true_mask)
-    Xi, _ = check_Xs(Xs_imputed, np.ones_like(full), n_modalities=len(Xt), dims=[X.shape[1] for X in Xt])
-    removed = np.asarray(removed, dtype=bool)
-    if removed.shape != full.shape:
-        raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
-    if (removed & ~full).any():
-        raise ValueError(
-            f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can only be "
-            "measured where the truth is known."
-        )
+    Xt, Xi, full, removed = _check_truth(Xs_true, Xs_imputed, removed, true_mask)
     names = modality_names or [f"m{m}" for m in range(len(Xt))]
     rows = []
     tot_sq, tot_cos, tot_n = 0.0, 0.0, 0
@@ -92,14 +98,7 @@ def block_errors(Xs_true, Xs_imputed, removed, true_mask=None):
     ndarray of float64 of shape (n_samples, n_modalities)
         NaN where the block was not removed.
     """
-    Xt, full = check_Xs(Xs_true, true_mask)
-    Xi, _ = check_Xs(Xs_imputed, np.ones_like(full), n_modalities=len(Xt), dims=[X.shape[1] for X in Xt])
-    removed = np.asarray(removed, dtype=bool)
-    if removed.shape != full.shape:
-        raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
-    if (removed & ~full).any():
-        raise ValueError(f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can "
-                         "only be measured where the truth is known.")
+    Xt, Xi, full, removed = _check_truth(Xs_true, Xs_imputed, removed, true_mask)
     out = np.full(full.shape, np.nan)
     for m, (T, I) in enumerate(zip(Xt, Xi)):
         r = removed[:, m]
