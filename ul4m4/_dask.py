@@ -29,7 +29,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._lloyd import LloydResult, ZBlocks, pass_sums, update_centres
+from ._lloyd import LloydResult, ZBlocks, pass_inertia, pass_sums, update_centres
 from .scaling import observed_sq_dev, observed_sum, std_from
 from .validation import check_modality_dtype, check_Xs, is_dask_input
 
@@ -224,21 +224,33 @@ def _concat(blocks, rows, tail, dtype):
 
 
 # -- Lloyd ------------------------------------------------------------------------------------------
+def _chunk_blocks(xs, a, mean, scale, device, dtype, sub):
+    xs = [_as_float(X) for X in xs]
+    return ZBlocks(xs, np.asarray(a, dtype=bool), mean, scale, device, dtype, sub, cache=True)
+
+
 def _lloyd_chunk(xs, a, prev, mean, scale, C, H, device, dtype, sub):
     import torch
 
-    xs = [_as_float(X) for X in xs]
-    blocks = ZBlocks(xs, np.asarray(a, dtype=bool), mean, scale, device, dtype, sub, cache=True)
+    blocks = _chunk_blocks(xs, a, mean, scale, device, dtype, sub)
     return pass_sums(blocks, torch.as_tensor(C, device=device), torch.as_tensor(H, device=device), prev)
 
 
-def _pass(data, labels, C, H, mean, scale, device, dtype, sub):
-    """One Lloyd pass over every chunk: (labels as a persisted dask array, reduced ``pass_sums``)."""
-    Cn = dask.delayed(C.cpu().numpy(), pure=False)
+def _inertia_chunk(xs, a, labels, mean, scale, C, H, device, dtype, sub):
+    import torch
+
+    blocks = _chunk_blocks(xs, a, mean, scale, device, dtype, sub)
+    return pass_inertia(blocks, torch.as_tensor(C, device=device), torch.as_tensor(H, device=device), labels)
+
+
+def _pass(func, data, labels, C, H, mean, scale, device, sub):
+    """``func`` (``_lloyd_chunk`` or ``_inertia_chunk``) on every chunk, with the chunk's ``labels`` (a dask
+    array, or None): (its labels as a persisted dask array, its reduced second output)."""
+    Cn = dask.delayed(C.cpu().numpy(), pure=False)  # each shipped once, not once per task
     Hn = dask.delayed(H.cpu().numpy(), pure=False)
     stats = dask.delayed((mean, scale), pure=False)
     prev = labels.to_delayed().ravel() if labels is not None else [None] * data.n_chunks
-    parts = [dask.delayed(_lloyd_chunk, pure=False)(xs, a, p, stats[0], stats[1], Cn, Hn, str(device), dtype, sub)
+    parts = [dask.delayed(func, pure=False)(xs, a, p, stats[0], stats[1], Cn, Hn, str(device), C.dtype, sub)
              for (_, xs, a), p in zip(data.chunks(), prev)]
     new = _concat([dask.delayed(operator.getitem)(p, 0) for p in parts], data.rows, (), np.int64)
     new, root = dask.persist(new, tree_sum([dask.delayed(operator.getitem)(p, 1) for p in parts]))
@@ -249,20 +261,22 @@ def lloyd(data, mean, scale, C, H, max_iter, callback=None, tol=0.0, device="cpu
     """Lloyd iterations over validated ``DaskData``, with the rules of ``_lloyd.lloyd`` (METHOD.md 4).
 
     ``C`` (k, D) and ``H`` (k, M) are the standardised initial centres (torch, in the working dtype).
-    Returns a ``LloydResult`` whose ``labels`` is a persisted dask array of int64.
+    Returns a ``LloydResult`` whose ``labels`` is a persisted dask array of int64. As in memory, a last
+    pass computes the inertia (and, without convergence, the labels under the last centres).
     """
-    n, dtype = data.n, C.dtype
+    n = data.n
     labels = None
     for it in range(1, max_iter + 1):
-        new, (sums, counts, members, changed, inertia) = _pass(data, labels, C, H, mean, scale, device, dtype, sub)
+        new, (sums, counts, members, changed) = _pass(_lloyd_chunk, data, labels, C, H, mean, scale, device, sub)
         n_changed = n if labels is None else int(changed)
         if callback is not None:
             callback({"stage": "lloyd", "iteration": it, "max_iter": max_iter, "n_changed": n_changed})
         if labels is not None and n_changed <= tol * n:
+            final, inertia = _pass(_inertia_chunk, data, new, C, H, mean, scale, device, sub)
             return LloydResult(C, H, new, it, True, float(inertia), np.full(it, n))
         C, H = update_centres(C, H, sums, counts, members, data.dims)
         labels = new
-    new, (*_, inertia) = _pass(data, None, C, H, mean, scale, device, dtype, sub)
+    new, inertia = _pass(_inertia_chunk, data, None, C, H, mean, scale, device, sub)
     return LloydResult(C, H, new, max_iter, False, float(inertia), np.full(max_iter, n))
 
 

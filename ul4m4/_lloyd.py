@@ -4,8 +4,8 @@ The private engine of ``PartialModalityKMeans``, in the manner of scikit-learn's
 and ``_kmeans_single_elkan``: two entry points, each with its own loop and the same result. ``lloyd``
 computes every distance in every pass; ``lloyd_bounded`` keeps Elkan's bounds once few samples change
 cluster and skips the samples they prove keep their centre. Both run over ``ZBlocks`` (the standardised
-data, kept whole or streamed in blocks). ``pass_sums`` and ``update_centres`` are the map and the update
-steps of one pass for an engine that reduces over many ``ZBlocks`` (the Dask path, ``_dask``). Everything
+data, kept whole or streamed in blocks). ``pass_sums``, ``update_centres`` and ``pass_inertia`` are the map, update and
+closing steps of the passes for an engine that reduces over many ``ZBlocks`` (the Dask path, ``_dask``). Everything
 here assumes valid input.
 """
 
@@ -19,7 +19,7 @@ import torch
 
 from .distance import block_norms, center_side, nearest_centre, ratio_or_inf, segments
 
-__all__ = ["ZBlocks", "LloydResult", "lloyd", "lloyd_bounded", "assign", "pass_sums", "update_centres"]
+__all__ = ["ZBlocks", "LloydResult", "lloyd", "lloyd_bounded", "assign", "pass_sums", "pass_inertia", "update_centres"]
 
 # Streamed blocks hold about this many elements, so per-pass temporaries stay a few MB.
 STREAM_BLOCK_ELEMENTS = 1 << 20
@@ -273,24 +273,35 @@ def pass_sums(blocks, Ccat, H, prev=None):
     reductions : tuple, each to be summed over the ZBlocks
         sums (k, D) and counts (k, M), float64 (added in the working dtype within the blocks, as ``lloyd``
         does, then widened); members (k,) int64; changed, the number of labels differing from ``prev``
-        (n when None); inertia, the float64 sum of squared partial distances to the own centre (direct
-        differences, as ``LloydResult.inertia``).
+        (n when None).
     """
     Nc, Cw = center_side(Ccat, blocks.dims)
-    k = Ccat.shape[0]
     labels = np.empty(blocks.n, dtype=np.int64)
-    dist2 = np.empty(blocks.n)
     sums, counts = _zero_sums(Ccat, H)
-    own = _OwnDist2(Ccat, H, blocks.dims)
     for s, e, Zcat, a, Nz in blocks:
         idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1]
         labels[s:e] = idx.cpu().numpy()
         sums.index_add_(0, idx, Zcat)  # absent blocks are zero, so they add nothing
         counts.index_add_(0, idx, a.to(counts.dtype))
-        dist2[s:e] = own(Zcat, a, idx)
     changed = blocks.n if prev is None else int((labels != prev).sum())
-    members = np.bincount(labels, minlength=k)
-    return labels, (sums.double().cpu().numpy(), counts.double().cpu().numpy(), members, changed, float(dist2.sum()))
+    members = np.bincount(labels, minlength=Ccat.shape[0])
+    return labels, (sums.double().cpu().numpy(), counts.double().cpu().numpy(), members, changed)
+
+
+def pass_inertia(blocks, Ccat, H, labels=None):
+    """The closing pass of a run, as in ``lloyd``: squared partial distances of the samples to their
+    centres ``labels`` (assigned first when None), by direct differences.
+
+    Returns
+    -------
+    labels : ndarray of int64 (n,)
+    inertia : float, their float64 sum (to be summed over the ZBlocks)
+    """
+    if labels is None:
+        labels, dist2 = _assign_own_dist2(blocks, Ccat, H)
+    else:
+        dist2 = _own_dist2(blocks, Ccat, H, np.asarray(labels))
+    return labels, float(dist2.sum())
 
 
 def update_centres(Ccat, H, sums, counts, members, dims):
