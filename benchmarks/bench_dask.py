@@ -4,10 +4,11 @@
     python3 benchmarks/bench_dask.py ooc --dir /tmp/ul4m4_ooc [--n 2000000] [--k 64] [--iters 10]
 
 ``cluster``: n samples of three 256-d float32 modalities (30 % of the slots missing, MCAR), explicit
-initial centres (the first k rows), ``max_iter`` passes; the in-memory fit (2 torch threads, with and
-without Elkan's bounds) against the same fit on a ``LocalCluster`` of 2 worker processes (1 thread
-each) holding the data in chunks. Prints the time per Lloyd pass (between the callbacks of passes 1 and
-``iters``: set-up and seeding excluded), the whole fit, and whether the labels agree.
+initial centres (the first k rows), ``iters`` passes; the in-memory fit (2 torch threads; in float32 with
+and without Elkan's bounds) against the same fit on a ``LocalCluster`` of 2 worker processes (1 thread
+each) holding the data in chunks, in float32 and float64. Prints the time per Lloyd pass (between the
+callbacks of passes 1 and ``iters``: set-up and seeding excluded), the whole fit, and how many labels
+agree with the in-memory fit of the same dtype and with the in-memory float64 fit.
 
 ``ooc``: writes a Zarr store of n samples of 512 + 768 float32 (uncompressed, a bool mask; 30 % of the
 slots missing), then runs ``python -m ul4m4 impute --data STORE --k K --max-iter ITERS`` in a fresh
@@ -36,20 +37,6 @@ def load():
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def mixture(rng, n, dims, k_true=64, missing=0.3):
-    """Clustered float32 data in len(dims) modalities and an MCAR mask (every sample observes one)."""
-    D = sum(dims)
-    centres = rng.normal(scale=2.0, size=(k_true, D)).astype(np.float32)
-    lab = rng.integers(k_true, size=n)
-    X = centres[lab]
-    X += rng.standard_normal(size=(n, D), dtype=np.float32)
-    mask = rng.random((n, len(dims))) >= missing
-    empty = ~mask.any(axis=1)
-    mask[empty, rng.integers(len(dims), size=empty.sum())] = True
-    cuts = np.cumsum([0, *dims])
-    return [np.ascontiguousarray(X[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:])], mask
-
-
 class Clock:
     """Callback recording when each Lloyd pass ended."""
 
@@ -64,7 +51,23 @@ class Clock:
         return (self.t[-1] - self.t[0]) / (len(self.t) - 1)
 
 
+def gen_chunk(seed, start, stop, dims, missing=0.3, k_true=64):
+    """Rows [start, stop) of a clustered float32 data set (the same rows whoever makes them) and its
+    MCAR mask (every sample observes one modality)."""
+    D = sum(dims)
+    centres = np.random.default_rng(seed).normal(scale=2.0, size=(k_true, D)).astype(np.float32)
+    r = np.random.default_rng([seed, start])
+    X = centres[r.integers(k_true, size=stop - start)]
+    X += r.standard_normal(size=X.shape, dtype=np.float32)
+    mask = r.random((stop - start, len(dims))) >= missing
+    empty = ~mask.any(axis=1)
+    mask[empty, r.integers(len(dims), size=empty.sum())] = True
+    cuts = np.cumsum([0, *dims])
+    return [np.ascontiguousarray(X[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:])] + [mask]
+
+
 def bench_cluster(args):
+    import dask
     import dask.array as da
     import distributed
     import torch
@@ -72,44 +75,59 @@ def bench_cluster(args):
     from ul4m4 import PartialModalityKMeans
 
     torch.set_num_threads(2)
-    rng = np.random.default_rng(0)
     dims = [256, 256, 256]
-    Xs, mask = mixture(rng, args.n, dims)
+    chunk = -(-args.n // args.chunks)
+    spans = [(s, min(s + chunk, args.n)) for s in range(0, args.n, chunk)]
+    parts = [gen_chunk(0, s, e, dims) for s, e in spans]
+    Xs = [np.concatenate([p[m] for p in parts]) for m in range(3)]
+    mask = np.concatenate([p[3] for p in parts])
+    del parts
     init = [np.where(mask[: args.k, [m]], X[: args.k], np.nan) for m, X in enumerate(Xs)]
-    kw = dict(init=init, max_iter=args.iters, tol=0.0, dtype="float32")
-    print(f"n={args.n:,}, 3 x 256 float32, k={args.k}, {args.iters} passes, {mask.mean():.2f} of slots observed; "
-          f"load average {load()}", flush=True)
+    print(f"n={args.n:,}, 3 x 256 float32, k={args.k}, {args.iters} passes, {mask.mean():.2f} of slots observed, "
+          f"chunks of {chunk:,} rows; load average {load()}", flush=True)
     rows = []
-    for bounds in (True, False):
+
+    def run(name, fit, dtype):
         clock = Clock()
         t0 = time.perf_counter()
-        ref = PartialModalityKMeans(args.k, bounds=bounds, callback=clock, **kw).fit(Xs, mask)
-        rows.append((f"in memory, bounds={bounds}", time.perf_counter() - t0, clock.per_pass(), ref.labels_))
-        print(f"  {rows[-1][0]}: fit {rows[-1][1]:.2f} s, {rows[-1][2] * 1e3:.0f} ms/pass; load {load()}", flush=True)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        labels = fit(clock)
+        rows.append((name, dtype, time.perf_counter() - t0, clock.per_pass(), labels))
+        print(f"  {name} {dtype}: fit {rows[-1][2]:.2f} s, {rows[-1][3] * 1e3:.0f} ms/pass; load {load()}", flush=True)
+
+    def kw(dtype):
+        return dict(init=init, max_iter=args.iters, tol=0.0, dtype=dtype)
+
+    for dtype in args.dtypes:
+        for bounds in ((True, False) if dtype == "float32" else (True,)):
+            run(f"in memory, bounds={bounds}", lambda c: PartialModalityKMeans(
+                args.k, bounds=bounds, callback=c, **kw(dtype)).fit(Xs, mask).labels_, dtype)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   memory_limit="6GiB") as lc, distributed.Client(lc) as client:
-        chunk = -(-args.n // args.chunks)
-        dXs = [da.from_array(X, chunks=(chunk, -1)).persist() for X in Xs]
-        dm = da.from_array(mask, chunks=(chunk, -1)).persist()
+        # The data is made on the workers, chunk by chunk, and kept there.
+        made = [dask.delayed(gen_chunk)(0, s, e, dims) for s, e in spans]
+        dXs = [da.concatenate([da.from_delayed(p[m], shape=(e - s, d), dtype=np.float32)
+                               for p, (s, e) in zip(made, spans)]).persist() for m, d in enumerate(dims)]
+        dm = da.concatenate([da.from_delayed(p[3], shape=(e - s, 3), dtype=bool)
+                             for p, (s, e) in zip(made, spans)]).persist()
         distributed.wait(dXs + [dm])
-        client.run(lambda: __import__("ul4m4"))  # import torch in the workers before the clock starts
-        for rep in range(2):
-            clock = Clock()
-            t0 = time.perf_counter()
-            got = PartialModalityKMeans(args.k, callback=clock, **kw).fit(dXs, dm)
-            labels = got.labels_.compute()
-            rows.append((f"LocalCluster 2 processes, run {rep + 1}", time.perf_counter() - t0, clock.per_pass(), labels))
-            print(f"  {rows[-1][0]}: fit {rows[-1][1]:.2f} s, {rows[-1][2] * 1e3:.0f} ms/pass; load {load()}", flush=True)
+        assert all(np.array_equal(a.compute(), b) for a, b in zip(dXs + [dm], Xs + [mask]))
+        client.run(lambda: __import__("ul4m4"))  # torch imported in the workers before the clock starts
+        for dtype in args.dtypes:
+            for rep in range(args.repeats):
+                run(f"LocalCluster 2 processes, run {rep + 1}", lambda c: PartialModalityKMeans(
+                    args.k, callback=c, **kw(dtype)).fit(dXs, dm).labels_.compute(), dtype)
         mem = client.run(lambda: __import__("psutil").Process().memory_info().rss)
-    base = rows[0][3]
-    print("\n| fit | whole fit | per Lloyd pass | vs in memory (bounds) | labels equal to in memory |")
-    print("|---|---|---|---|---|")
-    for name, total, per, labels in rows:
-        same = int((labels == base).sum())
-        print(f"| {name} | {total:.2f} s | {per * 1e3:.0f} ms | {per / rows[0][2]:.2f}x | "
-              f"{'yes' if same == len(base) else f'{same:,} of {len(base):,}'} |")
-    print(f"\nworker RSS after the fits: {', '.join(f'{v / 2**20:.0f} MB' for v in mem.values())}; "
-          f"chunks of {chunk:,} rows; load average {load()}")
+    ref = {dt: next(r for r in rows if r[1] == dt) for dt in args.dtypes}
+    print("\n| fit | dtype | whole fit | per Lloyd pass | vs in memory (bounds) | labels equal to in memory, same "
+          "dtype | to in memory float64 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, dtype, total, per, labels in rows:
+        same = [int((labels == r[4]).sum()) for r in (ref[dtype], ref.get("float64", ref[dtype]))]
+        said = ["yes" if v == len(labels) else f"{v:,} of {len(labels):,}" for v in same]
+        print(f"| {name} | {dtype} | {total:.2f} s | {per * 1e3:.0f} ms | {per / ref[dtype][3]:.2f}x | {said[0]} | "
+              f"{said[1]} |")
+    print(f"\nworker RSS after the fits (each holds half the data): {', '.join(f'{v / 2**20:.0f} MB' for v in mem.values())}; "
+          f"load average {load()}")
 
 
 def tree_rss(pid):
@@ -213,6 +231,8 @@ def main():
     c.add_argument("--k", type=int, default=64)
     c.add_argument("--iters", type=int, default=10)
     c.add_argument("--chunks", type=int, default=16, help="row chunks (default 16: 8 per worker)")
+    c.add_argument("--dtypes", type=lambda t: t.split(","), default=["float32", "float64"])
+    c.add_argument("--repeats", type=int, default=2, help="Dask fits per dtype (default 2)")
     o = sub.add_parser("ooc")
     o.add_argument("--dir", required=True)
     o.add_argument("--n", type=int, default=2_000_000)

@@ -76,7 +76,7 @@ def test_distributed_local_cluster_gives_the_in_memory_fit():
     distributed = pytest.importorskip("distributed")
     Xs, mask, init = data(seed=1)
     ref = UL4M4Imputer(6, init=init, dtype="float64", max_iter=100).fit(Xs, mask)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as lc, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as lc, \
             distributed.Client(lc):
         dXs, dm = chunked(Xs, mask)
         got = UL4M4Imputer(6, init=init, dtype="float64", max_iter=100).fit(dXs, dm)

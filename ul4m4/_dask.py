@@ -14,7 +14,9 @@ scheduler is active: a ``distributed.Client`` (local or remote) or Dask's thread
   with ``random_state`` and gathered to the client; all rows when n is at most that.
 - Lloyd: each pass assigns every sample (``_lloyd.pass_sums`` on the chunk) and keeps the labels where
   they were computed for the next pass's count of changes; the client updates the centres from the
-  reduced sums. Elkan's bounds are not used here.
+  reduced sums. The standardised chunks are kept on the workers when the whole standardised copy is
+  within the in-memory path's limit (``cluster.cache_limit``), else made anew in every pass. Elkan's
+  bounds are not used here.
 - Completion, ``predict``, ``distances``: the in-memory method applied to each chunk, lazily.
 Everything else (parameters, the rules of METHOD.md) is the estimators' own code.
 """
@@ -33,7 +35,7 @@ from ._lloyd import LloydResult, ZBlocks, pass_inertia, pass_sums, update_centre
 from .scaling import observed_sq_dev, observed_sum, std_from
 from .validation import check_modality_dtype, check_Xs, is_dask_input
 
-__all__ = ["DaskData", "seed_sample_size", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
+__all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
            "SEED_SAMPLE_PER_CLUSTER"]
 
 # Partial results are added this many at a time, level by level (Dask's own default for reductions).
@@ -229,36 +231,45 @@ def _chunk_blocks(xs, a, mean, scale, device, dtype, sub):
     return ZBlocks(xs, np.asarray(a, dtype=bool), mean, scale, device, dtype, sub, cache=True)
 
 
-def _lloyd_chunk(xs, a, prev, mean, scale, C, H, device, dtype, sub):
+def standardised(data, mean, scale, device, dtype, sub, keep=False):
+    """Per chunk, a delayed ``ZBlocks`` (the chunk standardised, in the working dtype). With ``keep``
+    they are computed once and persisted where they were made (memory: one standardised copy of the
+    data over the workers); otherwise every pass that uses them standardises each chunk anew."""
+    stats = dask.delayed((mean, scale), pure=False)  # shipped once, not once per task
+    parts = [dask.delayed(_chunk_blocks, pure=False)(xs, a, stats[0], stats[1], str(device), dtype, sub)
+             for _, xs, a in data.chunks()]
+    return list(dask.persist(*parts)) if keep else parts
+
+
+def _lloyd_chunk(blocks, prev, C, H):
     import torch
 
-    blocks = _chunk_blocks(xs, a, mean, scale, device, dtype, sub)
-    return pass_sums(blocks, torch.as_tensor(C, device=device), torch.as_tensor(H, device=device), prev)
+    dev = blocks.device
+    return pass_sums(blocks, torch.as_tensor(C, device=dev), torch.as_tensor(H, device=dev), prev)
 
 
-def _inertia_chunk(xs, a, labels, mean, scale, C, H, device, dtype, sub):
+def _inertia_chunk(blocks, labels, C, H):
     import torch
 
-    blocks = _chunk_blocks(xs, a, mean, scale, device, dtype, sub)
-    return pass_inertia(blocks, torch.as_tensor(C, device=device), torch.as_tensor(H, device=device), labels)
+    dev = blocks.device
+    return pass_inertia(blocks, torch.as_tensor(C, device=dev), torch.as_tensor(H, device=dev), labels)
 
 
-def _pass(func, data, labels, C, H, mean, scale, device, sub):
-    """``func`` (``_lloyd_chunk`` or ``_inertia_chunk``) on every chunk, with the chunk's ``labels`` (a dask
-    array, or None): (its labels as a persisted dask array, its reduced second output)."""
+def _pass(func, data, blocks, labels, C, H):
+    """``func`` (``_lloyd_chunk`` or ``_inertia_chunk``) on every chunk's ``blocks``, with the chunk's
+    ``labels`` (a dask array, or None): (its labels as a persisted dask array, its reduced second output)."""
     Cn = dask.delayed(C.cpu().numpy(), pure=False)  # each shipped once, not once per task
     Hn = dask.delayed(H.cpu().numpy(), pure=False)
-    stats = dask.delayed((mean, scale), pure=False)
     prev = labels.to_delayed().ravel() if labels is not None else [None] * data.n_chunks
-    parts = [dask.delayed(func, pure=False)(xs, a, p, stats[0], stats[1], Cn, Hn, str(device), C.dtype, sub)
-             for (_, xs, a), p in zip(data.chunks(), prev)]
+    parts = [dask.delayed(func, pure=False)(b, p, Cn, Hn) for b, p in zip(blocks, prev)]
     new = _concat([dask.delayed(operator.getitem)(p, 0) for p in parts], data.rows, (), np.int64)
     new, root = dask.persist(new, tree_sum([dask.delayed(operator.getitem)(p, 1) for p in parts]))
     return new, dask.compute(root)[0]
 
 
-def lloyd(data, mean, scale, C, H, max_iter, callback=None, tol=0.0, device="cpu", sub=4096):
-    """Lloyd iterations over validated ``DaskData``, with the rules of ``_lloyd.lloyd`` (METHOD.md 4).
+def lloyd(data, blocks, C, H, max_iter, callback=None, tol=0.0):
+    """Lloyd iterations over validated ``DaskData`` standardised in ``blocks`` (``standardised``), with
+    the rules of ``_lloyd.lloyd`` (METHOD.md 4).
 
     ``C`` (k, D) and ``H`` (k, M) are the standardised initial centres (torch, in the working dtype).
     Returns a ``LloydResult`` whose ``labels`` is a persisted dask array of int64. As in memory, a last
@@ -267,16 +278,16 @@ def lloyd(data, mean, scale, C, H, max_iter, callback=None, tol=0.0, device="cpu
     n = data.n
     labels = None
     for it in range(1, max_iter + 1):
-        new, (sums, counts, members, changed) = _pass(_lloyd_chunk, data, labels, C, H, mean, scale, device, sub)
+        new, (sums, counts, members, changed) = _pass(_lloyd_chunk, data, blocks, labels, C, H)
         n_changed = n if labels is None else int(changed)
         if callback is not None:
             callback({"stage": "lloyd", "iteration": it, "max_iter": max_iter, "n_changed": n_changed})
         if labels is not None and n_changed <= tol * n:
-            final, inertia = _pass(_inertia_chunk, data, new, C, H, mean, scale, device, sub)
+            _, inertia = _pass(_inertia_chunk, data, blocks, new, C, H)
             return LloydResult(C, H, new, it, True, float(inertia), np.full(it, n))
         C, H = update_centres(C, H, sums, counts, members, data.dims)
         labels = new
-    new, inertia = _pass(_inertia_chunk, data, None, C, H, mean, scale, device, sub)
+    new, inertia = _pass(_inertia_chunk, data, blocks, None, C, H)
     return LloydResult(C, H, new, max_iter, False, float(inertia), np.full(max_iter, n))
 
 

@@ -455,7 +455,7 @@ def _impute_store(args):
         attrs = {"ul4m4": {"source": str(store.path), "n_clusters": int(imp.n_clusters_), "n_iter": int(imp.n_iter_),
                            "converged": bool(imp.converged_), "inertia": float(imp.inertia_),
                            "completion": imp.completion, "fit_seconds": round(fit_seconds, 2)}}
-        write_store(out, store.kind, store.names, completed, mask, attrs)
+        write_store(out, store.kind, store.names, completed, mask, attrs, store.compressors)
         seconds = time.perf_counter() - t0
     finally:
         if client is not None:

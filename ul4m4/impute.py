@@ -123,6 +123,11 @@ class UL4M4Imputer(PartialModalityKMeans):
     the cluster centres, in blocks and without a loop over samples. Observed rows are returned exactly
     as given. With the defaults this is the paper's method, unchanged.
 
+    Dask input is fitted through the Dask path of ``PartialModalityKMeans`` (see there); the completion
+    statistics are one more pass, the label-free search runs on its subsample gathered to the client,
+    and ``transform`` returns dask arrays (and a ``Provenance`` of dask arrays) computed chunk by chunk,
+    each chunk completed exactly as ``transform`` completes it in memory.
+
     Parameters
     ----------
     n_clusters : int, "auto" or sequence of int, default=8

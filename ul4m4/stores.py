@@ -39,6 +39,7 @@ class Store:
     Xs: list
     mask: object = None
     attrs: dict = field(default_factory=dict)
+    compressors: object = "auto"  # of a Zarr store's first modality, for its completed copy
 
     @property
     def n_samples(self):
@@ -131,7 +132,10 @@ def open_store(path, chunk_rows=None):
     rows = int(min(rows, n))
     Xs = [_dask_array(arrays[name], rows, da) for name in names]
     dmask = None if mask is None else _dask_array(mask, rows, da)
-    return Store(p, kind, names, Xs, dmask, attrs)
+    compressors = "auto"
+    if kind == "zarr" and arrays[names[0]]["zarr"].metadata.zarr_format == 3:  # a v2 store's codecs: zarr's default
+        compressors = arrays[names[0]]["zarr"].compressors
+    return Store(p, kind, names, Xs, dmask, attrs, compressors)
 
 
 def _zarr_arrays(p):
@@ -222,11 +226,11 @@ class _NpyTarget:
             del mm
 
 
-def write_store(path, kind, names, Xs, mask=None, attrs=None):
+def write_store(path, kind, names, Xs, mask=None, attrs=None, compressors="auto"):
     """Write dask arrays as a new store of ``kind`` ("zarr" or "npy") in one pass over their chunks.
 
     Refuses to overwrite: ``path`` must not exist. ``attrs`` (JSON) go into the Zarr group's attributes
-    or, for a folder, ``ul4m4.json``.
+    or, for a folder, ``ul4m4.json``; ``compressors`` are those of the Zarr arrays (zarr's default).
     """
     import dask.array as da
 
@@ -241,7 +245,8 @@ def write_store(path, kind, names, Xs, mask=None, attrs=None):
         group = zarr.open_group(str(p), mode="w-")
         group.attrs.update({"modalities": list(names), **(attrs or {})})
         for name, X in arrays:
-            targets.append(group.create_array(name, shape=X.shape, dtype=X.dtype, chunks=(X.chunks[0][0], *X.shape[1:])))
+            targets.append(group.create_array(name, shape=X.shape, dtype=X.dtype, chunks=(X.chunks[0][0], *X.shape[1:]),
+                                              compressors=compressors))
     else:
         p.mkdir(parents=True)
         for name, X in arrays:
