@@ -30,10 +30,11 @@ import re
 import dask
 import dask.array as da
 import numpy as np
+from dask.sizeof import sizeof
 
 from ._lloyd import LloydResult, ZBlocks, pass_inertia, pass_sums, update_centres
 from .scaling import observed_sq_dev, observed_sum, std_from
-from .validation import check_modality_dtype, check_Xs, is_dask_input
+from .validation import check_modality_dtype, check_Xs
 
 __all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
            "SEED_SAMPLE_PER_CLUSTER"]
@@ -107,7 +108,6 @@ class DaskData:
             mask = mask.rechunk((rows, -1)) if isinstance(mask, da.Array) else da.from_array(mask, chunks=(rows, -1))
         self.Xs, self.mask, self.rows = arrays, mask, tuple(int(r) for r in rows)
         self.offsets = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
-        self.validated = False
 
     @property
     def n_chunks(self):
@@ -134,7 +134,7 @@ class DaskData:
             if none.size:
                 raise ValueError(f"Modality {int(none[0])} is observed in no sample; every modality needs at least "
                                  "one observed row to be standardised and clustered.")
-        self.mask, self.validated = mask, True
+        self.mask = mask
         return counts, sums
 
     def modality_stats(self):
@@ -148,8 +148,8 @@ class DaskData:
         return mean, [std_from(q, int(c)) for q, c in zip(sq, counts)]
 
     def take(self, rows):
-        """Rows ``rows`` (sorted ints) gathered to the client: (list of ndarray, mask ndarray or None),
-        unvalidated unless ``validate`` ran."""
+        """Rows ``rows`` (sorted ints) gathered to the client: (list of ndarray, mask ndarray or None);
+        checked only if ``validate`` ran."""
         rows = np.asarray(rows, dtype=np.int64)
         picked = [X[rows] for X in self.Xs] + ([self.mask[rows]] if self.mask is not None else [])
         got = dask.compute(*picked)
@@ -178,14 +178,19 @@ def _as_float(x):
 _ROW_NUMBER = re.compile(r"\brow (\d+)")
 
 
-def _checked(offset, xs, a, **kwargs):
-    """``check_Xs`` on one chunk; an error says which rows the chunk holds and numbers rows globally."""
+def _in_rows(exc, offset, xs):
+    """The error of a chunk's check, saying which rows the chunk holds and numbering rows globally."""
+    n = np.shape(xs[0])[0] if len(xs) else 0
+    msg = _ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset}", str(exc))
+    return type(exc)(f"rows {offset}-{offset + n - 1}: {msg}")
+
+
+def _checked(offset, xs, a):
+    """``check_Xs`` on one chunk (its errors ``_in_rows``)."""
     try:
-        return check_Xs(list(xs), a, **kwargs)
+        return check_Xs(list(xs), a)
     except ValueError as exc:
-        n = np.shape(xs[0])[0] if len(xs) else 0
-        msg = _ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset}", str(exc))
-        raise type(exc)(f"rows {offset}-{offset + n - 1}: {msg}") from None
+        raise _in_rows(exc, offset, xs) from None
 
 
 def _validate_chunk(offset, xs, a):
@@ -229,6 +234,17 @@ def _concat(blocks, rows, tail, dtype):
 def _chunk_blocks(xs, a, mean, scale, device, dtype, sub):
     xs = [_as_float(X) for X in xs]
     return ZBlocks(xs, np.asarray(a, dtype=bool), mean, scale, device, dtype, sub, cache=True)
+
+
+@sizeof.register(ZBlocks)
+def _sizeof_blocks(blocks):
+    """Bytes a kept standardised chunk holds: the scheduler places tasks and steals work by these sizes
+    (its default, ``sys.getsizeof``, took them for a few bytes and shipped them between workers)."""
+    held = [*blocks.Xs, blocks.mask]
+    total = sum(int(getattr(x, "nbytes", 0)) for x in held)
+    if blocks.cached is not None:
+        total += sum(t.element_size() * t.nelement() for t in (blocks.Z_all, blocks.N_all, blocks.a_all))
+    return total
 
 
 def standardised(data, mean, scale, device, dtype, sub, keep=False):
@@ -301,14 +317,11 @@ def light_copy(estimator):
 
 
 def _call_chunk(est, method, offset, xs, a, kwargs):
-    """``est.method(chunk)``; the data is validated by the method itself (errors name the rows)."""
+    """``est.method(chunk)``; the data is validated by the method itself (its errors ``_in_rows``)."""
     try:
-        out = getattr(est, method)(list(xs), a, **kwargs)
+        return getattr(est, method)(list(xs), a, **kwargs)
     except ValueError as exc:
-        n = np.shape(xs[0])[0] if len(xs) else 0
-        msg = _ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset}", str(exc))
-        raise type(exc)(f"rows {offset}-{offset + n - 1}: {msg}") from None
-    return out
+        raise _in_rows(exc, offset, xs) from None
 
 
 def map_rows(estimator, method, data, specs, flatten=None, **kwargs):
@@ -343,8 +356,3 @@ def map_reduce(estimator, method, data, extra, n_rows_out=None):
     rows = _concat([dask.delayed(operator.getitem)(p, 0) for p in parts], data.rows, tail, dt)
     rows, total = dask.compute(rows, root)
     return rows, total
-
-
-def is_lazy(Xs, mask=None):
-    """Whether the input takes this path (a modality or the mask is a dask array, or it is ``DaskData``)."""
-    return isinstance(Xs, DaskData) or is_dask_input(Xs, mask)
