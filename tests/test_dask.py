@@ -130,12 +130,13 @@ def test_transform_is_lazy_and_chunkwise_identical(completion):
 
 def test_predict_and_distances_are_lazy():
     Xs, mask, init = data(seed=4)
-    km = PartialModalityKMeans(6, init=init, max_iter=100).fit(Xs, mask)
+    km = UL4M4Imputer(6, init=init, max_iter=100).fit(Xs, mask)
     dXs, dm = chunked(Xs, mask)
-    p, d = km.predict(dXs, dm), km.distances(dXs, dm)
-    assert isinstance(p, da.Array) and p.shape == (1500,) and d.shape == (1500, 6)
+    p, d, r = km.predict(dXs, dm), km.distances(dXs, dm), km.candidate_distances(dXs, dm)
+    assert isinstance(p, da.Array) and p.shape == (1500,) and d.shape == (1500, 6) and r.shape == (1500, 6)
     np.testing.assert_array_equal(p.compute(), km.predict(Xs, mask))
-    np.testing.assert_array_equal(d.compute(), km.distances(Xs, mask))
+    np.testing.assert_allclose(d.compute(), km.distances(Xs, mask), rtol=1e-6)
+    np.testing.assert_allclose(r.compute(), km.candidate_distances(Xs, mask), rtol=1e-6)
 
 
 def test_kmeans_plus_plus_on_all_rows_when_they_fit_the_sample():

@@ -478,8 +478,11 @@ class UL4M4Imputer(PartialModalityKMeans):
         Returns
         -------
         r : ndarray of shape (n_samples, n_clusters)
-            For a complete sample every candidate is the sample itself, so all entries are equal.
+            For a complete sample every candidate is the sample itself, so all entries are equal. A dask
+            array for dask input, computed chunk by chunk when asked.
         """
+        if is_dask_input(Xs, mask):
+            return self._lazy("candidate_distances", Xs, mask, [((len(self.center_mask_),), np.float64)])[0]
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         r = np.empty((mask.shape[0], len(self.center_mask_)))
         for rows, r2, _, _ in self._candidate_blocks(Xs, mask, np.arange(mask.shape[0]), device, dtype, greedy=True):
