@@ -17,7 +17,8 @@ scheduler is active: a ``distributed.Client`` (local or remote) or Dask's thread
   reduced sums. The standardised chunks are kept on the workers when the whole standardised copy is
   within the in-memory path's limit (``cluster.cache_limit``), else made anew in every pass. Elkan's
   bounds are not used here.
-- Completion, ``predict``, ``distances``: the in-memory method applied to each chunk, lazily.
+- Completion, ``predict``, ``distances``, ``candidate_distances``: the in-memory method applied to each
+  chunk, lazily.
 Everything else (parameters, the rules of METHOD.md) is the estimators' own code.
 """
 
@@ -42,8 +43,9 @@ __all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", 
 # Partial results are added this many at a time, level by level (Dask's own default for reductions).
 SPLIT_EVERY = 8
 # k-means++ runs on a uniform sample of max(SEED_SAMPLE_MIN, SEED_SAMPLE_PER_CLUSTER * k) rows (all rows
-# when there are fewer): its k sequential D^2 draws then cost no pass over the data, and 64 rows per
-# centre leave every cluster of more than ~1/64 of the data its chance of a seed.
+# when there are fewer): its k sequential D^2 draws then cost no pass over the data, a cluster of
+# average size (n / k rows) has about 64 rows in the sample, and any of more than n / (64 k) rows is
+# expected to have one.
 SEED_SAMPLE_MIN = 1 << 14
 SEED_SAMPLE_PER_CLUSTER = 64
 
@@ -59,8 +61,8 @@ class DaskData:
 
     Checks the structure at once (list of 2-D arrays of known shape, same rows, accepted dtypes, the
     fitted widths) without reading any value; ``validate`` reads every chunk once with ``check_Xs``.
-    Modalities are rechunked to the row chunks of ``Xs[0]`` (numpy modalities and a numpy mask are
-    wrapped in those chunks).
+    Modalities are rechunked to the row chunks of the first dask modality (numpy modalities and a numpy
+    mask are wrapped in those chunks; the mask's chunks when only the mask is a dask array).
     """
 
     def __init__(self, Xs, mask=None, n_modalities=None, dims=None):

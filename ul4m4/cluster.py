@@ -118,9 +118,11 @@ class PartialModalityKMeans(BaseEstimator):
     drawn with ``random_state`` (all rows when n is at most that, giving the in-memory seeds): the k
     sequential draws then need no pass over the data, which k-means|| would replace by several passes
     and a reclustering that is not METHOD.md's seeding. Elkan's bounds are not used. With explicit
-    ``init`` the labels and the iteration count are those of the in-memory fit; the centres are the
-    same means with sums added in another order: within 1e-12 (relative, z-units) in float64 and 1e-4
-    in float32, where the in-memory sums are the less exact (float32 within a chunk, float64 across).
+    ``init`` in float64 the labels and the iteration count are those of the in-memory fit, and the
+    centres the same means with sums added in another order (chunk by chunk, then in a tree): within
+    1e-12 (relative, z-units). In float32 the centres agree within 1e-4 (the in-memory sums, added row
+    by row in float32, are the less exact; here float32 within a chunk, float64 across), and a sample
+    within that rounding of a boundary may end in another cluster (127 of 200,000 after 10 passes).
     ``labels_`` is then a persisted dask array, and ``predict``/``distances`` return dask arrays.
 
     Parameters
