@@ -322,3 +322,26 @@ def test_cli_store_options_need_a_store(tmp_path, capsys):
     assert "--k apply to completing a store" in capsys.readouterr().err
     assert main(["impute"]) == 2
     assert "give --manifest" in capsys.readouterr().err
+
+
+def test_only_the_mask_as_dask_array_takes_the_dask_path():
+    Xs, mask, init = data(seed=11, n=600)
+    ref = PartialModalityKMeans(6, init=init, dtype="float64").fit(Xs, mask)
+    got = PartialModalityKMeans(6, init=init, dtype="float64").fit(Xs, da.from_array(mask, chunks=(250, -1)))
+    assert got.labels_.chunks == ((250, 250, 100),)
+    np.testing.assert_array_equal(got.labels_.compute(), ref.labels_)
+
+
+def test_cli_runs_on_a_scheduler_given_by_address(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    Xs, mask, _ = data(seed=12, n=600)
+    write_zarr(tmp_path / "e.zarr", Xs, mask)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as lc:
+        rc = main(["impute", "--data", str(tmp_path / "e.zarr"), "--k", "4", "--dtype", "float64",
+                   "--scheduler", lc.scheduler_address, "--out", str(tmp_path / "out.zarr")])
+        assert rc == 0, capsys.readouterr().err
+        assert lc.scheduler.task_groups  # the work ran on that cluster's scheduler
+    g = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    ref = UL4M4Imputer(4, random_state=0, dtype="float64").fit(Xs, mask)
+    for name, want in zip(("image", "text", "audio"), ref.transform(Xs, mask)):
+        np.testing.assert_allclose(g[name][:], want, rtol=F64_RTOL, atol=F64_RTOL)
