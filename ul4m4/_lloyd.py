@@ -4,7 +4,9 @@ The private engine of ``PartialModalityKMeans``, in the manner of scikit-learn's
 and ``_kmeans_single_elkan``: two entry points, each with its own loop and the same result. ``lloyd``
 computes every distance in every pass; ``lloyd_bounded`` keeps Elkan's bounds once few samples change
 cluster and skips the samples they prove keep their centre. Both run over ``ZBlocks`` (the standardised
-data, kept whole or streamed in blocks). Everything here assumes valid input.
+data, kept whole or streamed in blocks). ``pass_sums``, ``update_centres`` and ``pass_inertia`` are the map, update and
+closing steps of the passes for an engine that reduces over many ``ZBlocks`` (the Dask path, ``_dask``). Everything
+here assumes valid input.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from .distance import block_norms, center_side, nearest_centre, ratio_or_inf, segments
 
-__all__ = ["ZBlocks", "LloydResult", "lloyd", "lloyd_bounded", "assign"]
+__all__ = ["ZBlocks", "LloydResult", "lloyd", "lloyd_bounded", "assign", "pass_sums", "pass_inertia", "update_centres"]
 
 # Streamed blocks hold about this many elements, so per-pass temporaries stay a few MB.
 STREAM_BLOCK_ELEMENTS = 1 << 20
@@ -252,6 +254,80 @@ def assign(blocks, Ccat, H):
     for s, e, Zcat, a, Nz in blocks:
         labels[s:e] = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1].cpu().numpy()
     return labels
+
+
+def pass_sums(blocks, Ccat, H, prev=None):
+    """One assignment pass over ``blocks`` with everything a centre update needs: the map step of a
+    Lloyd pass whose sums are reduced over many ``ZBlocks`` (one per chunk of a larger data set).
+
+    Parameters
+    ----------
+    blocks : ZBlocks
+    Ccat : tensor (k, D), standardised centres, absent blocks zero
+    H : bool tensor (k, M)
+    prev : ndarray of int64 (n,) or None, the previous labels of these samples
+
+    Returns
+    -------
+    labels : ndarray of int64 (n,), nearest centre of every sample (lowest index on ties)
+    reductions : tuple, each to be summed over the ZBlocks
+        sums (k, D) and counts (k, M), float64 (added in the working dtype within the blocks, as ``lloyd``
+        does, then widened); members (k,) int64; changed, the number of labels differing from ``prev``
+        (n when None).
+    """
+    Nc, Cw = center_side(Ccat, blocks.dims)
+    labels = np.empty(blocks.n, dtype=np.int64)
+    sums, counts = _zero_sums(Ccat, H)
+    for s, e, Zcat, a, Nz in blocks:
+        idx = nearest_centre(Zcat, a, Nz, Cw, H, Nc)[1]
+        labels[s:e] = idx.cpu().numpy()
+        sums.index_add_(0, idx, Zcat)  # absent blocks are zero, so they add nothing
+        counts.index_add_(0, idx, a.to(counts.dtype))
+    changed = blocks.n if prev is None else int((labels != prev).sum())
+    members = np.bincount(labels, minlength=Ccat.shape[0])
+    return labels, (sums.double().cpu().numpy(), counts.double().cpu().numpy(), members, changed)
+
+
+def pass_inertia(blocks, Ccat, H, labels=None):
+    """The closing pass of a run, as in ``lloyd``: squared partial distances of the samples to their
+    centres ``labels`` (assigned first when None), by direct differences.
+
+    Returns
+    -------
+    labels : ndarray of int64 (n,)
+    inertia : float, their float64 sum (to be summed over the ZBlocks)
+    """
+    if labels is None:
+        labels, dist2 = _assign_own_dist2(blocks, Ccat, H)
+    else:
+        dist2 = _own_dist2(blocks, Ccat, H, np.asarray(labels))
+    return labels, float(dist2.sum())
+
+
+def update_centres(Ccat, H, sums, counts, members, dims):
+    """New centres from reduced ``pass_sums``: member means per modality (in float64, then in the
+    centres' dtype); a modality no member observes is lacked; an empty cluster keeps its centre.
+
+    Parameters
+    ----------
+    Ccat : tensor (k, D), H : bool tensor (k, M), the centres of the pass
+    sums, counts : float64 arrays (k, D) and (k, M); members : int array (k,)
+    dims : list of int
+
+    Returns
+    -------
+    Ccat, H : the new centres and their presence
+    """
+    dev = Ccat.device
+    sums = torch.as_tensor(sums, dtype=torch.float64, device=dev)
+    counts = torch.as_tensor(counts, dtype=torch.float64, device=dev)
+    has_members = torch.as_tensor(np.asarray(members) > 0, device=dev)
+    cnt_cols = counts[:, _column_modality(dims, dev)]  # (k, D)
+    mean = sums / cnt_cols.clamp(min=1.0)
+    newH = torch.where(has_members[:, None], counts > 0, H)
+    fresh = torch.where(cnt_cols > 0, mean, torch.zeros_like(mean)).to(Ccat.dtype)
+    newC = torch.where(has_members[:, None], fresh, Ccat)
+    return newC, newH
 
 
 def _result(blocks, C, H, labels, n_iter, evaluated):

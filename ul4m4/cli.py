@@ -168,13 +168,36 @@ def build_parser():
 
     r = sub.add_parser(
         "impute",
-        help="repeat an imputation run (e.g. from the app's manifest) and write the completed data",
-        description="Repeat a run of the Cluster & impute page: same data, missingness and settings. Writes "
-                    "DIR/completed_<method>.npz, DIR/errors.csv and DIR/manifest.json.",
+        help="repeat an imputation run (e.g. from the app's manifest), or complete a store on disk",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="With --manifest: repeat a run of the Cluster & impute page (same data, missingness and "
+                    "settings); writes DIR/completed_<method>.npz, DIR/errors.csv and DIR/manifest.json.\n"
+                    "With --data STORE alone: fit UL4M4 on a store of any size (a Zarr group, or a folder of .npy "
+                    "files, one per modality, plus an optional bool 'mask'; NaN rows mark missing modalities "
+                    "otherwise) through Dask, chunk by chunk, and write the completed store next to it "
+                    "(data.zarr -> data.completed.zarr) with the same layout and the mask.",
     )
-    r.add_argument("--manifest", required=True, help="manifest.json downloaded from the app (or written by this command)")
-    r.add_argument("--data", default=None, help="the data file, when the manifest names an uploaded file")
-    r.add_argument("--out", required=True, help="output folder (created if needed)")
+    r.add_argument("--manifest", default=None,
+                   help="manifest.json downloaded from the app (or written by this command)")
+    r.add_argument("--data", default=None,
+                   help="the data file, when the manifest names an uploaded file; without --manifest, a store")
+    r.add_argument("--out", default=None,
+                   help="output folder (created if needed); for a store, the completed store (default: next to it)")
+    store = r.add_argument_group("completing a store (--data STORE without --manifest)")
+    store.add_argument("--k", type=_number("--k", 1, 2**31 - 1, int), default=None, help="clusters (default 8)")
+    store.add_argument("--completion", choices=("greedy", "soft"), default=None,
+                       help="greedy (the paper's, default) or soft")
+    store.add_argument("--max-iter", type=_number("--max-iter", 1, 100_000, int), default=None,
+                       help="Lloyd iterations at most (default 300)")
+    store.add_argument("--tol", type=_number("--tol", 0.0, 0.999), default=None,
+                       help="stop once at most this fraction of the samples change cluster (default 0)")
+    store.add_argument("--seed", type=_number("--seed", 0, MAX_SEED_VALUE, int), default=None,
+                       help="seed of the k-means++ seeding (default 0)")
+    store.add_argument("--dtype", choices=("float32", "float64"), default=None, help="working dtype (default float32)")
+    store.add_argument("--chunk-rows", type=_number("--chunk-rows", 1, 2**31 - 1, int), default=None,
+                       help="rows per chunk (default: about 64 MB of data per chunk)")
+    store.add_argument("--scheduler", default=None,
+                       help="address of a running Dask scheduler (tcp://host:8786); default: Dask's threads here")
 
     sub.add_parser(
         "warmup",
@@ -340,10 +363,21 @@ def _dataset_of(man, path, data_path):
     return _load(name, options)
 
 
+STORE_OPTIONS = ("k", "completion", "max_iter", "tol", "seed", "dtype", "chunk_rows", "scheduler")
+
+
 def cmd_impute(args):
     from .experiment import MissingConfig, RunConfig, check_run, make_mask, run_methods
     from .export import make_manifest, manifest_json, to_npz_bytes
 
+    if args.manifest is None:
+        return _impute_store(args)
+    given = [f"--{o.replace('_', '-')}" for o in STORE_OPTIONS if getattr(args, o) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to completing a store (--data STORE without --manifest); "
+                         "a manifest's run brings its own settings.")
+    if args.out is None:
+        raise ValueError("--out is required with --manifest (the folder to write the run to).")
     man = _read_manifest(args.manifest)
     ds = _dataset_of(man, args.manifest, args.data)
     mc = _config_from(man["missingness"], MissingConfig, "missingness",
@@ -381,6 +415,60 @@ def cmd_impute(args):
         (out / "manifest.json").write_bytes(manifest_json(new))
     print(f"wrote {len(run.completed)} completed datasets, errors.csv and manifest.json to {out}", file=sys.stderr)
     return 0
+
+
+def _impute_store(args):
+    """``impute --data STORE``: fit UL4M4 on the store through Dask and write the completed store."""
+    if args.data is None:
+        raise ValueError("give --manifest (a run from the app) or --data STORE (a Zarr group or a folder of .npy "
+                         "files) to complete.")
+    try:
+        import dask.array as da
+
+        from .stores import completed_path, open_store, write_store
+    except ImportError as exc:
+        raise ValueError(f"completing a store needs the 'scale' extra (pip install 'ul4m4[scale]'): {exc}") from None
+    from .impute import UL4M4Imputer
+
+    store = open_store(args.data, chunk_rows=args.chunk_rows)
+    out = args.out if args.out is not None else completed_path(store.path)
+    if os.path.lexists(out):
+        raise ValueError(f"'{out}' already exists; remove it or choose another output with --out.")
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler, timeout="30s")
+    try:  # a Client, once made, is the scheduler every computation uses
+        t0 = time.perf_counter()
+        imp = UL4M4Imputer(
+            args.k or 8, completion=args.completion or "greedy", max_iter=args.max_iter or 300,
+            tol=args.tol or 0.0, random_state=args.seed or 0, dtype=args.dtype or "float32", callback=_store_progress,
+        )
+        imp.fit(store.Xs, store.mask)
+        fit_seconds = time.perf_counter() - t0
+        completed = imp.transform(store.Xs, store.mask)
+        if store.mask is not None:
+            mask = store.mask.astype(bool)
+        else:  # read in the same pass as the completion
+            mask = da.stack([~da.isnan(X).all(axis=1) for X in store.Xs], axis=1)
+        attrs = {"ul4m4": {"source": str(store.path), "n_clusters": int(imp.n_clusters_), "n_iter": int(imp.n_iter_),
+                           "converged": bool(imp.converged_), "inertia": float(imp.inertia_),
+                           "completion": imp.completion, "fit_seconds": round(fit_seconds, 2)}}
+        write_store(out, store.kind, store.names, completed, mask, attrs, store.compressors)
+        seconds = time.perf_counter() - t0
+    finally:
+        if client is not None:
+            client.close()
+    print(f"wrote {out} ({store.n_samples:,} samples, k={imp.n_clusters_}, {imp.n_iter_} iterations, "
+          f"{seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _store_progress(info):
+    if info.get("stage") == "lloyd":
+        print(f"Lloyd pass {info['iteration']}/{info['max_iter']}: {info['n_changed']:,} changed", file=sys.stderr,
+              flush=True)
 
 
 def cmd_warmup(args):

@@ -29,7 +29,7 @@ from .cluster import PartialModalityKMeans
 from .distance import center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
 from .scaling import modality_stats
-from .validation import check_n_clusters, check_random_state, check_Xs, warn
+from .validation import check_n_clusters, check_random_state, check_Xs, is_dask_input, warn
 
 __all__ = [
     "UL4M4Imputer",
@@ -122,6 +122,11 @@ class UL4M4Imputer(PartialModalityKMeans):
     Fits ``PartialModalityKMeans`` on the incomplete data, then completes every incomplete sample from
     the cluster centres, in blocks and without a loop over samples. Observed rows are returned exactly
     as given. With the defaults this is the paper's method, unchanged.
+
+    Dask input is fitted through the Dask path of ``PartialModalityKMeans`` (see there); the completion
+    statistics are one more pass, the label-free search runs on its subsample gathered to the client,
+    and ``transform`` returns dask arrays (and a ``Provenance`` of dask arrays) computed chunk by chunk,
+    each chunk completed exactly as ``transform`` completes it in memory.
 
     Parameters
     ----------
@@ -237,8 +242,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         if _is_grid(k) and (len(k) == 0 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in k)):
             raise ValueError(f"n_clusters={k!r}: a grid should be a non-empty list of integers >= 1.")
 
-    def _modality_stats(self, Xs, mask):
-        mean, scale = modality_stats(Xs, mask)
+    def _adjust_stats(self, mean, scale):
         self.low_scale_features_ = [np.flatnonzero(sd < LOW_SCALE_RATIO * np.median(sd)) for sd in scale]
         if self.scale_floor is not None:
             scale = [np.maximum(sd, self.scale_floor * np.median(sd)) for sd in scale]
@@ -259,10 +263,18 @@ class UL4M4Imputer(PartialModalityKMeans):
         -------
         self
         """
-        Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False)
+        data = None
+        if is_dask_input(Xs, mask):
+            from . import _dask
+
+            data = _dask.DaskData(Xs, mask)  # the structure now; the values in the first pass
+            n = data.n
+        else:
+            Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False)
+            n = mv.shape[0]
         search_k = isinstance(self.n_clusters, str) or _is_grid(self.n_clusters)
         if not search_k:  # first, for its message (k against the samples), as the k-means does
-            check_n_clusters(self.n_clusters, mv.shape[0])
+            check_n_clusters(self.n_clusters, n)
         self._check_imputer_params()
         search_t = self.temperature == "auto"
         factor, absolute = DEFAULT_TEMPERATURE_FACTOR, None
@@ -271,8 +283,13 @@ class UL4M4Imputer(PartialModalityKMeans):
         if search_k or search_t:
             ks = (N_CLUSTERS_GRID if self.n_clusters == "auto" else self.n_clusters) if search_k else (k,)
             temps = TEMPERATURE_FACTORS if search_t else (self.temperature,)
+            rng = check_random_state(self.random_state)
+            if data is not None:  # the search's subsample (the same draw as in memory), gathered
+                rows = np.arange(n) if n <= SELECTION_MAX_SAMPLES else np.sort(
+                    rng.choice(n, size=SELECTION_MAX_SAMPLES, replace=False))
+                Xv, mv = check_Xs(*data.take(rows), allow_empty_modality=False)
             table = _search(self, Xv, mv, ks, temps, self.completion, SELECTION_HOLDOUT, SELECTION_REPEATS,
-                            SELECTION_MAX_SAMPLES, check_random_state(self.random_state))
+                            SELECTION_MAX_SAMPLES, rng)
             best = _best(table)
             self.selection_ = table
             k = int(best["n_clusters"])
@@ -283,8 +300,12 @@ class UL4M4Imputer(PartialModalityKMeans):
                     absolute = self.temperature
         elif self.temperature is not None:
             absolute = self.temperature
-        self._fit_clusters(Xs, mask, k)
-        self._fit_completion_stats(Xv, mv)
+        if data is None:
+            self._fit_clusters(Xs, mask, k)
+            self._fit_completion_stats(Xv, mv)
+        else:
+            self._fit_clusters_dask(data, k)
+            self._fit_completion_stats_dask(data)
         self.n_clusters_ = int(len(self.center_mask_))
         self.temperature_ = float(absolute) if absolute is not None else factor * self.typical_distance_
         self._warn_diagnostics()
@@ -302,10 +323,34 @@ class UL4M4Imputer(PartialModalityKMeans):
 
     def _fit_completion_stats(self, Xs, mask):
         """Per centre and modality: members observing it, their shrunk spread; the typical distance."""
+        d, sums = self._completion_sums(Xs, mask, self.labels_)
+        self._set_completion_stats(sums, d[~np.isnan(d)], mask.shape[0])
+
+    def _fit_completion_stats_dask(self, data):
+        """``_fit_completion_stats`` on ``_dask.DaskData``: ``_completion_sums`` on every chunk, summed;
+        the per-sample distances (8 bytes a sample) come to the client for their exact median."""
+        from . import _dask
+
+        d, sums = _dask.map_reduce(self, "_completion_sums", data, self.labels_, n_rows_out=((), np.float64))
+        self._set_completion_stats(sums, d[~np.isnan(d)], data.n)
+
+    def _completion_sums(self, Xs, mask, labels):
+        """What ``_set_completion_stats`` needs from samples (valid) with their ``labels``, as sums over
+        the samples, and each sample's partial distance to its own centre (NaN where they share nothing).
+
+        Returns
+        -------
+        d : ndarray of shape (n_samples,)
+        sums : tuple (sizes (k, M) int, residual sums (k, M), residual counts (k, M) int, residual total
+            (M,), residual count (M,) int, members (k,) int)
+        """
         k, M = self.center_mask_.shape
-        lab = self.labels_
+        lab = np.asarray(labels)
         sizes = np.zeros((k, M), dtype=np.int64)
-        spread = np.full((k, M), np.nan)
+        ss = np.zeros((k, M))
+        cnt = np.zeros((k, M), dtype=np.int64)
+        total = np.zeros(M)
+        n_resid = np.zeros(M, dtype=np.int64)
         own = np.zeros(mask.shape[0])
         shared = np.zeros(mask.shape[0])
         for m, X in enumerate(Xs):
@@ -320,18 +365,29 @@ class UL4M4Imputer(PartialModalityKMeans):
                 resid[s : s + 8192] = ((z - cz[lab[r]]) ** 2).mean(axis=1)
             own[rows] += resid
             shared[rows] += 1
-            overall = resid.mean() if resid.size else 1.0
-            ss = np.bincount(lab[rows], weights=resid, minlength=k)
-            cnt = np.bincount(lab[rows], minlength=k)
-            spread[:, m] = np.where(self.center_mask_[:, m], (ss + SPREAD_PRIOR * overall) / (cnt + SPREAD_PRIOR), np.nan)
+            total[m] = resid.sum()
+            n_resid[m] = resid.size
+            ss[:, m] = np.bincount(lab[rows], weights=resid, minlength=k)
+            cnt[:, m] = np.bincount(lab[rows], minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.where(shared > 0, np.sqrt(own / np.where(shared > 0, shared, 1.0)), np.nan)
+        return d, (sizes, ss, cnt, total, n_resid, np.bincount(lab, minlength=k))
+
+    def _set_completion_stats(self, sums, d, n):
+        """Set the completion statistics from summed ``_completion_sums`` of ``n`` samples and the
+        distances ``d`` of those that share a modality with their centre."""
+        sizes, ss, cnt, total, n_resid, members = sums
+        k, M = self.center_mask_.shape
+        spread = np.full((k, M), np.nan)
+        for m in range(M):
+            overall = total[m] / n_resid[m] if n_resid[m] else 1.0
+            spread[:, m] = np.where(self.center_mask_[:, m], (ss[:, m] + SPREAD_PRIOR * overall) / (cnt[:, m] + SPREAD_PRIOR),
+                                    np.nan)
         self.centre_sizes_ = sizes
         self.centre_spread_ = spread
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.sqrt(own[shared > 0] / shared[shared > 0])
         typical = float(np.median(d)) if d.size else 1.0
         self.typical_distance_ = typical if typical > 0 else 1.0
-        members = np.bincount(lab, minlength=k)
-        tiny = members < max(3.0, mask.shape[0] / (10.0 * k))
+        tiny = members < max(3.0, n / (10.0 * k))
         far = np.array([
             max((np.abs(c[j]).max() for c, h in zip(self.cluster_centers_z_, self.center_mask_[j].tolist()) if h), default=0.0)
             for j in range(k)
@@ -384,9 +440,29 @@ class UL4M4Imputer(PartialModalityKMeans):
             Same float dtype as the input; observed rows unchanged.
         provenance : Provenance, only if ``return_provenance``
         """
+        if is_dask_input(Xs, mask):
+            return self._transform_dask(Xs, mask, return_provenance)
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         out, prov = self._complete(Xs, mask, device, dtype)
         return (out, prov) if return_provenance else out
+
+    def _transform_dask(self, Xs, mask, return_provenance):
+        """``transform`` of dask input: this estimator's ``transform`` on every chunk, lazily."""
+        self._check_fitted()
+        M = len(self.dims_)
+        dts = [np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64 for X in Xs]
+        specs = [((d,), dt) for d, dt in zip(self.dims_, dts)]
+        if return_provenance:
+            specs += [((M,), np.int64), ((M,), np.float64), ((M,), np.int64)] + [((M,), np.float64)] * 3
+        lacking = np.flatnonzero(~self._eligible().any(axis=0))
+        if lacking.size:  # said here once, as the tasks' own warnings may stay on the workers
+            warn(f"No cluster centre may fill modality {int(lacking[0])}; samples missing it will be filled with its "
+                 "training mean.")
+        parts = self._lazy("transform", Xs, mask, specs, _flat_completion if return_provenance else tuple,
+                           return_provenance=return_provenance)
+        if not return_provenance:
+            return parts
+        return parts[:M], Provenance(*parts[M:])
 
     def fit_transform(self, Xs, mask=None, y=None, return_provenance=False):
         """``fit(Xs, mask)`` then ``transform(Xs, mask)``."""
@@ -402,8 +478,11 @@ class UL4M4Imputer(PartialModalityKMeans):
         Returns
         -------
         r : ndarray of shape (n_samples, n_clusters)
-            For a complete sample every candidate is the sample itself, so all entries are equal.
+            For a complete sample every candidate is the sample itself, so all entries are equal. A dask
+            array for dask input, computed chunk by chunk when asked.
         """
+        if is_dask_input(Xs, mask):
+            return self._lazy("candidate_distances", Xs, mask, [((len(self.center_mask_),), np.float64)])[0]
         Xs, mask, device, dtype = self._prepare(Xs, mask)
         r = np.empty((mask.shape[0], len(self.center_mask_)))
         for rows, r2, _, _ in self._candidate_blocks(Xs, mask, np.arange(mask.shape[0]), device, dtype, greedy=True):
@@ -545,6 +624,12 @@ class UL4M4Imputer(PartialModalityKMeans):
                 "were filled with the training mean."
             )
         return out, prov
+
+
+def _flat_completion(result):
+    """(completed modalities, Provenance) as one tuple of arrays, for the Dask path."""
+    out, prov = result
+    return (*out, prov.source, prov.distance, prov.runner_up, prov.runner_up_distance, prov.confidence, prov.weight)
 
 
 def _is_real(v):

@@ -6,7 +6,7 @@ import numpy as np
 
 from .validation import check_Xs
 
-__all__ = ["ModalityScaler", "masked_mean_std", "modality_stats"]
+__all__ = ["ModalityScaler", "masked_mean_std", "modality_stats", "observed_sum", "observed_sq_dev", "std_from"]
 
 STD_FLOOR = 1e-8
 
@@ -32,24 +32,40 @@ def masked_mean_std(X, observed, block=2048):
     count = int(observed.sum())
     if count == 0:
         raise ValueError("Cannot standardise a modality with no observed row.")
-    every = count == X.shape[0]  # no row to leave out: blocks are views, not copies
+    mean = observed_sum(X, observed, block) / count
+    return mean, std_from(observed_sq_dev(X, observed, mean, block), count)
 
-    def rows(s):
-        return X[s : s + block] if every else X[s : s + block][observed[s : s + block]]
 
-    total = np.zeros(X.shape[1])
+def _observed_rows(X, observed, block):
+    """The observed rows of ``X``, ``block`` rows at a time (views when every row is observed)."""
+    every = bool(observed.all())  # no row to leave out: blocks are views, not copies
     for s in range(0, X.shape[0], block):
-        total += rows(s).sum(axis=0, dtype=np.float64)
-    mean = total / count
+        yield X[s : s + block] if every else X[s : s + block][observed[s : s + block]]
+
+
+def observed_sum(X, observed, block=2048):
+    """Sum per feature of the observed rows (float64, added block by block in row order): (n_features,)."""
+    total = np.zeros(X.shape[1])
+    for r in _observed_rows(X, observed, block):
+        total += r.sum(axis=0, dtype=np.float64)
+    return total
+
+
+def observed_sq_dev(X, observed, mean, block=2048):
+    """Sum per feature of the squared deviations of the observed rows from ``mean`` (float64): (n_features,)."""
     sq = np.zeros(X.shape[1])
     buf = np.empty((min(block, X.shape[0]), X.shape[1]))  # float64 differences, reused
-    for s in range(0, X.shape[0], block):
-        r = rows(s)
+    for r in _observed_rows(X, observed, block):
         diff = np.subtract(r, mean, out=buf[: r.shape[0]])
         sq += np.multiply(diff, diff, out=diff).sum(axis=0)
+    return sq
+
+
+def std_from(sq, count):
+    """Population std from the summed squared deviations of ``count`` rows; below 1e-8 it becomes 1."""
     std = np.sqrt(sq / count)
     std[std < STD_FLOOR] = 1.0
-    return mean, std
+    return std
 
 
 def modality_stats(Xs, mask):

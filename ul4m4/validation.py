@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -20,6 +21,8 @@ __all__ = [
     "NotFittedError",
     "check_is_fitted",
     "check_Xs",
+    "check_modality_dtype",
+    "is_dask_input",
     "max_abs_value",
     "check_random_state",
     "check_n_clusters",
@@ -71,17 +74,33 @@ def _to_numpy(X, m):
         arr = np.asarray(X)
     except Exception as exc:  # ragged nested lists and the like
         raise ValueError(f"Xs[{m}] could not be read as a 2-D numeric array: {exc}") from None
-    problem = _dtype_problem(arr.dtype)
-    if problem:
-        raise UnsupportedDtypeError(f"Xs[{m}] has dtype {arr.dtype}: {problem}; expected a numeric (bool, integer "
-                                    "or float16/32/64) array.")
+    check_modality_dtype(arr.dtype, m)
     return arr
+
+
+def check_modality_dtype(dtype, m):
+    """Refuse a modality of a dtype outside bool, integers and float16/32/64 (``UnsupportedDtypeError``
+    with the reason); ``m`` is its index, for the message."""
+    problem = _dtype_problem(dtype)
+    if problem:
+        raise UnsupportedDtypeError(f"Xs[{m}] has dtype {dtype}: {problem}; expected a numeric (bool, integer "
+                                    "or float16/32/64) array.")
 
 
 def max_abs_value(working_dtype="float32"):
     """Largest observed magnitude ``check_Xs`` accepts for a working dtype: sqrt(largest finite value) / 2**16,
     so that squares, and sums of up to 2**32 of them, stay finite (float32: 2.8e14; float64: 2.0e149)."""
     return math.sqrt(float(np.finfo(np.dtype(working_dtype)).max)) / 2**16
+
+
+def is_dask_input(Xs, mask=None):
+    """Whether any modality or the mask is a ``dask.array.Array`` (then the estimators take the Dask
+    path). Never imports dask: without ``dask.array`` imported, nothing can be one."""
+    da = sys.modules.get("dask.array")
+    if da is None:
+        return False
+    items = list(Xs) if isinstance(Xs, (list, tuple)) else []
+    return any(isinstance(v, da.Array) for v in [*items, mask])
 
 
 def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True,

@@ -1,0 +1,267 @@
+"""Multimodal data on disk, larger than memory: a Zarr group or a folder of ``.npy`` files, opened as dask
+arrays and written back chunk by chunk (the ``scale`` extra: dask, zarr).
+
+Layout, both kinds: one 2-D array per modality, all with the same number of rows, and optionally a bool
+(or 0/1) array ``mask`` of shape (n_samples, n_modalities), True where observed; without it a row of NaN
+marks a missing modality. Modalities are taken in the order of the store's ``modalities`` list (the Zarr
+group's attribute, or ``ul4m4.json`` in a folder, as ``write_store`` writes them) when it has one, else in
+the order of their names (``<name>.npy`` in a folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .files import check_regular_file
+from .validation import check_modality_dtype
+
+__all__ = ["Store", "open_store", "write_store", "completed_path", "default_chunk_rows", "CHUNK_BYTES"]
+
+# Rows per dask chunk: about this many bytes of all modalities together (a task then holds a few such
+# copies: the chunk, its standardised copy, the completed output).
+CHUNK_BYTES = 64 << 20
+MASK = "mask"
+
+
+@dataclass
+class Store:
+    """An opened store: ``Xs`` (dask arrays, one per modality), ``mask`` (dask bool array or None)."""
+
+    path: Path
+    kind: str  # "zarr" or "npy"
+    names: list
+    Xs: list
+    mask: object = None
+    attrs: dict = field(default_factory=dict)
+    compressors: object = "auto"  # of a Zarr store's first modality, for its completed copy
+
+    @property
+    def n_samples(self):
+        return int(self.Xs[0].shape[0])
+
+
+def default_chunk_rows(dims, itemsize=4, chunk_bytes=CHUNK_BYTES):
+    """Rows per chunk so that a chunk of every modality together is about ``chunk_bytes``."""
+    return int(max(256, chunk_bytes // max(1, itemsize * sum(dims))))
+
+
+def completed_path(path):
+    """Where the completed copy of a store goes: next to it, ``data.zarr`` -> ``data.completed.zarr``."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}.completed{p.suffix}") if p.suffix else p.with_name(p.name + ".completed")
+
+
+def _is_zarr(p):
+    return (p / "zarr.json").is_file() or (p / ".zgroup").is_file()
+
+
+def open_store(path, chunk_rows=None):
+    """Open a store lazily: nothing but the arrays' headers (shapes, dtypes) is read.
+
+    Parameters
+    ----------
+    path : str or Path, a Zarr group (a folder with ``zarr.json`` or ``.zgroup``) or a folder of ``.npy``
+    chunk_rows : int or None
+        Rows per dask chunk; None: about ``CHUNK_BYTES`` per chunk, rounded to whole Zarr chunks.
+
+    Raises
+    ------
+    ValueError
+        One line saying what is wrong with the store and what is expected.
+    """
+    import dask.array as da
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"No such store: '{p}'.")
+    if p.is_symlink() or not p.is_dir():
+        what = "a symbolic link" if p.is_symlink() else "a file"
+        raise ValueError(f"'{p}' is {what}; expected a store: a Zarr group (a folder) or a folder of .npy files, one "
+                         "per modality (a single data file needs --manifest).")
+    if _is_zarr(p):
+        kind, arrays, attrs = "zarr", *_zarr_arrays(p)
+    else:
+        kind, arrays, attrs = "npy", _npy_arrays(p), _npy_attrs(p)
+    mask = arrays.pop(MASK, None)
+    if not arrays:
+        raise ValueError(f"'{p}' holds no modality array; expected one 2-D array per modality (and optionally "
+                         f"'{MASK}').")
+    order = attrs.get("modalities")
+    if order is not None:
+        if not isinstance(order, list) or sorted(map(str, order)) != sorted(arrays):
+            raise ValueError(f"'{p}': its 'modalities' attribute {str(order)[:200]} does not name its arrays "
+                             f"{sorted(arrays)}.")
+        names = [str(o) for o in order]
+    else:
+        names = sorted(arrays)
+    n = None
+    for m, name in enumerate(names):
+        shape, dtype = arrays[name]["shape"], arrays[name]["dtype"]
+        try:
+            check_modality_dtype(dtype, m)
+        except ValueError as exc:
+            raise type(exc)(f"'{p}': array '{name}': {exc}") from None
+        if len(shape) != 2 or shape[1] == 0:
+            raise ValueError(f"'{p}': array '{name}' has shape {shape}; expected (n_samples, n_features) with at "
+                             "least one feature.")
+        if n is None:
+            n = shape[0]
+        elif shape[0] != n:
+            raise ValueError(f"'{p}': array '{name}' has {shape[0]} rows, '{names[0]}' has {n}; every modality needs "
+                             "one row per sample.")
+    if n == 0:
+        raise ValueError(f"'{p}' holds 0 samples; expected at least 1.")
+    if mask is not None:
+        if tuple(mask["shape"]) != (n, len(names)):
+            raise ValueError(f"'{p}': '{MASK}' has shape {tuple(mask['shape'])}; expected (n_samples, n_modalities) = "
+                             f"({n}, {len(names)}).")
+        if mask["dtype"].kind not in "biu":
+            raise ValueError(f"'{p}': '{MASK}' has dtype {mask['dtype']}; expected bool (or 0/1 integers), True "
+                             "where observed.")
+    dims = [arrays[name]["shape"][1] for name in names]
+    rows = chunk_rows or default_chunk_rows(dims, max(arrays[name]["dtype"].itemsize for name in names))
+    align = arrays[names[0]].get("row_chunk")
+    if chunk_rows is None and align:
+        rows = max(align, rows // align * align)
+    rows = int(min(rows, n))
+    Xs = [_dask_array(arrays[name], rows, da) for name in names]
+    dmask = None if mask is None else _dask_array(mask, rows, da)
+    compressors = "auto"
+    if kind == "zarr" and arrays[names[0]]["zarr"].metadata.zarr_format == 3:  # a v2 store's codecs: zarr's default
+        compressors = arrays[names[0]]["zarr"].compressors
+    return Store(p, kind, names, Xs, dmask, attrs, compressors)
+
+
+def _zarr_arrays(p):
+    import zarr
+
+    try:
+        group = zarr.open_group(str(p), mode="r")
+    except Exception as exc:  # zarr raises many kinds for a broken store
+        raise ValueError(f"'{p}' is not a readable Zarr group ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})."
+                         ) from None
+    out = {}
+    for name in group.array_keys():
+        arr = group[name]
+        out[name] = {"shape": tuple(int(s) for s in arr.shape), "dtype": np.dtype(arr.dtype), "zarr": arr,
+                     "row_chunk": int(arr.chunks[0]) if arr.ndim else None}
+    return out, dict(group.attrs)
+
+
+def _npy_arrays(p):
+    out = {}
+    files = sorted(f for f in p.iterdir() if f.suffix == ".npy")
+    if not files:
+        raise ValueError(f"'{p}' is neither a Zarr group nor a folder holding .npy files; expected one of them.")
+    for f in files:
+        check_regular_file(str(f), "a .npy file")
+        try:
+            mm = np.load(str(f), mmap_mode="r", allow_pickle=False)  # reads the header only
+        except Exception as exc:
+            raise ValueError(f"'{f}' is not a readable .npy file of numbers ({' '.join(str(exc).split())[:200]})."
+                             ) from None
+        if not isinstance(mm, np.ndarray):
+            raise ValueError(f"'{f}' is not a .npy file (an archive?); expected one array per file.")
+        shape, dtype = mm.shape, mm.dtype
+        del mm
+        out[f.stem] = {"shape": tuple(int(s) for s in shape), "dtype": np.dtype(dtype), "npy": str(f)}
+    return out
+
+
+def _npy_attrs(p):
+    """The attributes a folder written by ``write_store`` keeps in ``ul4m4.json`` (its modalities' order)."""
+    f = p / "ul4m4.json"
+    if not f.exists():
+        return {}
+    from .files import read_regular_file
+
+    try:
+        attrs = json.loads(read_regular_file(str(f), 1 << 20, "a JSON file").decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"'{f}' is not valid JSON; remove it or write the store again.") from None
+    if not isinstance(attrs, dict):
+        raise ValueError(f"'{f}' holds a JSON {type(attrs).__name__}; expected an object.")
+    return attrs
+
+
+def _npy_rows(path, start, stop):
+    """Rows [start, stop) of a .npy file, read through a memory map that is closed again."""
+    mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:
+        return np.array(mm[start:stop])
+    finally:
+        del mm
+
+
+def _dask_array(spec, rows, da):
+    import dask
+
+    if "zarr" in spec:
+        return da.from_zarr(spec["zarr"], chunks=(rows, -1) if len(spec["shape"]) == 2 else (rows,))
+    n = spec["shape"][0]
+    tail = spec["shape"][1:]
+    parts = [da.from_delayed(dask.delayed(_npy_rows, pure=True)(spec["npy"], s, min(s + rows, n)),
+                             shape=(min(s + rows, n) - s, *tail), dtype=spec["dtype"]) for s in range(0, n, rows)]
+    return da.concatenate(parts)
+
+
+class _NpyTarget:
+    """A .npy file written region by region (``dask.array.store``), each write through its own memory map."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __setitem__(self, region, value):
+        mm = np.load(self.path, mmap_mode="r+")
+        try:
+            mm[region] = value
+            mm.flush()
+        finally:
+            del mm
+
+
+def write_store(path, kind, names, Xs, mask=None, attrs=None, compressors="auto"):
+    """Write dask arrays as a new store of ``kind`` ("zarr" or "npy") in one pass over their chunks.
+
+    Refuses to overwrite: ``path`` must not exist. ``attrs`` (JSON) go into the Zarr group's attributes
+    or, for a folder, ``ul4m4.json``; ``compressors`` are those of the Zarr arrays (zarr's default).
+    """
+    import dask.array as da
+
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        raise ValueError(f"'{p}' already exists; remove it or choose another output with --out.")
+    arrays = list(zip(names, Xs)) + ([(MASK, mask)] if mask is not None else [])
+    targets = []
+    if kind == "zarr":
+        import zarr
+
+        group = zarr.open_group(str(p), mode="w-")
+        group.attrs.update({"modalities": list(names), **(attrs or {})})
+        for name, X in arrays:
+            targets.append(group.create_array(name, shape=X.shape, dtype=X.dtype, chunks=(X.chunks[0][0], *X.shape[1:]),
+                                              compressors=compressors))
+    else:
+        p.mkdir(parents=True)
+        for name, X in arrays:
+            f = str(p / f"{name}.npy")
+            np.lib.format.open_memmap(f, mode="w+", dtype=X.dtype, shape=X.shape)
+            targets.append(_NpyTarget(f))
+        (p / "ul4m4.json").write_text(json.dumps({"modalities": list(names), **(attrs or {})}, indent=1))
+    # Whole rows per chunk, the rows of the targets' chunks: no two tasks write into one target chunk.
+    da.store([X.rechunk((X.chunks[0], *(-1 for _ in X.shape[1:]))) for _, X in arrays], targets, lock=False)
+    return p
+
+
+def is_store(path):
+    """Whether ``path`` is a folder (a store to open with ``open_store``), not a single data file."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
