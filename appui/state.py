@@ -40,6 +40,7 @@ SWEEP_CFG = "sweep_cfg"
 PRESENT = "present"  # bool: presentation mode
 
 MEMO_SIZE = 12
+SWEEP_UNITS_MAX = 5000  # finished sweep units kept per dataset (each a row of a dozen numbers)
 MEMO_SHARE = 0.25  # the memo may hold at most this share of the session's budget (the newest entry always)
 BUDGET_ENV = "UL4M4_SESSION_MEMORY_MB"
 DEFAULT_BUDGET_MB = 2048
@@ -169,6 +170,23 @@ def run_and_remember(cfg, callback=None):
     result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store)
     memo_put(("units", ss[DATASET_KEY], ss[MISSING_CFG]), store)
     return memo_put(run_key(cfg), result)
+
+
+def sweep_units():
+    """Finished degradation-sweep units of the current dataset (``sweep.unit_key`` -> scores), so that a
+    sweep reruns only the units whose settings changed (the k-sensitivity sweep reuses the main sweep's
+    baselines at its rate)."""
+    key = ("sweep_units", st.session_state[DATASET_KEY])
+    got = memo_get(key)
+    return got if got is not None else memo_put(key, OrderedDict())
+
+
+def keep_sweep_units(store):
+    """Keep at most ``SWEEP_UNITS_MAX`` units (oldest out) and measure the store again: a sweep filled it
+    in place."""
+    while len(store) > SWEEP_UNITS_MAX:
+        store.popitem(last=False)
+    memo_put(("sweep_units", st.session_state[DATASET_KEY]), store)
 
 
 def current_run():

@@ -66,7 +66,9 @@ def run_default_sweep(callback=None):
     cfg = story_sweep_config()
     ds = ss[state.DATASET]
     check_sweep(cfg, ds)
-    df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), run_sweep(ds, cfg, callback=callback))
+    store = state.sweep_units()  # units the Degradation page already ran are not run again
+    df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), run_sweep(ds, cfg, callback=callback, cache=store))
+    state.keep_sweep_units(store)
     ss[state.SWEEP_CFG] = (cfg, None)  # the Degradation page shows it too
     return df
 

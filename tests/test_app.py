@@ -203,6 +203,35 @@ def test_degradation_page_small_sweep():
     assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
 
 
+def test_degradation_sweep_keeps_finished_units(monkeypatch):
+    # A second sweep with another k reruns UL4M4 only: the baselines, the ceiling and the k-sensitivity's
+    # shared units come from the session's store of finished units.
+    import ul4m4.sweep as sweep
+
+    fitted = []
+    real = sweep.complete_split
+    monkeypatch.setattr(sweep, "complete_split", lambda method, *a, **k: fitted.append(method) or real(method, *a, **k))
+    at = start()
+    at.switch_page("pages/1_Data.py").run()
+    at.radio(key="data_source").set_value("breast_cancer").run()
+    at.switch_page("pages/4_Degradation.py").run()
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(1)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "complete"])
+    at.text_input(key="deg_ks").set_value("2, 3")
+    at.number_input(key="deg_k").set_value(2)
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert sorted(fitted) == ["mean", "ul4m4", "ul4m4"]  # rate 0.4: mean and k=2, then k=3 (k=2 is shared)
+    fitted.clear()
+    at.number_input(key="deg_k").set_value(3)
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert fitted == []  # k=3 at rate 0.4 is known from the k-sensitivity; nothing else changed
+    store = at.session_state[state.MEMO][("sweep_units", at.session_state[state.DATASET_KEY])]
+    assert len(store) == 7  # the ceiling; mean and UL4M4 at k = 2 and 3 at rates 0 and 0.4
+
+
 def test_degradation_bad_rates_show_error():
     at = start()
     at.switch_page("views/4_Degradation.py").run()

@@ -78,3 +78,64 @@ def test_needs_labels(ds):
 
     with pytest.raises(ValueError, match="needs labels"):
         run_sweep(replace(ds, y=None), SweepConfig())
+
+
+def test_rows_arrive_while_the_sweep_runs(ds):
+    from ul4m4.sweep import iter_sweep
+
+    cfg = SweepConfig(rates=(0.0, 0.2, 0.4), seeds=(0, 1), methods=("ul4m4", "mean"), k=3)
+    calls = []
+    rows = iter_sweep(ds, cfg, callback=calls.append)
+    first = next(rows)
+    assert first["seed"] == 0 and first["rate"] == 0.0
+    assert len(calls) < 12  # the first rows come out before the last units have run
+    rest = list(rows)
+    assert len(rest) == 11 and calls[-1]["done"] == 12
+
+
+def test_finished_units_are_cached_and_only_changes_rerun(ds, monkeypatch):
+    from dataclasses import replace
+
+    import ul4m4.sweep as sweep
+
+    fitted = []
+    real = sweep.complete_split
+    monkeypatch.setattr(sweep, "complete_split", lambda method, *a, **k: fitted.append(method) or real(method, *a, **k))
+    cfg = SweepConfig(rates=(0.0, 0.4), seeds=(0, 1), methods=("ul4m4", "mean", "knn", "complete"), k=3)
+    cache = {}
+    first = run_sweep(ds, cfg, cache=cache)
+    assert sorted(fitted) == sorted(["ul4m4", "mean", "knn"] * 2)  # rate 0 removes nothing: nothing to fit
+    fitted.clear()
+    again = run_sweep(ds, cfg, cache=cache)
+    assert fitted == [] and again.equals(first)  # same table, nothing recomputed
+    moved = run_sweep(ds, replace(cfg, k=4), cache=cache)
+    assert sorted(fitted) == ["ul4m4", "ul4m4"]  # a new k refits UL4M4 only
+    same = moved["method"] != "ul4m4"
+    cols = [c for c in COLUMNS if c != "seconds"]
+    assert moved.loc[same, cols].reset_index(drop=True).equals(first.loc[same, cols].reset_index(drop=True))
+    fresh = run_sweep(ds, replace(cfg, k=4))
+    assert fresh[cols].equals(moved[cols])  # cached units give what a fresh run gives
+
+
+def test_small_probe_batches_change_nothing(ds, monkeypatch):
+    import ul4m4.sweep as sweep
+
+    cfg = SweepConfig(rates=(0.0, 0.5), seeds=(0,), methods=("ul4m4", "mean", "zero", "knn", "complete"), k=3)
+    cols = [c for c in COLUMNS if c != "seconds"]
+    whole = run_sweep(ds, cfg)
+    monkeypatch.setattr(sweep, "PROBE_BATCH_BYTES", 1)  # every unit its own batch
+    assert run_sweep(ds, cfg)[cols].equals(whole[cols])
+
+
+def test_unit_keys_hold_what_a_row_depends_on():
+    from ul4m4.sweep import unit_key
+
+    base = SweepConfig()
+    key = unit_key(base, 0, 0.4, "mean", None)
+    assert unit_key(SweepConfig(k=7), 0, 0.4, "mean", None) == key  # k does not touch the baselines
+    assert unit_key(SweepConfig(pm=0.3), 0, 0.4, "mean", None) == key  # pm is PEPSY's only
+    assert unit_key(base, 1, 0.4, "mean", None) != key
+    assert unit_key(base, 0, 0.4, "ul4m4", 5) != unit_key(base, 0, 0.4, "ul4m4", 10)
+    assert unit_key(SweepConfig(classifier="fusion"), 0, 0.4, "mean", None) != key
+    assert unit_key(SweepConfig(apply_to="test"), 0, 0.4, "mean", None) != key
+    assert unit_key(base, 0, 0.2, "complete", None) == unit_key(SweepConfig(mechanism="pepsy"), 0, 0.8, "complete", None)

@@ -35,6 +35,7 @@ __all__ = [
     "check_run",
     "MethodRun",
     "fit_complete",
+    "complete_split",
     "run_methods",
     "k_curve",
     "unit_key",
@@ -394,6 +395,28 @@ def fit_complete(method, dataset, mres: MaskResult, cfg: RunConfig, callback=Non
     -------
     MethodRun
     """
+    out, imp, prov, seconds = complete_split(method, dataset, mres, cfg, callback)
+    rows = []
+    for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
+        err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
+                               dataset.modality_names, true_mask=dataset.mask[idx])
+        err.insert(0, "split", split)
+        err.insert(0, "method", method)
+        rows.append(err)
+    return MethodRun(method, out, pd.concat(rows, ignore_index=True), seconds, imp, prov)
+
+
+def complete_split(method, dataset, mres: MaskResult, cfg: RunConfig, callback=None):
+    """Fit one method on the training split and complete every sample, measuring nothing: the part of
+    ``fit_complete`` a sweep needs (settings assumed checked).
+
+    Returns
+    -------
+    completed : list of ndarray of shape (n_samples, n_features_m)
+    model : the fitted imputer
+    provenance : Provenance for the UL4M4 methods, else None
+    seconds : float, time to fit and complete
+    """
     Xin = masked(dataset.Xs, mres.mask)
     t = time.perf_counter()
     imp = make_imputer(method, cfg, callback)
@@ -403,15 +426,7 @@ def fit_complete(method, dataset, mres: MaskResult, cfg: RunConfig, callback=Non
         out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
     else:
         out = imp.transform(Xin, mres.mask)
-    seconds = time.perf_counter() - t
-    rows = []
-    for split, idx in (("train", mres.train_idx), ("test", mres.test_idx), ("all", slice(None))):
-        err = imputation_error([X[idx] for X in dataset.Xs], [X[idx] for X in out], mres.removed[idx],
-                               dataset.modality_names, true_mask=dataset.mask[idx])
-        err.insert(0, "split", split)
-        err.insert(0, "method", method)
-        rows.append(err)
-    return MethodRun(method, out, pd.concat(rows, ignore_index=True), seconds, imp, prov)
+    return out, imp, prov, time.perf_counter() - t
 
 
 def unit_key(method, cfg: RunConfig):

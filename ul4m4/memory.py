@@ -23,7 +23,12 @@ __all__ = [
     "memory_limit",
     "set_memory_limit",
     "deep_nbytes",
+    "PROBE_BATCH_BYTES",
 ]
+
+# Completed data (float64, every sample) a sweep holds for one batch of linear probes; a batch is fitted
+# as soon as it would hold more (``sweep.iter_sweep``).
+PROBE_BATCH_BYTES = 64 << 20
 
 # A limit set by the caller for its own context (a thread): the app sets its session's budget here, so
 # every check of the library made while serving that session (runs, generation, sweeps) respects it.
@@ -61,12 +66,14 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
 
 
 def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, classifier="linear"):
-    """Upper estimate of the peak memory of one degradation sweep (``sweep.run_sweep``), in bytes.
+    """Upper estimate of the peak memory of one degradation sweep (``sweep.iter_sweep``), in bytes.
 
-    A sweep runs one method at a time, so its peak is the largest single-method run (``estimate_run_bytes``
-    at the largest k) plus the classifier trained on the completed data: the linear probe's copies of the
-    standardised features and its coefficients with L-BFGS history (n_classes x D, about 25 copies), or
-    the fusion model's per-modality embeddings (n x 64 x M, a few copies).
+    A sweep runs one imputer at a time, so its peak is the largest single-method run (``estimate_run_bytes``
+    at the largest k) plus the classifiers. The linear probes are fitted in batches: the completed data of
+    the units in a batch (at most ``PROBE_BATCH_BYTES`` and one unit more), each unit's standardised
+    features (about three copies while they are made), its scores and the L-BFGS state of its coefficients
+    (n_classes x D, about 30 copies). The fusion model holds per-modality embeddings (n x 64 x M, a few
+    copies).
     """
     D = int(sum(dims))
     imputers = [m for m in methods if m != "complete"] or ["mean"]
@@ -75,7 +82,10 @@ def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, class
     if classifier == "fusion":
         clf = 4 * n_samples * 64 * len(dims) * 4 + 2 * D * 64 * 4
     else:
-        clf = 3 * n_samples * D * 8 + 25 * max(n_classes, 2) * (D + 1) * 8
+        unit = n_samples * D * 8
+        batch = max(1, min(len(methods) + len(ks or ()), PROBE_BATCH_BYTES // max(unit, 1) + 1))
+        K = max(n_classes, 2)
+        clf = batch * (4 * unit + 30 * K * (D + 1) * 8 + 3 * n_samples * K * 8)
     return int(run + clf)
 
 

@@ -14,12 +14,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .downstream import CLASSIFIERS, make_classifier
 from .classification_metrics import classification_scores, flattened_f1_micro
-from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, fit_complete, make_mask, split_indices
+from .downstream import CLASSIFIERS, linear_probe_predictions, make_classifier
+from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask, split_indices
+from .experiment import unit_key as exp_unit_key
+from .imputation_metrics import imputation_error
+from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
 
-__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS"]
+__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "plan", "unit_key", "iter_sweep", "run_sweep",
+           "SWEEP_METHODS", "COLUMNS"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -105,18 +109,161 @@ def check_sweep(cfg, dataset):
             raise ValueError(f"k={k} should be between 1 and the {n_train} training samples.")
 
 
-def _score(dataset, train_idx, test_idx, completed, classifier, seed, cfg):
-    clf = make_classifier(classifier, random_state=seed, device=cfg.device,
-                          **({"epochs": cfg.epochs} if classifier == "fusion" else {}))
-    clf.fit([X[train_idx] for X in completed], dataset.y[train_idx])
-    pred = clf.predict([X[test_idx] for X in completed])
+def plan(cfg: SweepConfig):
+    """The sweep's units in table order: (seed, rate, method, k), k None except for UL4M4."""
+    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
+    return [(seed, rate, method, k) for seed in cfg.seeds for rate in cfg.rates for method in cfg.methods
+            for k in (ks if method == "ul4m4" else (None,))]
+
+
+def unit_key(cfg: SweepConfig, seed, rate, method, k):
+    """Everything one unit's scores depend on, besides the data: equal keys give equal rows, so a cache of
+    finished units (kept per dataset by the caller) recomputes only what a change of settings touches.
+    The ceiling ("complete") does not depend on the rate or the missingness at all."""
+    clf = (cfg.classifier, cfg.epochs if cfg.classifier == "fusion" else None, cfg.device)
+    if method == "complete":
+        return ("complete", int(seed), cfg.test_size, clf)
+    missing = (cfg.mechanism, float(rate), cfg.apply_to, cfg.test_size, int(seed),
+               cfg.pm if cfg.mechanism == "pepsy" else None, cfg.strength if cfg.mechanism.startswith("mnar") else None)
+    rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
+    return (exp_unit_key(method, rc), missing, clf)
+
+
+def _scores(dataset, test_idx, pred):
     scores = classification_scores(dataset.y[test_idx], pred)
     scores["flattened_f1_micro"] = flattened_f1_micro(dataset.y[test_idx], pred) if dataset.is_multilabel else np.nan
     return scores
 
 
-def run_sweep(dataset, cfg: SweepConfig, callback=None):
-    """Run a sweep and return its tidy table (columns ``COLUMNS``).
+def _fusion_predictions(dataset, pending, cfg):
+    out = []
+    for u in pending:
+        clf = make_classifier("fusion", random_state=u["seed"], device=cfg.device, epochs=cfg.epochs)
+        clf.fit([X[u["train"]] for X in u["completed"]], dataset.y[u["train"]])
+        out.append(clf.predict([X[u["test"]] for X in u["completed"]]))
+    return out
+
+
+def _linear_predictions(dataset, pending, cfg):
+    """One batch of linear probes; units on the same data (the observed data of one split) share one."""
+    first, jobs = {}, []
+    for u in pending:
+        key = u["data_key"] if u["data_key"] is not None else id(u)
+        if key not in first:
+            first[key] = len(jobs)
+            X = np.hstack(u["completed"])
+            jobs.append((X[u["train"]], dataset.y[u["train"]], X[u["test"]]))
+    preds = linear_probe_predictions(jobs, device=cfg.device)
+    return [preds[first[u["data_key"] if u["data_key"] is not None else id(u)]] for u in pending]
+
+
+def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
+    """Run a sweep and yield each unit's row (a dict of ``COLUMNS``) as soon as it is known, in table order.
+
+    For each seed and rate, every method is fitted and completes the data, and the units' classifiers are
+    then trained together (the linear probes as one batch, ``downstream.linear_probe_predictions``; the
+    batch is flushed early when it would hold more than ``PROBE_BATCH_BYTES`` of completed data). Units
+    whose data is the observed data (the ceiling, and every method where nothing is missing) share one
+    classifier per seed.
+
+    Parameters
+    ----------
+    dataset : Dataset with labels
+    cfg : SweepConfig
+    cache : dict or None
+        Finished units by ``unit_key``, for this dataset only: units found there are not run again, and
+        new ones are added.
+    callback : callable(dict) or None
+        Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit.
+    """
+    check_sweep(cfg, dataset)
+    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
+    units = plan(cfg)
+    total, done, emitted = len(units), 0, 0
+    rows = [None] * total
+    observed = {}  # seed -> predictions on the observed data
+    full = bool(dataset.mask.all())
+
+    def finish(i, row):
+        nonlocal done
+        rows[i] = row
+        done += 1
+        if callback is not None:
+            seed, rate, method, k = units[i]
+            kk = f", k={k}" if k is not None and len(ks) > 1 else ""
+            callback({"stage": "sweep", "done": done, "total": total,
+                      "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
+
+    def flush(pending):
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        todo = [u for u in pending if not (u["data_key"] is not None and u["data_key"] in observed)]
+        predict = _linear_predictions if cfg.classifier == "linear" else _fusion_predictions
+        for u, pred in zip(todo, predict(dataset, todo, cfg) if todo else []):
+            if u["data_key"] is not None:
+                observed.setdefault(u["data_key"], pred)
+            u["pred"] = pred
+        share = (time.perf_counter() - t0) / len(pending)
+        for u in pending:
+            pred = u.get("pred", observed.get(u["data_key"]))
+            measured = {**u["rates"], **_scores(dataset, u["test"], pred), "imputation_mse": u["mse"],
+                        "seconds": u["seconds"] + share}
+            if cache is not None:
+                cache[u["key"]] = measured
+            finish(u["index"], {**u["base"], **measured})
+        pending.clear()
+
+    per_cell = sum(len(ks) if m == "ul4m4" else 1 for m in cfg.methods)
+    for i in range(0, total, per_cell):
+        seed, rate = units[i][:2]
+        pending, mres, held = [], None, 0
+        for j, (_, _, method, k) in enumerate(units[i:i + per_cell], start=i):
+            base = {"method": method, "rate": float(rate), "seed": int(seed), "k": k, "classifier": cfg.classifier}
+            key = unit_key(cfg, seed, rate, method, k)
+            if cache is not None and key in cache:
+                finish(j, {**base, **cache[key]})
+                continue
+            t0 = time.perf_counter()
+            if method == "complete":
+                tr, te, _ = split_indices(dataset.n_samples, dataset.y, cfg.test_size, int(seed))
+                u = {"completed": dataset.Xs, "data_key": ("observed", int(seed)) if full else None,
+                     "rates": {"realized_slot_rate": float((~dataset.mask).mean()),
+                               "realized_incomplete_rate": float((~dataset.mask.all(axis=1)).mean())},
+                     "mse": np.nan, "train": tr, "test": te}
+            else:
+                if mres is None:
+                    mcfg = rate_config(cfg.mechanism, float(rate), dataset.n_modalities, pm=cfg.pm,
+                                       strength=cfg.strength, apply_to=cfg.apply_to, test_size=cfg.test_size,
+                                       seed=int(seed))
+                    mres = make_mask(dataset, mcfg)
+                    if not mres.mask[mres.train_idx].any(axis=0).all():
+                        raise ValueError(f"at rate {rate} (seed {seed}) a modality has no observed training "
+                                         "sample; lower the largest rate.")
+                u = {"rates": {"realized_slot_rate": mres.report.realized_slot_rate,
+                               "realized_incomplete_rate": mres.report.realized_incomplete_rate},
+                     "train": mres.train_idx, "test": mres.test_idx}
+                if mres.mask.all():  # nothing missing: every imputer returns the observed data as given
+                    u.update(completed=dataset.Xs, data_key=("observed", int(seed)), mse=np.nan)
+                else:
+                    rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
+                    completed, _, _, _ = complete_split(method, dataset, mres, rc)
+                    err = imputation_error(dataset.Xs, completed, mres.removed, true_mask=dataset.mask)
+                    u.update(completed=completed, data_key=None, mse=float(err["mse"].iloc[-1]))  # the "all" row
+            u.update(index=j, key=key, base=base, seed=int(seed), seconds=time.perf_counter() - t0)
+            pending.append(u)
+            held += 0 if u["data_key"] is not None else sum(X.shape[0] * X.shape[1] for X in u["completed"]) * 8
+            if held >= PROBE_BATCH_BYTES:
+                flush(pending)
+                held = 0
+        flush(pending)
+        while emitted < total and rows[emitted] is not None:
+            yield rows[emitted]
+            emitted += 1
+
+
+def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None):
+    """Run a sweep and return its tidy table (columns ``COLUMNS``): ``iter_sweep`` collected.
 
     Parameters
     ----------
@@ -124,57 +271,6 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None):
     cfg : SweepConfig
     callback : callable(dict) or None
         Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit of work.
+    cache : dict or None, finished units for this dataset (see ``iter_sweep``)
     """
-    check_sweep(cfg, dataset)
-    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
-    units = []
-    for seed in cfg.seeds:
-        for rate in cfg.rates:
-            for method in cfg.methods:
-                if method == "ul4m4":
-                    units += [(seed, rate, method, k) for k in ks]
-                else:
-                    units.append((seed, rate, method, None))
-    total = len(units)
-    rows, done = [], 0
-    complete_cache = {}
-    for seed in cfg.seeds:
-        for rate in cfg.rates:
-            mcfg = rate_config(cfg.mechanism, float(rate), dataset.n_modalities, pm=cfg.pm, strength=cfg.strength,
-                               apply_to=cfg.apply_to, test_size=cfg.test_size, seed=int(seed))
-            mres = make_mask(dataset, mcfg)
-            tr, te = mres.train_idx, mres.test_idx
-            train_mask = mres.mask[tr]
-            for method in cfg.methods:
-                for k in (ks if method == "ul4m4" else (None,)):
-                    t0 = time.perf_counter()
-                    base = {"method": method, "rate": float(rate), "seed": int(seed), "k": k,
-                            "classifier": cfg.classifier}
-                    if method == "complete":
-                        if seed not in complete_cache:
-                            s = _score(dataset, tr, te, dataset.Xs, cfg.classifier, int(seed), cfg)
-                            complete_cache[seed] = (s, time.perf_counter() - t0)
-                        s, secs = complete_cache[seed]
-                        rows.append({**base, "realized_slot_rate": float((~dataset.mask).mean()),
-                                     "realized_incomplete_rate": float((~dataset.mask.all(axis=1)).mean()),
-                                     **s, "imputation_mse": np.nan, "seconds": secs})
-                    else:
-                        if not train_mask.any(axis=0).all():
-                            raise ValueError(
-                                f"at rate {rate} (seed {seed}) a modality has no observed training sample; "
-                                "lower the largest rate."
-                            )
-                        rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
-                        unit = fit_complete(method, dataset, mres, rc)
-                        mse = float(unit.errors.loc[unit.errors["split"] == "all", "mse"].iloc[-1])  # the "all" row
-                        s = _score(dataset, tr, te, unit.completed, cfg.classifier, int(seed), cfg)
-                        rows.append({**base, "realized_slot_rate": mres.report.realized_slot_rate,
-                                     "realized_incomplete_rate": mres.report.realized_incomplete_rate,
-                                     **s, "imputation_mse": mse, "seconds": time.perf_counter() - t0})
-                    done += 1
-                    if callback is not None:
-                        kk = f", k={k}" if k is not None and len(ks) > 1 else ""
-                        callback({"stage": "sweep", "done": done, "total": total,
-                                  "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
+    return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback)), columns=COLUMNS)
