@@ -212,9 +212,9 @@ def test_degradation_sweep_keeps_finished_units(monkeypatch):
     real = sweep.complete_split
     monkeypatch.setattr(sweep, "complete_split", lambda method, *a, **k: fitted.append(method) or real(method, *a, **k))
     at = start()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("pages/4_Degradation.py").run()
+    at.switch_page("views/4_Degradation.py").run()
     at.text_input(key="deg_rates").set_value("0, 0.4")
     at.number_input(key="deg_seeds").set_value(1)
     at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "complete"])

@@ -50,6 +50,7 @@ def test_select_share_present_report(tmp_path):
         page.goto(url)
         wait_idle(page, timeout=LONG)
         nav = page.locator("[data-testid='stSidebarNav']")
+        nav.wait_for(timeout=LONG)
         assert nav.count() == 1 and nav.get_by_role("link", name="Cluster & impute").count() == 1
 
         # Change a setting on Missingness, by clicking, as a person does.
