@@ -297,20 +297,7 @@ class PartialModalityKMeans(BaseEstimator):
         bounded = self.bounds and device.type != "cuda" and mask.shape[0] * sum(dims) * k >= BOUNDS_MIN_WORK
         run = lloyd_bounded if bounded else lloyd
         res = run(blocks, C, H, self.max_iter, self.callback, tol=self.tol)
-        if not res.converged:
-            warnings.warn(
-                f"PartialModalityKMeans did not converge in max_iter={self.max_iter} iterations; "
-                "increase max_iter for a stable partition.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self._set_centres(res.centers, res.center_mask)
-        self.labels_ = res.labels
-        self.n_iter_ = res.n_iter
-        self.converged_ = res.converged
-        self.inertia_ = res.inertia
-        self.rows_evaluated_ = res.rows_evaluated
-        return self
+        return self._adopt(res, stacklevel=2)
 
     def _fit_clusters_dask(self, data, n_clusters):
         """``_fit_clusters`` on ``_dask.DaskData``: the same steps, each a pass over the chunks (module
@@ -340,12 +327,17 @@ class PartialModalityKMeans(BaseEstimator):
         keep = data.n * sum(dims) * (torch.finfo(dtype).bits // 8) <= cache_limit(device)
         blocks = _dask.standardised(data, self.mean_, self.scale_, device, dtype, sub, keep=keep)
         res = _dask.lloyd(data, blocks, C, H, self.max_iter, self.callback, self.tol)
+        return self._adopt(res, stacklevel=3)
+
+    def _adopt(self, res, stacklevel):
+        """Take a Lloyd run's outcome as the fitted state; warn if it did not converge (``stacklevel`` as at the
+        caller of ``_adopt``)."""
         if not res.converged:
             warnings.warn(
                 f"PartialModalityKMeans did not converge in max_iter={self.max_iter} iterations; "
                 "increase max_iter for a stable partition.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=stacklevel + 1,
             )
         self._set_centres(res.centers, res.center_mask)
         self.labels_ = res.labels
