@@ -121,36 +121,47 @@ class KNNModalityImputer(_ModalityImputer):
         self.train_ = self._standardised_concat(Xs, mask)
         self.train_mask_ = mask.copy()
 
-    def _distances(self, Zq, mq):
+    def _distances(self, Zq, mq, train=None):
         """scikit-learn's nan_euclidean distance, computed block-wise.
 
         dist^2 = (n_features / n_shared_features) * sum over shared features of (x - y)^2, NaN when nothing
-        is shared; with whole modalities missing, the sums are one matrix product per modality.
+        is shared. With whole modalities missing (zeros in the NaN-filled copies), the sum is one matrix
+        product: [x, |x_m|^2, a_m] . [-2 y, b_m, |y_m|^2] over the features and the M modalities, where a and
+        b say which modalities each side observes (scikit-learn's expansion, which it also clips at 0).
+        ``train`` is ``_train_terms()`` when the caller has it already.
         """
-        offsets = np.concatenate([[0], np.cumsum(self.dims_)])
         aq = mq.astype(np.float64)
-        at = self.train_mask_.astype(np.float64)
+        xq = np.nan_to_num(Zq)
+        nq = np.add.reduceat(xq * xq, self._offsets()[:-1], axis=1)  # (c, M) squared norm per modality
+        right, at = train if train is not None else self._train_terms()
+        sq = np.hstack([xq, nq, aq]) @ right.T  # (c, n_train)
         shared = (aq * self.dims_) @ at.T  # (c, n_train) shared features
-        sq = np.zeros_like(shared)
-        for m in range(len(self.dims_)):
-            sl = slice(offsets[m], offsets[m + 1])
-            xq = np.nan_to_num(Zq[:, sl])
-            xt = np.nan_to_num(self.train_[:, sl])
-            d2 = (xq * xq).sum(axis=1)[:, None] + (xt * xt).sum(axis=1)[None, :] - 2.0 * (xq @ xt.T)
-            sq += aq[:, m : m + 1] * at[None, :, m] * np.maximum(d2, 0.0)
+        np.maximum(sq, 0.0, out=sq)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.sqrt(sum(self.dims_) / shared * sq)
+            sq *= sum(self.dims_) / shared
+        out = np.sqrt(sq, out=sq)
         out[shared == 0] = np.nan
         return out
 
+    def _offsets(self):
+        return np.concatenate([[0], np.cumsum(self.dims_)])
+
+    def _train_terms(self):
+        """The training side of ``_distances``: [-2 y, b_m, |y_m|^2] (n_train, D + 2M) and b (n_train, M)."""
+        xt = np.nan_to_num(self.train_)
+        at = self.train_mask_.astype(np.float64)
+        nt = np.add.reduceat(xt * xt, self._offsets()[:-1], axis=1)
+        return np.hstack([-2.0 * xt, at, nt]), at
+
     def _fill(self, Xs, mask, block=1024):
         Zq = self._standardised_concat(Xs, mask)
-        offsets = np.concatenate([[0], np.cumsum(self.dims_)])
+        offsets = self._offsets()
         fills = [np.zeros((mask.shape[0], d)) for d in self.dims_]
         need = np.flatnonzero(~mask.all(axis=1))
+        train = self._train_terms() if need.size else None
         for s in range(0, need.size, block):
             rows = need[s : s + block]
-            D = self._distances(Zq[rows], mask[rows])  # (c, n_train), NaN if nothing shared
+            D = self._distances(Zq[rows], mask[rows], train)  # (c, n_train), NaN if nothing shared
             for m, d in enumerate(self.dims_):
                 recv = ~mask[rows, m]
                 if not recv.any():

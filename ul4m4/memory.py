@@ -41,7 +41,8 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     Counts the float64 copies a run keeps (the masked input, the training slice, one completed copy per
     method), each method's working set (UL4M4: its standardised float32 cache, (k, k) blocks and the Lloyd
     bounds, k float32 and three float64 per training sample plus two gather buffers; kNN: its
-    standardised training and query copies and distance blocks; iterative: scikit-learn's copies), and
+    standardised training and query copies, the training side of its distance product and distance
+    blocks; iterative: scikit-learn's copies), and
     the error measurement (a standardised copy of the truth).
     """
     D = int(sum(dims))
@@ -57,7 +58,9 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
             bounds = n_train * (4 * n_clusters + 3 * f8 + 1) + 2 * 2**22 * f8
             work = max(work, n_train * D * 4 + 4 * 2**22 * f8 + n_samples * D * f8 + bounds)
         elif m == "knn":
-            work = max(work, (n_train + n_samples) * D * f8 + 4 * 1024 * n_train * f8)
+            # standardised training and query copies, the training side of the distance product (a NaN-free
+            # copy with 2M more columns), a block of queries with theirs, and the distance blocks
+            work = max(work, (2 * n_train + n_samples) * D * f8 + 1024 * D * f8 + 4 * 1024 * n_train * f8)
         elif m == "softimpute":  # dense filled matrix, low-rank estimate, SVD factors, fold-in copy
             work = max(work, 5 * n_train * D * f8 + n_samples * D * f8)
         elif m == "iterative":
