@@ -25,7 +25,7 @@ presenting = bool(st.session_state.get(state.PRESENT))
 # Every page stays registered (so every address resolves); presentation mode hides the menu and shows the story.
 page = st.navigation(PAGES + [PRESENT_PAGE], position="hidden" if presenting else "sidebar")
 if presenting and page.url_path != PRESENT_PAGE.url_path:
-    st.switch_page(PRESENT_PAGE)
+    st.switch_page(PRESENT_PAGE, query_params=scenario.current())
 if not presenting:
     sidebar()
 try:

@@ -91,7 +91,8 @@ def sidebar():
                      help="Hide the controls and walk through the current scenario in five steps (or add "
                           "?present=1 to the address)."):
             ss[state.PRESENT] = True
-            st.switch_page("views/present.py")
+            # The address changes with the page, in the same message, so a link copied now carries present=1.
+            st.switch_page("views/present.py", query_params=scenario.current())
         report_button("dl_report_sidebar")
         st.radio("Chart camera button saves", ["png", "svg"], key=FIGURE_FORMAT, horizontal=True,
                  format_func={"png": "PNG", "svg": "SVG"}.get,

@@ -106,7 +106,7 @@ def test_select_share_present_report(tmp_path):
         page.get_by_role("button", name="Presentation mode").first.click()
         wait_idle(page, timeout=LONG)
         page.get_by_text("Step 1 of 5").first.wait_for(timeout=LONG)
-        assert "present=1" in page.url
+        page.wait_for_url(re.compile(r"[?&]present=1"), timeout=LONG)
         assert not page.locator("section[data-testid='stSidebar']").is_visible()
         seen = []
         for step in range(1, 6):
