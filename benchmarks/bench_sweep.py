@@ -47,7 +47,7 @@ CLI_ISSUE_ARGS = ["sweep", "--dataset", "mfeat", "--mechanism", "mcar", "--rates
 KEYS = ["method", "rate", "seed", "k"]
 
 
-def sklearn_probes(units, *, C=1.0, max_iter=100, device=None):
+def sklearn_probes(units, *, C=1.0, max_iter=100, device=None, products=None):
     """The linear probe as it was: per unit, StandardScaler then LogisticRegression (lbfgs, 100 iterations)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -110,7 +110,7 @@ def _worst(diffs):
     return {f: max(d[f] for d in diffs) for f in diffs[0]}
 
 
-def bench_app(repeats, with_page=True, defaults=False):
+def bench_app(repeats, with_page=True, defaults=False, old=True):
     from ul4m4.datasets import load_dataset
 
     ds = load_dataset("mfeat")
@@ -120,12 +120,17 @@ def bench_app(repeats, with_page=True, defaults=False):
         runs = {"torch": [], "sklearn": []}
         tables = {}
         for _ in range(repeats if name == "issue_methods" else 1):  # the defaults take minutes
-            for probe in ("torch", "sklearn"):
+            for probe in ("torch", "sklearn") if old else ("torch",):
                 before = load()
                 secs, tabs = app_sweep(ds, methods, probe)
                 runs[probe].append({"seconds": round(secs, 2), "load_before": before, "load_after": load()})
                 tables[probe] = tabs
         use_probe("torch")
+        if not old:
+            out[name] = {"methods": list(methods), "runs": runs, "best_s": {"torch": min(r["seconds"] for r in runs["torch"])},
+                         "units": int(sum(len(t) for t in tables["torch"]))}
+            print(json.dumps({"app": {name: out[name]}}), flush=True)
+            continue
         best = {p: min(r["seconds"] for r in v) for p, v in runs.items()}
         out[name] = {"methods": list(methods), "runs": runs, "best_s": best,
                      "ratio_old_over_new": round(best["sklearn"] / best["torch"], 2),
@@ -181,16 +186,21 @@ def run_cli(args, probe, threads, cwd=ROOT, pythonpath=ROOT):
         return {"seconds": round(secs, 2), "load_before": before, "load_after": load()}, pd.read_csv(Path(d) / "results.csv")
 
 
-def bench_cli(repeats, threads, old_code=None, defaults=False):
+def bench_cli(repeats, threads, old_code=None, defaults=False, old=True):
     out = {}
     variants = [("issue4", ",".join(ISSUE_METHODS))] + ([("cli_default_methods", CLI_DEFAULT_METHODS)] if defaults else [])
     for name, methods in variants:
         args = [*CLI_ISSUE_ARGS, "--methods", methods]
         runs, tables = {"torch": [], "sklearn": []}, {}
         for _ in range(repeats if name == "issue4" else 1):  # the defaults take minutes
-            for probe in ("torch", "sklearn"):
+            for probe in ("torch", "sklearn") if old else ("torch",):
                 r, tables[probe] = run_cli(args, probe, threads)
                 runs[probe].append(r)
+        if not old:
+            out[name] = {"command": "python -m ul4m4 " + " ".join(args), "runs": runs,
+                         "best_s": {"torch": min(r["seconds"] for r in runs["torch"])}}
+            print(json.dumps({"cli": {name: out[name]}}), flush=True)
+            continue
         best = {p: min(r["seconds"] for r in v) for p, v in runs.items()}
         out[name] = {"command": "python -m ul4m4 " + " ".join(args), "runs": runs, "best_s": best,
                      "ratio_old_over_new": round(best["sklearn"] / best["torch"], 2),
@@ -220,6 +230,7 @@ def main():
     ap.add_argument("--defaults", action="store_true",
                     help="also the page's and the command's own default methods (with UL4M4 soft and SoftImpute; "
                          "minutes, one run of each with the old probe)")
+    ap.add_argument("--no-old", action="store_true", help="time the torch probe only (no scikit-learn probe runs)")
     ap.add_argument("--old-code", default=None, metavar="COMMIT",
                     help="also time the issue-4 command with the code of COMMIT (e.g. the fork point)")
     args = ap.parse_args()
@@ -234,15 +245,17 @@ def main():
     both = not (args.app or args.cli)
     res = {"threads": args.threads, "cpus": os.cpu_count(), "load_at_start": load()}
     if args.app or both:
-        res["app"] = bench_app(args.repeats, with_page=not args.no_page, defaults=args.defaults)
+        res["app"] = bench_app(args.repeats, with_page=not args.no_page, defaults=args.defaults, old=not args.no_old)
     if args.cli or both:
-        res["cli"] = bench_cli(args.repeats, args.threads, args.old_code, args.defaults)
+        res["cli"] = bench_cli(args.repeats, args.threads, args.old_code, args.defaults, old=not args.no_old)
     res["load_at_end"] = load()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     (ROOT / "artifacts" / "bench_sweep.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
     for name, r in res.get("app", {}).items():
-        if "ratio_old_over_new" in r:
+        if "ratio_old_over_new" not in r and "methods" in r:
+            print(f"app sweep, {name}: {r['best_s']['torch']:.1f} s with the torch probe, {r['units']} units")
+        elif "ratio_old_over_new" in r:
             print(f"app sweep, {name}: {r['best_s']['torch']:.1f} s with the torch probe, {r['best_s']['sklearn']:.1f} s "
                   f"with the old probe ({r['ratio_old_over_new']}x), {r['units']} units, max |F1 difference| "
                   f"micro {r['max_abs_f1_difference']['f1_micro']:.2g} macro {r['max_abs_f1_difference']['f1_macro']:.2g}"
@@ -250,7 +263,9 @@ def main():
         else:
             print(f"app page, issue's methods (AppTest, sweep + live curves + figures): {r['best_s']:.1f} s")
     for name, r in res.get("cli", {}).items():
-        if "ratio_old_over_new" in r:
+        if "ratio_old_over_new" not in r and "command" in r:
+            print(f"cli {name}: {r['best_s']['torch']:.1f} s" + (" (target < 12 s)" if name == "issue4" else ""))
+        elif "ratio_old_over_new" in r:
             print(f"cli {name}: {r['best_s']['torch']:.1f} s, old probe {r['best_s']['sklearn']:.1f} s "
                   f"({r['ratio_old_over_new']}x), max |F1 difference| micro {r['max_abs_f1_difference']['f1_micro']:.2g} "
                   f"macro {r['max_abs_f1_difference']['f1_macro']:.2g}" + (" (target < 12 s)" if name == "issue4" else ""))

@@ -38,3 +38,21 @@ def test_errors():
         classification_scores(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="no samples"):
         classification_scores(np.zeros(0), np.zeros(0))
+
+
+def test_scores_equal_scikit_learn_f1_on_random_labels():
+    """Both F1 averages come from one confusion count; they must be scikit-learn's f1_score exactly, for
+    single-label and indicator targets, including labels never predicted or never present."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    for t in range(200):
+        if t % 2:
+            y = rng.integers(0, rng.integers(2, 12), rng.integers(1, 60))
+            p = rng.integers(0, 12, y.size)
+        else:
+            y = (rng.random((rng.integers(1, 40), 6)) < 0.2).astype(int)
+            p = (rng.random(y.shape) < 0.2).astype(int)
+        s = classification_scores(y, p)
+        for avg in ("micro", "macro"):
+            assert s[f"f1_{avg}"] == pytest.approx(f1_score(y, p, average=avg, zero_division=0), abs=1e-12)

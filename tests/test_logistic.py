@@ -65,11 +65,14 @@ def sklearn_probe(Xtr, ytr):
         return scaler, LogisticRegression(max_iter=100).fit(scaler.transform(Xtr), ytr)
 
 
+@pytest.mark.parametrize("products", ["float64", "float32"])
 @pytest.mark.parametrize("name", list(SETTINGS))
-def test_every_unit_scores_as_scikit_learn(name):
+def test_every_unit_scores_as_scikit_learn(name, products):
+    # float32 products (the sweep's) take slightly different steps near the optimum: the scores must still
+    # be within the 0.005 of scikit-learn's.
     ds = DATASETS[name]()
     us = units(ds, SETTINGS[name])
-    preds = linear_probe_predictions([(Xtr, ytr, Xte) for Xtr, ytr, Xte, _ in us])  # one batch
+    preds = linear_probe_predictions([(Xtr, ytr, Xte) for Xtr, ytr, Xte, _ in us], products=products)  # one batch
     for (Xtr, ytr, Xte, yte), pred in zip(us, preds):
         scaler, ref = sklearn_probe(Xtr, ytr)
         want = f1_score(yte, ref.predict(scaler.transform(Xte)), average="macro")

@@ -10,7 +10,7 @@ rewards predicting nothing at all on sparse multilabel data.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, multilabel_confusion_matrix
 
 __all__ = ["classification_scores", "flattened_f1_micro"]
 
@@ -35,11 +35,20 @@ def classification_scores(y_true, y_pred):
     dict with "accuracy", "f1_micro", "f1_macro"
     """
     y_true, y_pred = _check(y_true, y_pred)
+    # One confusion count per label (scikit-learn's, over the labels of y_true and y_pred), from which both
+    # F1 averages follow as f1_score computes them: F1 = 2 tp / (2 tp + fp + fn), 0 where that is 0 / 0.
+    mcm = multilabel_confusion_matrix(y_true, y_pred)
+    tp, fp, fn = mcm[:, 1, 1], mcm[:, 0, 1], mcm[:, 1, 0]
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "f1_micro": _f1(tp.sum(), fp.sum(), fn.sum()),
+        "f1_macro": float(np.mean([_f1(*c) for c in zip(tp, fp, fn)])),
     }
+
+
+def _f1(tp, fp, fn):
+    den = 2 * tp + fp + fn
+    return float(2 * tp / den) if den > 0 else 0.0
 
 
 def flattened_f1_micro(y_true, y_pred):

@@ -197,7 +197,7 @@ def _standardised(X, mean, scale):
     return (X - mean) / scale
 
 
-def linear_probe_predictions(units, *, C=1.0, max_iter=100, device=None):
+def linear_probe_predictions(units, *, C=1.0, max_iter=100, device=None, products="float64"):
     """Fit one ``LinearProbe`` per unit, all at once, and predict each unit's test rows.
 
     Units of the same shape and classes are stacked and fitted together; the result is what
@@ -223,7 +223,7 @@ def linear_probe_predictions(units, *, C=1.0, max_iter=100, device=None):
         Xtr = torch.as_tensor(np.stack([units[i][0] for i in members]).astype(np.float64, copy=False))
         Xte = torch.as_tensor(np.stack([units[i][2] for i in members]).astype(np.float64, copy=False))
         mean, scale = _scaling(Xtr)
-        clf = BatchLogisticRegression(C=C, max_iter=max_iter, device=device)
+        clf = BatchLogisticRegression(C=C, max_iter=max_iter, device=device, products=products)
         clf.fit(_standardised(Xtr, mean, scale), np.stack([units[i][1] for i in members]))
         pred = clf.predict(_standardised(Xte, mean, scale))
         for i, p in zip(members, pred):
