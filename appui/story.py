@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from appui import state
+from appui import bigdata, state
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.projection import project_2d
@@ -201,18 +201,21 @@ class Facts:
         method = self.map_method
         completed = self.run.completed["ul4m4"]
         emb = self.emb
+        ids = bigdata.map_ids(self.ds.n_samples, self.rcfg.seed)  # the same samples as the page's map
         if emb is None:
-            emb = project_2d(completed, method, random_state=int(self.rcfg.seed))
+            emb = project_2d([X[ids] for X in completed], method, random_state=int(self.rcfg.seed))
             if memoise:
                 state.memo_put(self.map_key, emb)
             self.emb = emb
         model = self.run.model
-        labels = model.predict(completed)
-        mask = self.mres.mask
+        labels = model.predict([X[ids] for X in completed])
+        mask = self.mres.mask[ids]
         centres = emb.place_centres(model.cluster_centers_, labels)
         axes = (("PC 1 (%.0f%% of variance)" % (100 * emb.explained[0]),
                  "PC 2 (%.0f%% of variance)" % (100 * emb.explained[1])) if method == "pca"
                 else ("UMAP 1 (no units)", "UMAP 2 (no units)"))
         return plotting.fig_cluster_map(emb.coords, labels, ~mask.all(axis=1), centres, axis_names=axes,
                                         title=f"{'PCA' if method == 'pca' else 'UMAP'} of the data completed by UL4M4 "
-                                              "(circle: observed, x: some modality imputed, star: centre)")
+                                              "(circle: observed, x: some modality imputed, star: centre)"
+                                              + (f"; {ids.size:,} of {self.ds.n_samples:,} samples shown"
+                                                 if ids.size < self.ds.n_samples else ""))

@@ -24,9 +24,11 @@ Everything else (parameters, the rules of METHOD.md) is the estimators' own code
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import operator
 import re
+import threading
 
 import dask
 import dask.array as da
@@ -38,7 +40,7 @@ from .scaling import observed_sq_dev, observed_sum, std_from
 from .validation import check_modality_dtype, check_Xs
 
 __all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
-           "SEED_SAMPLE_PER_CLUSTER"]
+           "SEED_SAMPLE_PER_CLUSTER", "connect", "on_scheduler", "from_arrays"]
 
 # Partial results are added this many at a time, level by level (Dask's own default for reductions).
 SPLIT_EVERY = 8
@@ -358,3 +360,57 @@ def map_reduce(estimator, method, data, extra, n_rows_out=None):
     rows = _concat([dask.delayed(operator.getitem)(p, 0) for p in parts], data.rows, tail, dt)
     rows, total = dask.compute(rows, root)
     return rows, total
+
+
+# -- running on a scheduler by address (the app's and the experiment's "scheduler" setting) -------------
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+CONNECT_TIMEOUT = "10s"
+
+
+def connect(address, timeout=CONNECT_TIMEOUT):
+    """A ``distributed.Client`` of the scheduler at ``address`` (``tcp://host:8786``, or ``inproc://...`` of a
+    cluster in this process), made once per process and address and kept. It is not made the process's
+    default scheduler: work runs on it inside ``on_scheduler``.
+
+    Raises
+    ------
+    ValueError
+        The ``scale`` extra is not installed, or the scheduler cannot be reached (the message says which).
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"scheduler={address!r} should be the address of a Dask scheduler, e.g. 'tcp://host:8786'.")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("running on a Dask scheduler needs the 'scale' extra (pip install 'ul4m4[scale]').") from None
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(address)
+        if client is not None and client.status == "running":
+            return client
+        try:
+            client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ValueError(f"could not reach the Dask scheduler at {address!r} ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); check the address, or run in this process.") from None
+        _CLIENTS[address] = client
+        return client
+
+
+@contextlib.contextmanager
+def on_scheduler(address):
+    """Run the dask computations of the block on the scheduler at ``address`` (see ``connect``)."""
+    client = connect(address)
+    with dask.config.set(scheduler=client):
+        yield client
+
+
+def from_arrays(Xs, mask, chunk_rows=None):
+    """In-memory modalities and mask as dask arrays cut into the same row chunks (about 64 MB of every
+    modality together per chunk, ``stores.default_chunk_rows``, unless ``chunk_rows`` is given)."""
+    from .stores import default_chunk_rows
+
+    n = int(mask.shape[0])
+    rows = int(chunk_rows or default_chunk_rows([X.shape[1] for X in Xs], max(X.dtype.itemsize for X in Xs)))
+    rows = max(1, min(rows, n))
+    return [da.from_array(X, chunks=(rows, X.shape[1])) for X in Xs], da.from_array(mask, chunks=(rows, mask.shape[1]))

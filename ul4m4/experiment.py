@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -126,6 +126,9 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
+    # Address of a Dask scheduler the UL4M4 methods run on (their fit and completion, chunk by chunk);
+    # None: in this process. The baselines always run in this process.
+    scheduler: str | None = None
 
 
 @dataclass
@@ -330,7 +333,7 @@ def check_run(dataset, mres: MaskResult, cfg: RunConfig, available_memory=None):
     """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset`` with ``mres``.
 
     Checks the method names, k against the training samples, that every modality keeps an observed
-    training sample, and the estimated memory (a run estimated to need more than 80 % of
+    training sample, that the Dask scheduler (``cfg.scheduler``) answers, and the estimated memory (a run estimated to need more than 80 % of
     ``available_memory``, default the machine's available memory, is refused).
     """
     for m in cfg.methods:
@@ -351,6 +354,12 @@ def check_run(dataset, mres: MaskResult, cfg: RunConfig, available_memory=None):
         )
     check_memory(estimate_run_bytes(mres.mask.shape[0], dataset.dims, n_train, cfg.n_clusters, cfg.methods),
                  available_memory)
+    if cfg.scheduler is not None and any(m in UL4M4_METHODS for m in cfg.methods):
+        try:
+            from . import _dask
+        except ImportError:
+            raise ValueError("running on a Dask scheduler needs the 'scale' extra (pip install 'ul4m4[scale]').") from None
+        _dask.connect(cfg.scheduler)  # before any method runs: an unreachable scheduler is said at once
 
 
 @dataclass
@@ -418,6 +427,8 @@ def complete_split(method, dataset, mres: MaskResult, cfg: RunConfig, callback=N
     seconds : float, time to fit and complete
     """
     Xin = masked(dataset.Xs, mres.mask)
+    if cfg.scheduler is not None and method in UL4M4_METHODS:
+        return _complete_split_dask(method, Xin, mres, cfg, callback)
     t = time.perf_counter()
     imp = make_imputer(method, cfg, callback)
     imp.fit([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx])
@@ -429,13 +440,32 @@ def complete_split(method, dataset, mres: MaskResult, cfg: RunConfig, callback=N
     return out, imp, prov, time.perf_counter() - t
 
 
+def _complete_split_dask(method, Xin, mres: MaskResult, cfg: RunConfig, callback=None):
+    """``complete_split`` of a UL4M4 method on the Dask scheduler at ``cfg.scheduler``: the data cut into
+    row chunks, the fit and the completion run there (the library's Dask path), the results (and the
+    training labels, ``labels_``) gathered."""
+    import dask
+
+    from . import _dask
+    from .impute import Provenance
+
+    t = time.perf_counter()
+    with _dask.on_scheduler(cfg.scheduler):
+        imp = make_imputer(method, cfg, callback)
+        imp.fit(*_dask.from_arrays([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx]))
+        out, prov = imp.transform(*_dask.from_arrays(Xin, mres.mask), return_provenance=True)
+        out, parts, labels = dask.compute(list(out), [getattr(prov, f.name) for f in fields(Provenance)], imp.labels_)
+    imp.labels_ = np.asarray(labels)  # the model is then used like one fitted in memory
+    return list(out), imp, Provenance(*parts), time.perf_counter() - t
+
+
 def unit_key(method, cfg: RunConfig):
     """The settings one method's result depends on: results under equal keys can be reused (changing k
     refits the paper's UL4M4 only, not the baselines)."""
     if method == "ul4m4":
-        return (method, cfg.n_clusters, cfg.init, cfg.max_iter, cfg.seed, cfg.device, cfg.dtype)
+        return (method, cfg.n_clusters, cfg.init, cfg.max_iter, cfg.seed, cfg.device, cfg.dtype, cfg.scheduler)
     if method == "ul4m4_soft":
-        return (method, cfg.init, cfg.max_iter, cfg.seed, cfg.device, cfg.dtype)
+        return (method, cfg.init, cfg.max_iter, cfg.seed, cfg.device, cfg.dtype, cfg.scheduler)
     if method in ("iterative", "softimpute"):
         return (method, cfg.seed)
     return (method,)

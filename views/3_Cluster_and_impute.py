@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from appui import state
+from appui import bigdata, state
 from appui.reporting import report_button
 from appui.widgets import Progress, chart_config, guard
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve
-from ul4m4.memory import available_bytes, estimate_run_bytes
+from ul4m4.memory import available_bytes
+from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 from ul4m4.imputation_metrics import block_errors
 from ul4m4.summary import imputation_verdict, sample_table
@@ -48,15 +49,22 @@ with st.form("run_form"):
                             help="UL4M4 (paper) always runs with the k above. 'UL4M4 soft, auto' chooses its own k "
                                  "and temperature without labels. The iterative imputer is slow on wide embeddings "
                                  "(minutes on mfeat).")
+    address = bigdata.scheduler_address()
+    where = None
+    if address is not None:
+        where = c3.radio("UL4M4 runs", ["here", "dask"], index=int(rcfg.scheduler is not None), key="run_where",
+                         horizontal=True, format_func={"here": "on this server", "dask": "on the Dask cluster"}.get,
+                         help=f"The server offers the Dask scheduler at {address}: UL4M4's fit and completion then "
+                              "run there, chunk by chunk (same results; float32 sums may differ in the last "
+                              "digits). The baselines run on this server.")
     run_clicked = st.form_submit_button("Run", type="primary")
-need = estimate_run_bytes(ds.n_samples, ds.dims, n_train, int(k), ("ul4m4", *chosen))
-avail = available_bytes()
-st.caption(f"Estimated memory for these settings: {need / 2**20:,.0f} MB"
-           + (f" of {avail / 2**20:,.0f} MB available." if avail else "."))
+form_cfg = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
+                     seed=int(seed), device=device, scheduler=address if where == "dask" else None)
+est_secs, est_total, need = bigdata.run_estimates(ds, n_train, form_cfg)
+st.caption(bigdata.describe_estimates(est_secs, est_total, need, available_bytes()))
 
 if run_clicked:
-    new_cfg = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
-                        seed=int(seed), device=device)
+    new_cfg = form_cfg
     if state.memo_get(state.run_key(new_cfg)) is None:
         prog = Progress("Running UL4M4 and the baselines...")
         with guard("running the imputers"):
@@ -69,6 +77,9 @@ if run_clicked:
 rcfg = ss[state.RUN_CFG]
 
 run = state.current_run()
+if run is None and not bigdata.runs_on_open(ds, bigdata.run_estimates(ds, n_train, rcfg)[1]):
+    st.info(bigdata.waiting_message(ds, bigdata.run_estimates(ds, n_train, rcfg)[1]), icon=":material/hourglass_empty:")
+    st.stop()
 if run is None:  # first visit with these data and mask: run the current settings
     prog = Progress("Running UL4M4 and the baselines...")
     with guard("running the imputers"):
@@ -82,7 +93,8 @@ model = run.model
 soft = run.models.get("ul4m4_soft")
 mask = mres.mask
 st.success(
-    f"UL4M4 (paper) with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}): "
+    f"UL4M4 (paper) with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}"
+    + (f", on the Dask cluster at {rcfg.scheduler}" if rcfg.scheduler else "") + "): "
     f"{model.n_iter_} Lloyd iterations, {'converged' if model.converged_ else 'NOT converged (raise max iterations)'}. "
     + (f"UL4M4 soft, auto chose k = {soft.n_clusters_} and temperature {soft.temperature_:.3g} "
        f"({soft.temperature_ / soft.typical_distance_:.2g} x the typical sample-to-centre distance) from "
@@ -214,11 +226,13 @@ shown_prov = run.provenances[shown]
 completed = run.completed[shown]
 emb_key = (state.run_key(), "map", map_method, shown)
 emb = state.memo_get(emb_key)
+ids = bigdata.map_ids(ds.n_samples, rcfg.seed)  # the samples the map draws
 if emb is None:
-    label = ("Computing the UMAP map (the first UMAP in this server compiles numba code: 10-20 s)..."
-             if map_method == "umap" else "Computing the PCA map...")
+    secs = format_seconds(estimate_map_seconds(ids.size, ds.dims, map_method))
+    label = (f"Computing the UMAP map of {ids.size:,} samples ({secs}; the first UMAP in this server also compiles "
+             "numba code: 10-20 s)..." if map_method == "umap" else f"Computing the PCA map ({secs})...")
     with guard("computing the 2-D map"), st.status(label, expanded=False) as status:
-        emb = state.memo_put(emb_key, project_2d(completed, map_method, random_state=int(rcfg.seed)))
+        emb = state.memo_put(emb_key, project_2d([X[ids] for X in completed], map_method, random_state=int(rcfg.seed)))
         status.update(label="Map ready.", state="complete")
 if emb is not None:
     labels_all = shown_model.predict(completed)  # every sample's cluster, training and test
@@ -233,23 +247,27 @@ if emb is not None:
         cb, ctitle = conf_sample, "confidence"
     else:
         cb, ctitle = labels_all, "cluster"
-    centres = emb.place_centres(shown_model.cluster_centers_, labels_all)
+    centres = emb.place_centres(shown_model.cluster_centers_, labels_all[ids])
     axes = ("PC 1 (%.0f%% of variance)" % (100 * emb.explained[0]), "PC 2 (%.0f%% of variance)" % (100 * emb.explained[1])) \
         if map_method == "pca" else ("UMAP 1 (no units)", "UMAP 2 (no units)")
     hover = [f"sample {i}, cluster {labels_all[i]}" + (f", label {ds.y[i]}" if ds.y is not None and ds.y.ndim == 1 else "")
              + (", imputed: " + ", ".join(n for m, n in enumerate(names) if not mask[i, m])
                 + f", confidence {conf_sample[i]:.2f}" if imputed[i] else "")
-             for i in range(ds.n_samples)]
+             for i in ids]
     fig = plotting.fig_cluster_map(
-        emb.coords, cb, imputed, centres,
+        emb.coords, cb[ids], imputed[ids], centres,
         title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)} "
-              "(circle: observed, x: some modality imputed, star: centre)",
+              "(circle: observed, x: some modality imputed, star: centre)"
+              + (f"; {ids.size:,} of {ds.n_samples:,} samples shown" if ids.size < ds.n_samples else ""),
         axis_names=axes, colour_title=ctitle, hover=hover,
-        centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=np.arange(ds.n_samples),
+        centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=ids,
     )
     event = st.plotly_chart(fig, width="stretch", config=chart_config(), key="fig_map", on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
     selected = selected_ids(event, ds.n_samples)
+    notice = bigdata.map_notice(ds.n_samples)
+    if notice:
+        st.info(notice, icon=":material/scatter_plot:")
     st.caption("Click a point, or drag a box or a lasso (toolbar) to list those samples below; double-click "
                "the map to clear the selection.")
     show_selection(selected, shown, labels_all)

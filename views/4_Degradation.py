@@ -14,12 +14,13 @@ from ul4m4.classification_metrics import classification_scores, flattened_f1_mic
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
+from ul4m4.timing import estimate_sweep_seconds, format_seconds
 from ul4m4.missing import MECHANISMS
 from ul4m4.summary import sweep_verdict
 from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep
 from ul4m4.validation import parse_list
 
-LIVE_EVERY_S = 1.0  # the live curves are redrawn at most this often while a sweep runs
+LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
 
 state.ensure_defaults()
 ss = st.session_state
@@ -56,8 +57,6 @@ with st.form("degradation_form"):
     do_k = c1.checkbox("Also run UL4M4 at several k", True, key="deg_do_k")
     ks_txt = c1.text_input("k values", "2, 5, 10, 20, 40", key="deg_ks")
     k_rate = c2.number_input("at rate", 0.0, 0.95, 0.4, 0.05, key="deg_k_rate")
-    est = ("seconds on mfeat with the linear probe (finished units are kept, so a change reruns only what it "
-           "touches); the fusion classifier takes a few minutes")
     run_clicked = st.form_submit_button("Run sweep", type="primary")
 
 
@@ -68,9 +67,27 @@ def sweep_memory(ks):
     return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier)
 
 
+def sweep_seconds():
+    """Estimated seconds of the sweep the form describes, before the units already known are taken out
+    (None when the rates or k values cannot be read yet: the form says why on Run)."""
+    try:
+        rates = parse_list(rates_txt, float, "rates")
+        ks = parse_list(ks_txt, int, "k values") if do_k and "ul4m4" in methods else ()
+    except ValueError:
+        return None
+    n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
+    n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
+    units = [(m, int(k)) for m in methods] * len(rates) * int(n_seeds)
+    units += [("ul4m4", int(kk)) for kk in ks] * int(n_seeds)
+    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, units, n_classes, classifier)
+
+
 need = sweep_memory((int(k),))
 avail = available_bytes()
-st.caption(f"Estimated time: {est}. Estimated memory: {mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
+secs = sweep_seconds()
+st.caption(f"Estimated time: {format_seconds(secs) if secs is not None else 'unknown until the rates and k values read'}"
+           " (rough, from this machine's measured speed; finished units are kept, so a change reruns only what it "
+           f"touches). Estimated memory: {mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
 
 
 if run_clicked:
@@ -103,18 +120,17 @@ results = []
 live, drawn = st.empty(), [0.0, 0]
 
 
-def draw_live(rows, kind, done_main=None):
-    """The curves so far, at most about once a second (each drawing costs the sweep time)."""
+def draw_live(rows, kind):
+    """The curves so far, at most every ``LIVE_EVERY_S`` seconds (each drawing costs the sweep time)."""
     now = time.perf_counter()
     if now - drawn[0] < LIVE_EVERY_S:
         return
     drawn[0], drawn[1] = now, drawn[1] + 1
     part = pd.DataFrame(rows, columns=COLUMNS)
-    figs = plotting.sweep_figures(done_main if kind == "k" else part, part if kind == "k" else None)
+    fig = plotting.fig_k_sensitivity(part) if kind == "k" else plotting.fig_degradation(part, "f1_micro")
     with live.container():
         st.caption(f"Results so far ({len(part)} units); the curves grow as the sweep runs.")
-        name = "k_sensitivity" if kind == "k" else "f1_micro"
-        st.plotly_chart(figs[name], width="stretch", config=chart_config(), key=f"fig_deg_live_{drawn[1]}")
+        st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_deg_live_{drawn[1]}")
 
 
 for kind, cfg in zip(("main", "k"), cfgs):
@@ -130,7 +146,7 @@ for kind, cfg in zip(("main", "k"), cfgs):
             rows = []
             for row in iter_sweep(ds, cfg, cache=store, callback=prog.method_step):
                 rows.append(row)
-                draw_live(rows, kind, results[0] if results else None)
+                draw_live(rows, kind)
             df = state.memo_put(key, pd.DataFrame(rows, columns=COLUMNS))
         state.keep_sweep_units(store)
         prog.done()

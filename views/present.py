@@ -7,9 +7,10 @@ import html
 import numpy as np
 import streamlit as st
 
-from appui import state, story
+from appui import bigdata, state, story
 from appui.reporting import report_button
 from appui.widgets import Progress, chart_config, guard
+from ul4m4.timing import format_seconds
 
 state.ensure_defaults()
 ss = st.session_state
@@ -45,6 +46,13 @@ facts = None
 with guard("preparing the story"):
     run = state.current_run()
     if run is None:
+        mres = state.current_mask()
+        secs, total, need = bigdata.run_estimates(ss[state.DATASET], int(mres.train_idx.size), ss[state.RUN_CFG])
+        if not bigdata.runs_on_open(ss[state.DATASET], total) and not st.button(
+                f"Run UL4M4 and the baselines now ({format_seconds(total)})", type="primary", key="present_run"):
+            st.info(bigdata.waiting_message(ss[state.DATASET], total) + " " + bigdata.describe_estimates(secs, total, need),
+                    icon=":material/hourglass_empty:")
+            st.stop()
         prog = Progress("Running UL4M4 and the baselines for the current settings...")
         run = state.run_and_remember(ss[state.RUN_CFG], callback=prog.method_step)
         prog.done()

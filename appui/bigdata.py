@@ -1,0 +1,75 @@
+"""Large data in the app: what the pages do differently above a few tens of thousands of samples.
+
+- The map shows at most ``MAP_MAX_POINTS`` samples, a uniform random subsample drawn with the run's seed
+  (the same for every map of a run), and says so; points keep their sample ids, so selections and
+  tables name the real samples.
+- A page never starts a run on its own when the data hold more than ``LARGE_SAMPLES`` samples or the
+  run is estimated to take more than ``AUTO_RUN_SECONDS``: it shows the estimates and waits for Run.
+- Every step that can take long shows its estimated time and memory before it starts.
+- When the server names a Dask scheduler (``UL4M4_DASK_SCHEDULER``), the UL4M4 methods may run there.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ul4m4 import plotting
+from ul4m4.memory import estimate_run_bytes
+from ul4m4.timing import estimate_run_seconds, format_seconds
+
+MAP_MAX_POINTS = 10_000
+LARGE_SAMPLES = 20_000
+AUTO_RUN_SECONDS = 20.0
+SCHEDULER_ENV = "UL4M4_DASK_SCHEDULER"
+
+
+def scheduler_address():
+    """The Dask scheduler this server offers (``UL4M4_DASK_SCHEDULER``), or None."""
+    address = os.environ.get(SCHEDULER_ENV, "").strip()
+    return address or None
+
+
+def map_ids(n_samples, seed):
+    """The sample ids a map shows: all of them, or ``MAP_MAX_POINTS`` drawn uniformly with ``seed``."""
+    if n_samples <= MAP_MAX_POINTS:
+        return np.arange(n_samples)
+    return np.sort(np.random.default_rng(int(seed)).choice(n_samples, size=MAP_MAX_POINTS, replace=False))
+
+
+def map_notice(n_samples):
+    """The sentence under a subsampled map (None when every sample is drawn)."""
+    if n_samples <= MAP_MAX_POINTS:
+        return None
+    return (f"The map shows {MAP_MAX_POINTS:,} of the {n_samples:,} samples (a uniform random subsample, drawn with "
+            "the run's seed), so that it draws and answers quickly; the 2-D map is fitted on those samples. Errors, "
+            "cluster sizes and downloads use every sample.")
+
+
+def run_estimates(ds, n_train, cfg):
+    """{method: seconds}, the total seconds and the peak memory (bytes) of a run of ``cfg``."""
+    secs = estimate_run_seconds(ds.n_samples, ds.dims, n_train, cfg.n_clusters, cfg.methods, max_iter=cfg.max_iter,
+                                device=cfg.device)
+    need = estimate_run_bytes(ds.n_samples, ds.dims, n_train, cfg.n_clusters, cfg.methods)
+    return secs, float(sum(secs.values())), need
+
+
+def describe_estimates(secs, total, need, available=None):
+    """One sentence: the run's estimated time per method, its total and its memory."""
+    per = ", ".join(f"{plotting.method_label(m)} {format_seconds(s)}" for m, s in secs.items())
+    mem = f"{need / 2**20:,.0f} MB" + (f" of the {available / 2**20:,.0f} MB available" if available else "")
+    return (f"Estimated before running: {format_seconds(total)} in all ({per}); memory {mem}. Estimates are rough "
+            "(within a few times), from this machine's measured speed.")
+
+
+def runs_on_open(ds, total_seconds):
+    """Whether a page may start a run by itself (small data and a short run); else it waits for Run."""
+    return ds.n_samples <= LARGE_SAMPLES and total_seconds <= AUTO_RUN_SECONDS
+
+
+def waiting_message(ds, total_seconds):
+    why = (f"{ds.n_samples:,} samples (more than {LARGE_SAMPLES:,})" if ds.n_samples > LARGE_SAMPLES
+           else f"a run estimated at {format_seconds(total_seconds)}")
+    return (f"This data set has {why}, so nothing starts by itself: check the settings and the estimates, then "
+            "press Run.")

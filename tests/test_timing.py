@@ -1,0 +1,68 @@
+"""Time estimates (``ul4m4.timing``): their shape (more work, more time; the right growth with n), the
+wording, and that they are in the right range against measured runs on this machine."""
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import ul4m4
+from ul4m4.experiment import MissingConfig, RunConfig, make_mask, run_methods
+from ul4m4.timing import (estimate_map_seconds, estimate_run_seconds, estimate_sweep_seconds, format_seconds,
+                          machine_speed)
+from ul4m4.validation import UL4M4Warning
+
+SPEED = 1e11
+METHODS = ("ul4m4", "ul4m4_soft", "mean", "zero", "knn", "softimpute", "iterative", "complete")
+
+
+def test_more_work_takes_longer():
+    small = estimate_run_seconds(2_000, [64, 64], 1_400, 10, METHODS, speed=SPEED)
+    large = estimate_run_seconds(20_000, [64, 64], 14_000, 10, METHODS, speed=SPEED)
+    wide = estimate_run_seconds(2_000, [640, 640], 1_400, 10, METHODS, speed=SPEED)
+    for m in METHODS:
+        assert large[m] >= small[m] and wide[m] >= small[m], m
+    # kNN compares every sample with every training sample: 10x the samples, about 100x its arithmetic
+    assert large["knn"] > 50 * (small["knn"] - 0.1)
+    # UL4M4's arithmetic grows with k (its per-sample completion work does not)
+    more_k = estimate_run_seconds(20_000, [64, 64], 14_000, 40, ("ul4m4",), speed=SPEED)["ul4m4"]
+    assert more_k > large["ul4m4"]
+    # a faster machine, less time
+    fast = estimate_run_seconds(20_000, [64, 64], 14_000, 10, ("knn",), speed=10 * SPEED)["knn"]
+    assert fast < large["knn"]
+    assert estimate_map_seconds(30_000, [64], "umap", speed=SPEED) > estimate_map_seconds(3_000, [64], "umap", speed=SPEED)
+    assert estimate_map_seconds(3_000, [64], "umap", speed=SPEED) > estimate_map_seconds(3_000, [64], "pca", speed=SPEED)
+    one = estimate_sweep_seconds(2_000, [64, 64], 1_400, [("ul4m4", 10)], 10, speed=SPEED)
+    many = estimate_sweep_seconds(2_000, [64, 64], 1_400, [("ul4m4", 10), ("knn", None), ("complete", None)] * 5,
+                                  10, speed=SPEED)
+    assert many > 5 * one
+
+
+@pytest.mark.parametrize("seconds, words", [(0.2, "under a second"), (4.4, "about 4 s"), (44, "about 40 s"),
+                                            (600, "about 10 min"), (3 * 3600, "about 3.0 h"),
+                                            (float("nan"), "unknown")])
+def test_wording(seconds, words):
+    assert format_seconds(seconds) == words
+
+
+def test_machine_speed_is_measured_once():
+    a = machine_speed()
+    assert a > 1e8 and machine_speed() == a
+
+
+@pytest.mark.slow
+def test_estimates_are_within_a_few_times_of_measured_runs():
+    """On this machine, for the methods whose time is not negligible, the estimate is within 5x of the run
+    (the module promises 3x on the benchmark's sizes; CI machines are shared, so the test allows more)."""
+    ds = ul4m4.make_synthetic(n_samples=6_000, n_modalities=3, dims=48, n_clusters=6, random_state=0)
+    mres = make_mask(ds, MissingConfig(rate=0.4))
+    n_train = int(mres.train_idx.size)
+    for method in ("ul4m4", "ul4m4_soft", "knn", "softimpute"):
+        est = estimate_run_seconds(ds.n_samples, ds.dims, n_train, 8, (method,))[method]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UL4M4Warning)
+            t = time.perf_counter()
+            run_methods(ds, mres, RunConfig(methods=(method,), n_clusters=8))
+            secs = time.perf_counter() - t
+        assert 1 / 5 <= est / secs <= 5, (method, est, secs)

@@ -1,0 +1,165 @@
+"""Time estimates of work before it starts: each method of a run, the 2-D map, a degradation sweep.
+
+An estimate is the arithmetic a method does (counted from the sizes: samples, features, clusters, the
+search grids of the "auto" methods) divided by this machine's speed on a float32 matrix product, measured
+once per process (``machine_speed``), times a factor per method measured on a 2-core machine
+(``benchmarks/bench_estimates.py`` prints every estimate next to the measured time). They are meant to say
+"a second", "a minute" or "ten minutes" before anything runs, not to be exact: on the benchmark's sizes the
+estimates are within a factor of 3 of the measured times, and Lloyd's number of iterations is not known
+in advance (``LLOYD_ITERATIONS`` is assumed, at most ``max_iter``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numpy as np
+
+__all__ = ["machine_speed", "estimate_run_seconds", "estimate_map_seconds", "estimate_sweep_seconds",
+           "format_seconds", "LLOYD_ITERATIONS"]
+
+# Lloyd iterations assumed for the paper's UL4M4 (it stops when no sample moves; 10-60 on the bundled data)
+# and for the "soft, auto" preset, which stops once at most 1 % of the samples move.
+LLOYD_ITERATIONS = 30
+SOFT_ITERATIONS = 8
+# Seconds per unit of work at this machine's matrix-product speed, per method (measured: see the module doc).
+# They absorb what the flop counts leave out: the greedy completion's candidate sort, kNN's selection of
+# neighbours, SoftImpute's SVDs, scikit-learn's per-feature regressions.
+FACTORS = {"ul4m4": 3.6, "ul4m4_soft": 3.0, "knn": 1.5, "softimpute": 3.0, "iterative": 1.0, "mean": 1.0,
+           "zero": 1.0, "complete": 1.0}
+# Fixed seconds per method (validation, copies, Python set-up), independent of the speed.
+OVERHEAD = {"ul4m4": 0.05, "ul4m4_soft": 2.5, "knn": 0.05, "softimpute": 0.2, "iterative": 0.5, "mean": 0.01,
+            "zero": 0.01, "complete": 0.0}
+# Memory-bound passes (copies, error measurement): bytes per second, a conservative figure for one core.
+COPY_BYTES_PER_S = 1.0e9
+# Work that is not matrix products, measured on the reference machine (2 cores, whose ``machine_speed``
+# is REFERENCE_SPEED) and scaled by the speed ratio: UMAP (nearest-neighbour descent and 200-500 epochs
+# of the layout) per sample; scikit-learn's IterativeImputer per feature and round (one BayesianRidge fit
+# on 30 features and a prediction), plus per training sample.
+REFERENCE_SPEED = 1.4e11
+UMAP_S_PER_SAMPLE = 6e-4
+UMAP_FIXED_S = 1.0
+ITERATIVE_S_PER_FIT = 1.5e-3
+ITERATIVE_S_PER_FIT_SAMPLE = 1.4e-6
+SECONDS_PER_SAMPLE_COMPLETED = 8e-6
+
+
+@functools.lru_cache(maxsize=None)
+def machine_speed(device="cpu"):
+    """Float32 flop/s of a 768 x 768 x 768 matrix product with torch on ``device`` (best of 6 after one
+    warm-up, measured once per process, about 0.1 s on a 2-core CPU)."""
+    import torch
+
+    dev = torch.device(device)
+    size = 768
+    a = torch.rand(size, size, device=dev)
+    b = torch.rand(size, size, device=dev)
+    best = math.inf
+    for _ in range(7):
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t = time.perf_counter()
+        (a @ b).sum().item()
+        best = min(best, time.perf_counter() - t)
+    return float(2 * size**3 / max(best, 1e-6))
+
+
+def _soft_grid(n_train):
+    """The k grid and the rows "UL4M4 soft, auto" searches on (``impute.N_CLUSTERS_GRID`` below the
+    subsample's size, ``impute.SELECTION_MAX_SAMPLES`` rows at most)."""
+    from .impute import N_CLUSTERS_GRID, SELECTION_MAX_SAMPLES
+
+    rows = min(n_train, SELECTION_MAX_SAMPLES)
+    ks = [k for k in N_CLUSTERS_GRID if k <= max(1, rows // 4)] or [min(N_CLUSTERS_GRID)]
+    return ks, rows
+
+
+def _work(method, n, D, M, n_train, k, max_iter):
+    """Floating-point operations of one method of a run (fit on the training split, complete every sample)."""
+    from .impute import SELECTION_REPEATS, TEMPERATURE_FACTORS
+
+    if method == "ul4m4":
+        it = min(max_iter, LLOYD_ITERATIONS)
+        return 2.0 * n_train * D * k * it + 2.0 * n * D * k * (M + 1)
+    if method == "ul4m4_soft":
+        ks, rows = _soft_grid(n_train)
+        it = min(max_iter, SOFT_ITERATIONS)
+        search = sum(2.0 * rows * D * kk * (it + len(TEMPERATURE_FACTORS) * (M + 1)) for kk in ks) * SELECTION_REPEATS
+        k_final = ks[len(ks) // 2]
+        return search + 2.0 * n_train * D * k_final * it + 2.0 * n * D * k_final * (M + 2)
+    if method == "knn":  # block nan-Euclidean distances of every sample to every training sample
+        return 2.0 * n * n_train * (D + 3 * M)
+    if method == "softimpute":  # about 20 iterations of a rank-r SVD step per shrinkage of the path (6 values)
+        r = min(n_train, D, 100)
+        return 6 * 20 * 4.0 * n_train * D * r
+    return 0.0
+
+
+def _other_seconds(method, n, D, M, n_train, speed):
+    """Seconds of the work ``_work`` does not count: memory-bound passes and scikit-learn's loops."""
+    if method == "knn":  # the neighbour selection: passes over each receiving modality's distances
+        return n * n_train * (M + 2) * 6 / COPY_BYTES_PER_S
+    if method in ("ul4m4", "ul4m4_soft"):  # the completion's per-sample work (candidates, gathers)
+        return n * SECONDS_PER_SAMPLE_COMPLETED * REFERENCE_SPEED / speed
+    if method == "iterative":  # scikit-learn: 5 rounds, one BayesianRidge per feature
+        return 5 * D * (ITERATIVE_S_PER_FIT + ITERATIVE_S_PER_FIT_SAMPLE * n_train) * REFERENCE_SPEED / speed
+    return 0.0
+
+
+def estimate_run_seconds(n_samples, dims, n_train, n_clusters, methods, max_iter=300, device="cpu", speed=None):
+    """Estimated seconds of each method of ``experiment.run_methods`` (fit on ``n_train`` samples, complete
+    all ``n_samples``, measure the error), as {method: seconds}.
+
+    ``speed`` (flop/s) defaults to ``machine_speed(device)``. The baselines run on the CPU whatever the device.
+    """
+    D, M = int(sum(dims)), len(dims)
+    out = {}
+    for m in methods:
+        on = device if m in ("ul4m4", "ul4m4_soft") else "cpu"
+        s = speed if speed is not None else machine_speed(on)
+        copies = (3 + (m != "complete")) * n_samples * D * 8 / COPY_BYTES_PER_S
+        out[m] = (FACTORS.get(m, 1.0) * _work(m, n_samples, D, M, n_train, int(n_clusters), int(max_iter)) / s
+                  + _other_seconds(m, n_samples, D, M, n_train, s) + OVERHEAD.get(m, 0.0) + copies)
+    return out
+
+
+def estimate_map_seconds(n_samples, dims, method="pca", speed=None):
+    """Estimated seconds of ``projection.project_2d`` on ``n_samples`` complete samples."""
+    D = int(sum(dims))
+    s = speed if speed is not None else machine_speed("cpu")
+    pca = 0.05 + 2.0 * n_samples * D * 50 / s + 2 * n_samples * D * 8 / COPY_BYTES_PER_S
+    if method != "umap":
+        return pca
+    return pca + (UMAP_FIXED_S + UMAP_S_PER_SAMPLE * n_samples) * REFERENCE_SPEED / s
+
+
+def estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifier="linear", speed=None):
+    """Estimated seconds of a degradation sweep: ``units`` is a list of (method, k or None) pairs, one per (rate,
+    seed, method, k) unit; each is a run of that method plus its probe (a batched linear probe, or the
+    fusion classifier trained per unit)."""
+    s = speed if speed is not None else machine_speed("cpu")
+    D = int(sum(dims))
+    total = 0.0
+    for method, k in units:
+        if method != "complete":
+            total += estimate_run_seconds(n_samples, dims, n_train, k or 1, (method,), speed=s)[method]
+        if classifier == "fusion":
+            total += 200 * 2.0 * n_train * (D * 64 + 64 * 64 * len(dims)) * 3 / s + 0.5
+        else:  # L-BFGS on the multinomial loss: about 100 evaluations of two products with the weights
+            total += 100 * 4.0 * n_samples * D * max(n_classes, 2) / s + 0.02
+    return total
+
+
+def format_seconds(seconds):
+    """'under a second', 'about 40 s', 'about 3 min', 'about 2 h' (estimates are rough: two figures at most)."""
+    if not np.isfinite(seconds):
+        return "unknown"
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {seconds:.0f} s" if seconds < 10 else f"about {round(seconds, -1):.0f} s"
+    if seconds < 5400:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
