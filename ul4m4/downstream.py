@@ -224,7 +224,8 @@ def linear_probe_predictions(units, *, C=1.0, max_iter=100, device=None, product
         Xte = torch.as_tensor(np.stack([units[i][2] for i in members]).astype(np.float64, copy=False))
         mean, scale = _scaling(Xtr)
         clf = BatchLogisticRegression(C=C, max_iter=max_iter, device=device, products=products)
-        clf.fit(_standardised(Xtr, mean, scale), np.stack([units[i][1] for i in members]))
+        Xtr.sub_(mean).div_(scale)  # in place: Xtr is this function's own stacked copy
+        clf.fit(Xtr, np.stack([units[i][1] for i in members]))
         pred = clf.predict(_standardised(Xte, mean, scale))
         for i, p in zip(members, pred):
             out[i] = p
