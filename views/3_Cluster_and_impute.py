@@ -258,7 +258,8 @@ if emb is not None:
         emb.coords, cb[ids], imputed[ids], centres,
         title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)} "
               "(circle: observed, x: some modality imputed, star: centre)"
-              + (f"; {ids.size:,} of {ds.n_samples:,} samples shown" if ids.size < ds.n_samples else ""),
+              + (f"<br><sup>{ids.size:,} of {ds.n_samples:,} samples shown (a random subsample)</sup>"
+                 if ids.size < ds.n_samples else ""),
         axis_names=axes, colour_title=ctitle, hover=hover,
         centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=ids,
     )
