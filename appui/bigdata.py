@@ -17,7 +17,7 @@ import numpy as np
 
 from ul4m4 import plotting
 from ul4m4.memory import estimate_run_bytes
-from ul4m4.timing import estimate_run_seconds, format_seconds
+from ul4m4.timing import REFERENCE_SPEED, estimate_run_seconds, format_seconds
 
 MAP_MAX_POINTS = 10_000
 LARGE_SAMPLES = 20_000
@@ -63,13 +63,17 @@ def describe_estimates(secs, total, need, available=None):
             "(within a few times), from this machine's measured speed.")
 
 
-def runs_on_open(ds, total_seconds):
-    """Whether a page may start a run by itself (small data and a short run); else it waits for Run."""
-    return ds.n_samples <= LARGE_SAMPLES and total_seconds <= AUTO_RUN_SECONDS
+def runs_on_open(ds, n_train, cfg):
+    """Whether a page may start a run by itself: small data, and a run estimated at most
+    ``AUTO_RUN_SECONDS`` on the reference 2-core machine (a fixed speed, so that the rule does not depend
+    on how busy the server is when the page opens); else it waits for Run."""
+    ref = estimate_run_seconds(ds.n_samples, ds.dims, n_train, cfg.n_clusters, cfg.methods, max_iter=cfg.max_iter,
+                               speed=REFERENCE_SPEED)
+    return ds.n_samples <= LARGE_SAMPLES and sum(ref.values()) <= AUTO_RUN_SECONDS
 
 
 def waiting_message(ds, total_seconds):
     why = (f"{ds.n_samples:,} samples (more than {LARGE_SAMPLES:,})" if ds.n_samples > LARGE_SAMPLES
-           else f"a run estimated at {format_seconds(total_seconds)}")
+           else f"a run estimated at {format_seconds(total_seconds)} (over {AUTO_RUN_SECONDS:.0f} s)")
     return (f"This data set has {why}, so nothing starts by itself: check the settings and the estimates, then "
             "press Run.")

@@ -77,7 +77,7 @@ if run_clicked:
 rcfg = ss[state.RUN_CFG]
 
 run = state.current_run()
-if run is None and not bigdata.runs_on_open(ds, bigdata.run_estimates(ds, n_train, rcfg)[1]):
+if run is None and not bigdata.runs_on_open(ds, n_train, rcfg):
     st.info(bigdata.waiting_message(ds, bigdata.run_estimates(ds, n_train, rcfg)[1]), icon=":material/hourglass_empty:")
     st.stop()
 if run is None:  # first visit with these data and mask: run the current settings

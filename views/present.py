@@ -48,7 +48,7 @@ with guard("preparing the story"):
     if run is None:
         mres = state.current_mask()
         secs, total, need = bigdata.run_estimates(ss[state.DATASET], int(mres.train_idx.size), ss[state.RUN_CFG])
-        if not bigdata.runs_on_open(ss[state.DATASET], total) and not st.button(
+        if not bigdata.runs_on_open(ss[state.DATASET], int(mres.train_idx.size), ss[state.RUN_CFG]) and not st.button(
                 f"Run UL4M4 and the baselines now ({format_seconds(total)})", type="primary", key="present_run"):
             st.info(bigdata.waiting_message(ss[state.DATASET], total) + " " + bigdata.describe_estimates(secs, total, need),
                     icon=":material/hourglass_empty:")
