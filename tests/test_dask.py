@@ -332,6 +332,18 @@ def test_only_the_mask_as_dask_array_takes_the_dask_path():
     np.testing.assert_array_equal(got.labels_.compute(), ref.labels_)
 
 
+def test_cli_says_in_one_line_when_the_scheduler_cannot_be_reached(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("ul4m4._dask.CONNECT_TIMEOUT", "1s")
+    Xs, mask, _ = data(seed=13, n=200)
+    write_zarr(tmp_path / "e.zarr", Xs, mask)
+    rc = main(["impute", "--data", str(tmp_path / "e.zarr"), "--k", "4", "--scheduler", "tcp://127.0.0.1:9",
+               "--out", str(tmp_path / "out.zarr")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "could not reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err
+    assert "Traceback" not in err and not (tmp_path / "out.zarr").exists()
+
+
 def test_cli_runs_on_a_scheduler_given_by_address(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     Xs, mask, _ = data(seed=12, n=600)

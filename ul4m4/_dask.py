@@ -368,10 +368,10 @@ _CLIENTS_LOCK = threading.Lock()
 CONNECT_TIMEOUT = "10s"
 
 
-def connect(address, timeout=CONNECT_TIMEOUT):
+def connect(address, timeout=None):
     """A ``distributed.Client`` of the scheduler at ``address`` (``tcp://host:8786``, or ``inproc://...`` of a
     cluster in this process), made once per process and address and kept. It is not made the process's
-    default scheduler: work runs on it inside ``on_scheduler``.
+    default scheduler: work runs on it inside ``on_scheduler``. ``timeout`` defaults to ``CONNECT_TIMEOUT``.
 
     Raises
     ------
@@ -389,7 +389,7 @@ def connect(address, timeout=CONNECT_TIMEOUT):
         if client is not None and client.status == "running":
             return client
         try:
-            client = Client(address, timeout=timeout, set_as_default=False)
+            client = Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ValueError(f"could not reach the Dask scheduler at {address!r} ({type(exc).__name__}: "
                              f"{str(exc)[:200]}); check the address, or run in this process.") from None

@@ -434,12 +434,12 @@ def _impute_store(args):
     out = args.out if args.out is not None else completed_path(store.path)
     if os.path.lexists(out):
         raise ValueError(f"'{out}' already exists; remove it or choose another output with --out.")
-    client = None
-    if args.scheduler:
-        from distributed import Client
+    where = contextlib.nullcontext()
+    if args.scheduler:  # every computation below runs there; an unreachable scheduler is one line
+        from ._dask import on_scheduler
 
-        client = Client(args.scheduler, timeout="30s")
-    try:  # a Client, once made, is the scheduler every computation uses
+        where = on_scheduler(args.scheduler)
+    with where:
         t0 = time.perf_counter()
         imp = UL4M4Imputer(
             args.k or 8, completion=args.completion or "greedy", max_iter=args.max_iter or 300,
@@ -457,9 +457,6 @@ def _impute_store(args):
                            "completion": imp.completion, "fit_seconds": round(fit_seconds, 2)}}
         write_store(out, store.kind, store.names, completed, mask, attrs, store.compressors)
         seconds = time.perf_counter() - t0
-    finally:
-        if client is not None:
-            client.close()
     print(f"wrote {out} ({store.n_samples:,} samples, k={imp.n_clusters_}, {imp.n_iter_} iterations, "
           f"{seconds:.1f} s)", file=sys.stderr)
     return 0

@@ -333,8 +333,9 @@ def check_run(dataset, mres: MaskResult, cfg: RunConfig, available_memory=None):
     """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset`` with ``mres``.
 
     Checks the method names, k against the training samples, that every modality keeps an observed
-    training sample, that the Dask scheduler (``cfg.scheduler``) answers, and the estimated memory (a run estimated to need more than 80 % of
-    ``available_memory``, default the machine's available memory, is refused).
+    training sample, that the Dask scheduler (``cfg.scheduler``) answers, and the estimated memory (a run
+    estimated to need more than 80 % of ``available_memory``, default the machine's available memory, is
+    refused).
     """
     for m in cfg.methods:
         if m not in METHODS:

@@ -14,10 +14,10 @@ from ul4m4.classification_metrics import classification_scores, flattened_f1_mic
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
-from ul4m4.timing import estimate_sweep_seconds, format_seconds
 from ul4m4.missing import MECHANISMS
 from ul4m4.summary import sweep_verdict
 from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep
+from ul4m4.timing import estimate_sweep_seconds, format_seconds
 from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
