@@ -238,7 +238,9 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     if centres is not None:
         centres = np.asarray(centres)
         ok = ~np.isnan(centres).any(axis=1)
-        fig.add_trace(go.Scatter(
+        # The same trace type as the points: WebGL traces are drawn above every SVG one, so an SVG centre
+        # would hide under a large map's points.
+        fig.add_trace(Scatter(
             x=centres[ok, 0], y=centres[ok, 1], mode="markers+text",
             marker=dict(size=20, symbol="star", color=[cluster_color(j) for j in np.flatnonzero(ok)],
                         line=dict(width=2, color="black"), opacity=1.0),
