@@ -77,8 +77,11 @@ def sweep_seconds():
         return None
     n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
-    units = [(m, int(k)) for m in methods] * len(rates) * int(n_seeds)
-    units += [("ul4m4", int(kk)) for kk in ks] * int(n_seeds)
+    # Per seed: an imputer and its probe per method at each rate above 0; one probe on the observed data,
+    # shared by the ceiling and every method at rate 0 (nothing is removed there, nothing is fitted).
+    imputers = [m for m in methods if m != "complete"]
+    units = ([(m, int(k)) for m in imputers for r in rates if r > 0] + [("complete", None)]) * int(n_seeds)
+    units += [("ul4m4", int(kk)) for kk in ks if kk != int(k)] * int(n_seeds)
     return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, units, n_classes, classifier)
 
 
