@@ -35,21 +35,10 @@ from scipy.stats import spearmanr
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import ul4m4  # noqa: E402
-from ul4m4.datasets import Dataset  # noqa: E402
+from ul4m4.datasets import digits_quadrants  # noqa: E402
 from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, k_curve, make_mask, run_methods  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-
-
-def digits_quadrants():
-    """scikit-learn's 8x8 digits as four 16-pixel quadrant views."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    img = d.data.reshape(-1, 8, 8)
-    Xs = [img[:, r:r + 4, c:c + 4].reshape(-1, 16) for r in (0, 4) for c in (0, 4)]
-    return Dataset("digits_quadrants", Xs, np.ones((len(d.target), 4), dtype=bool), d.target,
-                   ["top_left", "top_right", "bottom_left", "bottom_right"], [str(i) for i in range(10)])
 
 
 def datasets():

@@ -13,23 +13,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from ul4m4 import load_dataset, make_synthetic
-from ul4m4.datasets import Dataset
+from ul4m4.datasets import digits_quadrants
 from ul4m4.downstream import LinearProbe, linear_probe_predictions
 from ul4m4.experiment import RunConfig, complete_split, default_n_clusters, make_mask
 from ul4m4.logistic import BatchLogisticRegression
 from ul4m4.sweep import rate_config
 from ul4m4.validation import NotFittedError, UL4M4Warning
-
-
-def digits_quadrants():
-    """scikit-learn's 8x8 digits as four 16-pixel quadrant views (as benchmarks/bench_method.py)."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    img = d.data.reshape(-1, 8, 8)
-    Xs = [img[:, r:r + 4, c:c + 4].reshape(-1, 16) for r in (0, 4) for c in (0, 4)]
-    return Dataset("digits_quadrants", Xs, np.ones((len(d.target), 4), dtype=bool), d.target,
-                   ["top_left", "top_right", "bottom_left", "bottom_right"], [str(i) for i in range(10)])
 
 
 DATASETS = {"mfeat": lambda: load_dataset("mfeat"), "digits": digits_quadrants,
