@@ -186,8 +186,7 @@ class LinearProbe(BaseEstimator):
 def _scaling(X):
     """Each problem's training mean and scale, as ``StandardScaler`` (near-constant features keep scale 1).
     X: float64 tensor (B, n, d) -> mean, scale of shape (B, 1, d)."""
-    mean = X.mean(dim=1, keepdim=True)
-    var = ((X - mean) ** 2).mean(dim=1, keepdim=True)
+    var, mean = torch.var_mean(X, dim=1, correction=0, keepdim=True)
     n, eps = X.shape[1], torch.finfo(X.dtype).eps
     constant = var <= n * eps * var + (n * mean * eps) ** 2  # StandardScaler's test for a constant feature
     return mean, torch.where(constant, torch.ones_like(var), var.sqrt())

@@ -256,8 +256,13 @@ def _lbfgsb(evaluate, x, tol, max_iter, active):
     """
     P, N = x.shape
     m = _MEMORY
-    S, Y = np.zeros((m, P, N)), np.zeros((m, P, N))  # correction pairs, a ring per problem
-    SY = np.ones((m, P))  # s.y of each pair
+    # Correction pairs, a ring of m slots per problem, with their inner products kept up to date:
+    # SYm[p, i, j] = s_i . y_j and YYm[p, i, j] = y_i . y_j. The direction then needs only the products of
+    # the gradient with the pairs and two combinations of them (the two-loop recursion done on the
+    # m x m inner products), instead of 4 m passes over the pairs.
+    S, Y = np.zeros((P, m, N)), np.zeros((P, m, N))
+    SYm, YYm = np.zeros((P, m, m)), np.zeros((P, m, m))
+    SYm[:, np.arange(m), np.arange(m)] = 1.0  # slots never filled: a harmless s.y, masked out anyway
     col = np.zeros(P, dtype=np.int64)  # pairs held
     head = np.zeros(P, dtype=np.int64)  # slot of each problem's newest pair; the a-th newest is head - a
     theta = np.ones(P)  # B0 = theta * I
@@ -272,22 +277,33 @@ def _lbfgsb(evaluate, x, tol, max_iter, active):
     stp, gd0, tries = np.zeros(P), np.zeros(P), np.zeros(P, dtype=np.int64)
 
     def direction(idx):
-        """L-BFGS direction -H g at x0 for problems ``idx`` (the two-loop recursion, H0 = I / theta)."""
-        q = g0[idx].copy()
-        alphas, held = [], int(col[idx].max(initial=0))
-        for a in range(held):
+        """L-BFGS direction -H g at x0 for problems ``idx``: the two-loop recursion (H0 = I / theta) with
+        every inner product taken from ``SYm``, ``YYm`` and the gradient's products with the pairs."""
+        g, held = g0[idx], int(col[idx].max(initial=0))
+        if held == 0:
+            d[idx] = -g / theta[idx, None]
+            return
+        k, rows = idx.size, np.arange(idx.size)
+        sg, yg = np.empty((k, m)), np.empty((k, m))  # s_i . g and y_i . g (one problem at a time: no copies)
+        for i, p in enumerate(idx):
+            np.matmul(S[p], g[i], out=sg[i])
+            np.matmul(Y[p], g[i], out=yg[i])
+        A, C = SYm[idx], YYm[idx]
+        alpha, coef = np.zeros((k, m)), np.zeros((k, m))  # q = g - Y^T alpha; r = q / theta + S^T coef
+        slots = []
+        for a in range(held):  # newest to oldest: alpha_i = rho_i s_i . q
             valid = a < col[idx]
             sl = (head[idx] - a) % m
-            alpha = np.where(valid, np.einsum("ij,ij->i", S[sl, idx], q) / SY[sl, idx], 0.0)
-            q -= alpha[:, None] * Y[sl, idx]
-            alphas.append(alpha)
-        q /= theta[idx, None]
-        for a in reversed(range(held)):
-            valid = a < col[idx]
-            sl = (head[idx] - a) % m
-            beta = np.where(valid, np.einsum("ij,ij->i", Y[sl, idx], q) / SY[sl, idx], 0.0)
-            q += (alphas[a] - beta)[:, None] * S[sl, idx]
-        d[idx] = -q
+            sq = sg[rows, sl] - (A[rows, sl] * alpha).sum(axis=1)
+            alpha[rows, sl] = np.where(valid, sq / A[rows, sl, sl], 0.0)
+            slots.append((valid, sl))
+        th = theta[idx]
+        for valid, sl in reversed(slots):  # oldest to newest: beta_i = rho_i y_i . r; r += (alpha_i - beta_i) s_i
+            yr = (yg[rows, sl] - (C[rows, sl] * alpha).sum(axis=1)) / th + (A[rows, :, sl] * coef).sum(axis=1)
+            coef[rows, sl] = np.where(valid, alpha[rows, sl] - yr / A[rows, sl, sl], 0.0)
+        alpha /= -th[:, None]
+        for i, p in enumerate(idx):  # d = -(g / theta - Y^T alpha / theta + S^T coef)
+            d[p] = -(g[i] / th[i] + alpha[i] @ Y[p] + coef[i] @ S[p])
 
     def begin(idx):
         """Start a line search at x0 along a fresh direction for problems ``idx``; returns those that
@@ -352,10 +368,15 @@ def _lbfgsb(evaluate, x, tol, max_iter, active):
         upd = go & (dr > _EPS * (-gd0[a] * stp[a]))  # L-BFGS-B skips updates without enough curvature
         u = a[upd]
         if u.size:
-            head[u] = (head[u] + 1) % m  # the oldest pair's slot when the ring is full
-            S[head[u], u], Y[head[u], u], SY[head[u], u] = sv[upd], yv[upd], dr[upd]
+            h = head[u] = (head[u] + 1) % m  # the oldest pair's slot when the ring is full
+            for p, hp, sp, yp in zip(u, h, sv[upd], yv[upd]):
+                S[p, hp], Y[p, hp] = sp, yp
+                SYm[p, hp, :] = Y[p] @ sp  # s_new . y_j
+                SYm[p, :, hp] = S[p] @ yp  # s_j . y_new
+                YYm[p, hp, :] = YYm[p, :, hp] = Y[p] @ yp
+            SYm[u, h, h] = dr[upd]  # L-BFGS-B's s.y of the new pair, from the line search's slopes
             col[u] = np.minimum(col[u] + 1, m)
-            theta[u] = np.einsum("ij,ij->i", yv[upd], yv[upd]) / dr[upd]
+            theta[u] = YYm[u, h, h] / dr[upd]
         nxt = a[go]
         if nxt.size:
             restart(begin(nxt))
@@ -522,6 +543,8 @@ def _as_stack(X, device):
         X = torch.as_tensor(X.astype(np.float64, copy=False), device=device)
     if X.ndim != 3 or 0 in X.shape:
         raise ValueError(f"X has shape {tuple(X.shape)}; expected (n_problems, n_samples, n_features), none empty.")
-    if not torch.isfinite(X).all():
+    # A finite sum means every entry is finite (NaN and +-inf propagate); only a non-finite sum (or an
+    # overflow of finite values) needs the entry-wise test.
+    if not (torch.isfinite(X.sum()) or torch.isfinite(X).all()):
         raise ValueError("X holds NaN or infinite values; complete and clean the data first.")
     return X
