@@ -39,10 +39,9 @@ class _Losses:
         self.X, self.target, self.multinomial, self.l2 = X, target, multinomial, l2
         self.n = X.shape[1]
         self.products = products
-        if products != torch.float64:  # X (B, n, d) and X^T (B, d, n) in that precision, both contiguous:
-            # the products below then read memory in order (3x faster than float64 on a CPU)
+        if products != torch.float64:  # X (B, n, d) in that precision (3x faster than float64 on a CPU);
+            # both products below read it row by row (W X^T with X^T a transposed view, BLAS's own layout)
             self.Xp = X.to(products)
-            self.Xpt = self.Xp.transpose(1, 2).contiguous()
             self.X = None
 
     def subset(self, keep):
@@ -52,14 +51,14 @@ class _Losses:
             None if self.X is None else self.X[keep], self.target[keep], self.multinomial, self.l2, self.n,
             self.products)
         if self.products != torch.float64:
-            out.Xp, out.Xpt = self.Xp[keep], self.Xpt[keep]
+            out.Xp = self.Xp[keep]
         return out
 
     def _scores(self, W, b):
         if self.products == torch.float64:
             return torch.baddbmm(b, self.X, W)
         Wt = W.transpose(1, 2).to(self.products)
-        return torch.bmm(Wt, self.Xpt).transpose(1, 2).to(torch.float64) + b
+        return torch.bmm(Wt, self.Xp.transpose(1, 2)).transpose(1, 2).to(torch.float64) + b
 
     def _grad_w(self, R):
         if self.products == torch.float64:
