@@ -7,13 +7,14 @@ from sklearn.exceptions import NotFittedError
 
 from conftest import random_incomplete, with_nan
 from ul4m4 import (IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, UL4M4Imputer,
-                   ZeroImputer)
+                   UL4M4LowRankImputer, ZeroImputer)
 
 IMPUTERS = {
     "ul4m4": lambda: UL4M4Imputer(4, random_state=0),
     "ul4m4_soft_auto": lambda: UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0),
     "ul4m4_soft_guarded": lambda: UL4M4Imputer(4, completion="soft", min_cluster_size=3, scale_floor=0.1, random_state=0),
     "softimpute": lambda: SoftImputeImputer(random_state=0),
+    "ul4m4_lowrank": lambda: UL4M4LowRankImputer(random_state=0),
     "zero": ZeroImputer,
     "mean": MeanImputer,
     "knn": KNNModalityImputer,

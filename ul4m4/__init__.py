@@ -9,6 +9,7 @@ from .cluster import PartialModalityKMeans, partial_kmeans
 from .datasets import Dataset, load_dataset, make_synthetic
 from .distance import partial_distance
 from .impute import FILLED_BY_MEAN, OBSERVED, Provenance, UL4M4Imputer, select_parameters, ul4m4_impute
+from .lowrank import UL4M4LowRankImputer
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, MissingReport, simulate_missing
 from .scaling import ModalityScaler
@@ -29,6 +30,7 @@ __all__ = [
     "PartialModalityKMeans",
     "Provenance",
     "UL4M4Imputer",
+    "UL4M4LowRankImputer",
     "UL4M4Warning",
     "SoftImputeImputer",
     "ZeroImputer",

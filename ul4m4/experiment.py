@@ -17,6 +17,7 @@ import sklearn
 
 from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, ZeroImputer
 from .impute import UL4M4Imputer
+from .lowrank import UL4M4LowRankImputer
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
 from .memory import check_memory, estimate_run_bytes
@@ -50,6 +51,7 @@ METHODS = {
     "iterative": "Iterative imputer (BayesianRidge, scikit-learn)",
     "ul4m4_soft": "UL4M4 soft, auto (k and temperature chosen without labels by hold-out)",
     "softimpute": "SoftImpute (low-rank, soft-thresholded SVD; shrinkage chosen by hold-out)",
+    "ul4m4_lowrank": "UL4M4 + low rank (soft centres plus SoftImpute of their residual; centre weight chosen by hold-out)",
 }
 # Methods that are UL4M4 models (they have clusters and a provenance for every filled block).
 UL4M4_METHODS = ("ul4m4", "ul4m4_soft")
@@ -272,6 +274,8 @@ def make_imputer(method, cfg: RunConfig, callback=None):
         )
     if method == "softimpute":
         return SoftImputeImputer(random_state=cfg.seed)
+    if method == "ul4m4_lowrank":
+        return UL4M4LowRankImputer(tol=SOFT_AUTO_TOL, random_state=cfg.seed, device=cfg.device)
     raise ValueError(f"method={method!r} is not known; expected one of {sorted(METHODS)}.")
 
 
@@ -469,6 +473,8 @@ def unit_key(method, cfg: RunConfig):
         return (method, cfg.init, cfg.max_iter, cfg.seed, cfg.device, cfg.dtype, cfg.scheduler)
     if method in ("iterative", "softimpute"):
         return (method, cfg.seed)
+    if method == "ul4m4_lowrank":
+        return (method, cfg.seed, cfg.device)
     return (method,)
 
 

@@ -525,6 +525,28 @@ class UL4M4Imputer(PartialModalityKMeans):
         logits = logits.masked_fill_(torch.isnan(logits), float("-inf"))
         return torch.softmax(logits, dim=1)  # a row of -inf gives NaN
 
+    def soft_reconstruction(self, Xs, mask=None):
+        """Every modality of every sample as the soft average of the centres, in z-units.
+
+        Each sample's weights are those of the soft completion (``softmax(-d / temperature_)`` with the
+        centres' sizes, d the partial distance on the modalities the sample observes), applied to every
+        modality, observed ones included: the part of each block the clusters explain. Where no centre
+        that holds a modality shares a modality with the sample, that block is 0 (the training mean).
+
+        Returns
+        -------
+        list of ndarray of float64 of shape (n_samples, n_features_m)
+        """
+        Xs, mask, device, dtype = self._prepare(Xs, mask)
+        n, M = mask.shape
+        out = [np.zeros((n, d)) for d in self.dims_]
+        Cz = [torch.as_tensor(np.nan_to_num(c), dtype=dtype, device=device) for c in self.cluster_centers_z_]
+        for rows, _, _, d in self._candidate_blocks(Xs, mask, np.arange(n), device, dtype, greedy=False):
+            for m in range(M):
+                w = torch.nan_to_num(self._soft_weights(d, m, self.temperature_))  # a NaN row (no centre) -> 0
+                out[m][rows] = (w @ Cz[m]).double().cpu().numpy()
+        return out
+
     def _complete(self, Xs, mask, device, dtype, temperature=None, completion=None):
         n, M = mask.shape
         completion = completion or self.completion

@@ -52,7 +52,10 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     total += 2 * n_samples * max(dims) * f8  # error measurement on one modality at a time
     work = 0
     for m in methods:
-        if m in ("ul4m4", "ul4m4_soft"):
+        if m == "ul4m4_lowrank":  # its soft model (as ul4m4_soft), then SoftImpute on residual copies
+            work = max(work, estimate_run_bytes(n_samples, dims, n_train, n_clusters, ("ul4m4_soft",)) - total,
+                       5 * n_train * D * f8 + 4 * n_samples * D * f8)
+        elif m in ("ul4m4", "ul4m4_soft"):
             if m == "ul4m4_soft":  # the largest k its search may fit
                 n_clusters = max(n_clusters, min(512, max(1, n_train // 4)))
             bounds = n_train * (4 * n_clusters + 3 * f8 + 1) + 2 * 2**22 * f8

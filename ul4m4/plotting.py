@@ -39,10 +39,12 @@ _PALETTE = qualitative.Dark24 + qualitative.Light24
 METHOD_COLORS = {
     "ul4m4": "#d62728", "zero": "#7f7f7f", "mean": "#1f77b4", "knn": "#2ca02c", "iterative": "#9467bd",
     "complete": "#000000", "ul4m4_soft": "#ff7f0e", "softimpute": "#17becf",
+    "ul4m4_lowrank": "#8c564b",
 }
 METHOD_LABELS = {
     "ul4m4": "UL4M4 (paper)", "zero": "Zero fill", "mean": "Mean", "knn": "kNN", "iterative": "Iterative",
     "complete": "Complete data (ceiling)", "ul4m4_soft": "UL4M4 soft, auto", "softimpute": "SoftImpute",
+    "ul4m4_lowrank": "UL4M4 + low rank",
 }
 # One visual code for a modality block, on every chart and page (Okabe-Ito colours, safe for the common
 # colour-vision deficiencies; imputed blocks also differ by marker shape, so the code survives greyscale).

@@ -127,6 +127,12 @@ def estimate_run_seconds(n_samples, dims, n_train, n_clusters, methods, max_iter
     D, M = int(sum(dims)), len(dims)
     out = {}
     for m in methods:
+        if m == "ul4m4_lowrank":  # the soft model (with its selection), one more soft fit for the hold-out,
+            # and SoftImpute on the residual for each of the 3 candidate weights and the final fit
+            parts = estimate_run_seconds(n_samples, dims, n_train, n_clusters, ("ul4m4_soft", "softimpute"),
+                                         max_iter, device, speed)
+            out[m] = 1.2 * parts["ul4m4_soft"] + 4 * parts["softimpute"]
+            continue
         on = device if m in ("ul4m4", "ul4m4_soft") else "cpu"
         s = speed if speed is not None else machine_speed(on)
         copies = (3 + (m != "complete")) * n_samples * D * 8 / COPY_BYTES_PER_S

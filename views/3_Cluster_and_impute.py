@@ -47,8 +47,9 @@ with st.form("run_form"):
     chosen = c3.multiselect("Also run", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
                             format_func=lambda m: METHODS[m], key="run_baselines",
                             help="UL4M4 (paper) always runs with the k above. 'UL4M4 soft, auto' chooses its own k "
-                                 "and temperature without labels. The iterative imputer is slow on wide embeddings "
-                                 "(minutes on mfeat).")
+                                 "and temperature without labels. 'UL4M4 + low rank' adds a SoftImpute model of what "
+                                 "the soft centres leave (about 15 s on mfeat). The iterative imputer is slow on "
+                                 "wide embeddings (minutes on mfeat).")
     address = bigdata.scheduler_address()
     where = None
     if address is not None:
