@@ -138,7 +138,8 @@ class RunResult:
     """Completed data of every method, the fitted UL4M4 models and the error table.
 
     ``model`` and ``provenance`` are those of the paper's "ul4m4" (None when it did not run);
-    ``models`` and ``provenances`` hold every UL4M4 method's (``UL4M4_METHODS``) by name.
+    ``models`` and ``provenances`` hold every UL4M4 method's (``UL4M4_METHODS``) by name; ``imputers``
+    every method's fitted imputer (what the other methods chose, e.g. SoftImpute's shrinkage).
     """
 
     completed: dict
@@ -149,6 +150,7 @@ class RunResult:
     warnings: list = field(default_factory=list)
     models: dict = field(default_factory=dict)
     provenances: dict = field(default_factory=dict)
+    imputers: dict = field(default_factory=dict)
 
 
 def default_n_clusters(dataset):
@@ -501,7 +503,7 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
     """
     check_run(dataset, mres, cfg, available_memory)
     completed, seconds, caught = {}, {}, []
-    models, provs = {}, {}
+    models, provs, imputers = {}, {}, {}
     rows = []
     for i, method in enumerate(cfg.methods):
         if callback is not None:
@@ -520,10 +522,12 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
         completed[method] = unit.completed
         seconds[method] = unit.seconds
         rows.append(unit.errors)
+        imputers[method] = unit.model
         if method in UL4M4_METHODS:
             models[method], provs[method] = unit.model, unit.provenance
     if callback is not None:
         callback({"stage": "method", "method": None, "done": len(cfg.methods), "total": len(cfg.methods)})
     errors = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["method", "split", "modality", "n_removed", "mse", "cosine"])
-    return RunResult(completed, models.get("ul4m4"), provs.get("ul4m4"), errors, seconds, caught, models, provs)
+    return RunResult(completed, models.get("ul4m4"), provs.get("ul4m4"), errors, seconds, caught, models, provs,
+                     imputers)
