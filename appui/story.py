@@ -10,7 +10,7 @@ import streamlit as st
 
 from appui import bigdata, state
 from ul4m4 import plotting
-from ul4m4.experiment import SPLIT_CHOICES
+from ul4m4.experiment import SPLIT_CHOICES, ul4m4_family
 from ul4m4.projection import project_2d
 from ul4m4.summary import imputation_verdict, sweep_verdict
 from ul4m4.sweep import SweepConfig, check_sweep, run_sweep
@@ -152,8 +152,9 @@ class Facts:
                 return "Raise the missing rate to compare the methods."
             scores = v.scores.sort_values()
             listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in scores.items())
-            ul = [k for k in ("ul4m4_soft", "ul4m4") if k in scores.index]
-            base = [k for k in scores.index if k not in ("ul4m4", "ul4m4_soft")]
+            family = ul4m4_family(self.run)
+            ul = [k for k in family if k in scores.index]
+            base = [k for k in scores.index if k not in family]
             verdict = ""
             if ul and base:
                 best_ul, best_base = min(ul, key=lambda k: scores[k]), min(base, key=lambda k: scores[k])

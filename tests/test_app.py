@@ -181,6 +181,26 @@ def test_cluster_page_new_settings():
     assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "Mean"}
 
 
+def test_cluster_page_with_ul4m4_low_rank():
+    """UL4M4 + low rank next to the paper's method and SoftImpute: its chosen centre weight is said, and the
+    verdict counts it as UL4M4's only when it kept the centres."""
+    at = start()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    at.multiselect(key="run_baselines").set_value(["softimpute", "ul4m4_lowrank"])
+    submit(at, "Run")
+    no_problem(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "SoftImpute", "UL4M4 + low rank"}
+    run = at.session_state[state.MEMO][run_key(at)]
+    weight = run.imputers["ul4m4_lowrank"].centre_weight_
+    assert any(f"UL4M4 + low rank weighs its centres by {weight:g}" in s.value for s in at.success)
+    scores = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")].set_index("method")["mse"]
+    said = " ".join(m.value for m in [*at.success, *at.warning] if "Best:" in m.value)
+    assert f"UL4M4 + low rank {scores['ul4m4_lowrank']:.3f}" in said
+    loses = "UL4M4 loses to a baseline here." in said
+    assert loses == (scores.idxmin() == "softimpute" or (scores.idxmin() == "ul4m4_lowrank" and weight == 0))
+
+
 def test_degradation_page_small_sweep():
     at = start()
     at.switch_page("views/1_Data.py").run()

@@ -41,6 +41,7 @@ __all__ = [
     "k_curve",
     "unit_key",
     "UL4M4_METHODS",
+    "ul4m4_family",
 ]
 
 METHODS = {
@@ -151,6 +152,14 @@ class RunResult:
     models: dict = field(default_factory=dict)
     provenances: dict = field(default_factory=dict)
     imputers: dict = field(default_factory=dict)
+
+
+def ul4m4_family(run):
+    """The methods of a ``RunResult`` that are UL4M4's: its models (``UL4M4_METHODS``), and UL4M4 + low rank
+    when its hold-out kept the centres (a centre weight of 0 makes it plain SoftImpute)."""
+    lowrank = run.imputers.get("ul4m4_lowrank")
+    kept = lowrank is not None and lowrank.centre_weight_ > 0
+    return tuple(m for m in run.completed if m in UL4M4_METHODS or (m == "ul4m4_lowrank" and kept))
 
 
 def default_n_clusters(dataset):

@@ -11,7 +11,7 @@ from appui.reporting import report_button
 from appui.widgets import Progress, chart_config, guard
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve
+from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve, ul4m4_family
 from ul4m4.memory import available_bytes
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
@@ -92,6 +92,7 @@ if run is None:
 
 model = run.model
 soft = run.models.get("ul4m4_soft")
+lowrank = run.imputers.get("ul4m4_lowrank")
 mask = mres.mask
 st.success(
     f"UL4M4 (paper) with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}"
@@ -100,6 +101,9 @@ st.success(
     + (f"UL4M4 soft, auto chose k = {soft.n_clusters_} and temperature {soft.temperature_:.3g} "
        f"({soft.temperature_ / soft.typical_distance_:.2g} x the typical sample-to-centre distance) from "
        f"{len(soft.selection_)} hold-out fits, without labels. " if soft is not None else "")
+    + (f"UL4M4 + low rank weighs its centres by {lowrank.centre_weight_:g} (chosen by hold-out from "
+       f"{', '.join(f'{a:g}' for a in lowrank.centre_weights)}{'; 0 turns the centres off: it is then SoftImpute' if lowrank.centre_weight_ == 0 else ''}). "
+       if lowrank is not None else "")
     + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
 )
 for w in dict.fromkeys(run.warnings):
@@ -129,7 +133,7 @@ else:
         msg = (f"Over every removed block ({split}): " +
                ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.items()) +
                f". Best: **{plotting.method_label(verdict.best)}**.")
-        if verdict.best in UL4M4_METHODS:
+        if verdict.best in ul4m4_family(run):
             st.success(msg)
         else:
             st.warning(msg + " UL4M4 loses to a baseline here.")
