@@ -21,11 +21,13 @@ centres do not help the hold-out can turn them off; ``centre_weight_`` says what
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .baselines import SoftImputeImputer
@@ -167,7 +169,9 @@ class UL4M4LowRankImputer(BaseEstimator):
         residual model are fitted on ``fit_mask`` only; the hidden slots' values are never seen by them."""
         t0 = time.perf_counter()
         Xfit = [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
-        soft = self._soft(self.soft_.n_clusters_, self.soft_.temperature_, seed).fit(Xfit, fit_mask)
+        with warnings.catch_warnings():  # this refit only scores weights: its partition's last moves do not matter
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            soft = self._soft(self.soft_.n_clusters_, self.soft_.temperature_, seed).fit(Xfit, fit_mask)
         C = soft.soft_reconstruction(Xfit, fit_mask)
         Z = self._z(soft, Xfit, fit_mask)
         truth = self._z(soft, Xs, hidden)  # the hidden slots, in the same z-units
