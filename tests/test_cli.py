@@ -143,12 +143,12 @@ def test_a_run_failing_midway_removes_the_folder_it_created(tmp_path, monkeypatc
 def test_sweep_with_the_new_methods(tmp_path):
     out = tmp_path / "run"
     rc = main(["sweep", "--dataset", "breast_cancer", "--rates", "0.4", "--seeds", "1", "--methods",
-               "ul4m4_soft,softimpute,mean", "--out", str(out)])
+               "ul4m4_soft,softimpute,mean,ul4m4_lowrank", "--out", str(out)])
     assert rc == 0
     df = pd.read_csv(out / "results.csv")
-    assert set(df["method"]) == {"ul4m4_soft", "softimpute", "mean"}
+    assert set(df["method"]) == {"ul4m4_soft", "softimpute", "mean", "ul4m4_lowrank"}
     mse = df.set_index("method")["imputation_mse"]
-    assert mse["softimpute"] < mse["mean"] and mse["ul4m4_soft"] < mse["mean"]
+    assert mse["softimpute"] < mse["mean"] and mse["ul4m4_soft"] < mse["mean"] and mse["ul4m4_lowrank"] < mse["mean"]
 
 
 # ---------------------------------------------------------------------------------------------------
