@@ -167,10 +167,9 @@ class KNNModalityImputer(_ModalityImputer):
                 if not recv.any():
                     continue
                 donors = np.flatnonzero(self.train_mask_[:, m])
-                Dm = D[recv][:, donors]  # (r, n_donors)
-                valid = ~np.isnan(Dm)
+                Dfill = D[np.ix_(np.flatnonzero(recv), donors)]  # (r, n_donors), a copy of its own
+                Dfill[np.isnan(Dfill)] = np.inf  # no shared modality: never a neighbour
                 kk = min(self.n_neighbors, donors.size)
-                Dfill = np.where(valid, Dm, np.inf)
                 nn = np.argpartition(Dfill, kk - 1, axis=1)[:, :kk]  # (r, kk)
                 dnn = np.take_along_axis(Dfill, nn, axis=1)
                 ok = np.isfinite(dnn)
