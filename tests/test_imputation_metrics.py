@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from ul4m4 import imputation_error
@@ -38,3 +39,24 @@ def test_errors():
     ok = imputation_error([np.array([[np.nan, np.nan], [1, 3]]), np.ones((2, 1))], [np.ones((2, 2)), np.ones((2, 1))],
                           np.array([[False, False], [True, False]]))
     assert ok["n_removed"].iloc[0] == 1
+
+
+def test_a_checked_truth_gives_the_same_table():
+    """``Truth`` (checked and standardised once, as a sweep uses it) scores exactly as the plain call."""
+    from ul4m4.imputation_metrics import Truth
+
+    rng = np.random.default_rng(4)
+    Xs = [rng.normal(size=(40, 3)) * 5 + 2, rng.normal(size=(40, 2))]
+    true_mask = np.ones((40, 2), bool)
+    true_mask[:5, 1] = False
+    removed = np.zeros((40, 2), bool)
+    removed[10:20, 0] = True
+    removed[20:30, 1] = True
+    filled = [X + rng.normal(size=X.shape) for X in Xs]
+    plain = imputation_error(Xs, filled, removed, true_mask=true_mask)
+    truth = Truth(Xs, true_mask)
+    pd.testing.assert_frame_equal(imputation_error(truth, filled, removed), plain)
+    bad = removed.copy()
+    bad[0, 1] = True  # a block the truth does not hold
+    with pytest.raises(ValueError, match="missing in Xs_true"):
+        imputation_error(truth, filled, bad)

@@ -18,7 +18,7 @@ from .classification_metrics import classification_scores, flattened_f1_micro
 from .downstream import CLASSIFIERS, linear_probe_predictions, make_classifier
 from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask, split_indices
 from .experiment import unit_key as exp_unit_key
-from .imputation_metrics import imputation_error
+from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
 
@@ -188,6 +188,7 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
     total, done, emitted = len(units), 0, 0
     rows = [None] * total
     observed = {}  # seed -> predictions on the observed data
+    truth = None  # imputation_metrics.Truth of the dataset, made when first needed
     full = bool(dataset.mask.all())
 
     def finish(i, row):
@@ -256,7 +257,9 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
                 else:
                     rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
                     completed, _, _, _ = complete_split(method, dataset, mres, rc)
-                    err = imputation_error(dataset.Xs, completed, mres.removed, true_mask=dataset.mask)
+                    if truth is None:  # checked and standardised once per sweep
+                        truth = Truth(dataset.Xs, dataset.mask)
+                    err = imputation_error(truth, completed, mres.removed)
                     u.update(completed=completed, data_key=None, mse=float(err["mse"].iloc[-1]))  # the "all" row
             u.update(index=j, key=key, base=base, seed=int(seed), seconds=time.perf_counter() - t0)
             pending.append(u)
