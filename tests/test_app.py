@@ -198,6 +198,11 @@ def test_cluster_page_with_ul4m4_low_rank():
     said = " ".join(m.value for m in [*at.success, *at.warning] if "Best:" in m.value)
     assert f"UL4M4 + low rank {scores['ul4m4_lowrank']:.3f}" in said
     loses = "UL4M4 loses to a baseline here." in said
+    # mfeat's near-constant features: one box naming every method that said it, never one box per method.
+    # (Not asserted present: warnings are recorded process-wide, and the UMAP warm-up thread's own
+    # catch_warnings can swallow one; seen once in eight runs.)
+    lows = [w.value for w in at.warning if "std below" in w.value]
+    assert len(lows) <= 1 and all(w.startswith("ul4m4, ul4m4_lowrank: ") for w in lows)
     assert loses == (scores.idxmin() == "softimpute" or (scores.idxmin() == "ul4m4_lowrank" and weight == 0))
 
 

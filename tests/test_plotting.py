@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ul4m4 import make_synthetic, plotting
@@ -144,3 +145,11 @@ def test_k_selection_figure_keeps_k_on_a_log_axis():
     assert fig.layout.yaxis.title.text.startswith("MSE per entry")
     only_holdout = fig_k_selection(curve[["k", "holdout_mse"]], chosen_k=16)
     assert [t.name for t in only_holdout.data] == ["hold-out error (label-free, what chooses k)", "chosen k = 16"]
+
+
+def test_error_table_is_headed_by_method_labels():
+    errors = pd.DataFrame({"method": ["ul4m4", "ul4m4_lowrank", "ul4m4", "ul4m4_lowrank"], "split": "all",
+                           "modality": ["m0", "m0", "all", "all"], "mse": [1.0, 2.0, 3.0, 4.0]})
+    wide = plotting.errors_wide(errors)
+    assert list(wide.columns) == ["UL4M4 (paper)", "UL4M4 + low rank"]
+    assert wide.loc["all", "UL4M4 + low rank"] == 4.0

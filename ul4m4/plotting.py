@@ -357,9 +357,10 @@ def fig_candidates(r, chosen_by_modality, names):
 
 
 def errors_wide(errors, metric="mse", split="all"):
-    """Table: one row per modality, one column per method."""
+    """Table: one row per modality, one column per method, headed by the method's label."""
     df = errors[errors["split"] == split]
-    return df.pivot_table(index="modality", columns="method", values=metric, sort=False)
+    wide = df.pivot_table(index="modality", columns="method", values=metric, sort=False)
+    return wide.rename(columns=method_label).rename_axis(columns="method")
 
 
 def pattern_table(report, names):

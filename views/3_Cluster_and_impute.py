@@ -106,8 +106,12 @@ st.success(
        if lowrank is not None else "")
     + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
 )
-for w in dict.fromkeys(run.warnings):
-    st.warning(w)
+said_by = {}  # one box per message, naming every method that gave it ("ul4m4, ul4m4_lowrank: ...")
+for w in run.warnings:
+    who, _, what = w.partition(": ")
+    said_by.setdefault(what, []).append(who)
+for what, who in said_by.items():
+    st.warning(f"{', '.join(dict.fromkeys(who))}: {what}")
 for name, mdl in run.models.items():
     prov_m = run.provenances[name]
     if mdl.suspect_centres_.size:
