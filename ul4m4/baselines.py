@@ -33,10 +33,14 @@ class _ModalityImputer(BaseEstimator):
         """Learn from the observed rows of ``Xs``; returns self."""
         check_params(self.get_params(deep=False), self._parameter_constraints)
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
-        self.mean_, self.scale_ = modality_stats(Xs, mask)
+        self.mean_, self.scale_ = self._scaling(Xs, mask)
         self.dims_ = [X.shape[1] for X in Xs]
         self._fit(Xs, mask)
         return self
+
+    def _scaling(self, Xs, mask):
+        """The units the estimator works in: each feature's mean and std over the observed rows."""
+        return modality_stats(Xs, mask)
 
     def _fit(self, Xs, mask):
         """Estimator-specific fitting; inputs are valid."""

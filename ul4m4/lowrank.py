@@ -45,14 +45,8 @@ class _ResidualSoftImpute(SoftImputeImputer):
     """SoftImpute on data already in z-units: no standardisation of its own (a residual whose spread is
     near zero on some feature must not be divided by that spread)."""
 
-    def fit(self, Xs, mask=None, y=None):
-        check_params(self.get_params(deep=False), self._parameter_constraints)
-        Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype="float64")
-        self.mean_ = [np.zeros(X.shape[1]) for X in Xs]
-        self.scale_ = [np.ones(X.shape[1]) for X in Xs]
-        self.dims_ = [X.shape[1] for X in Xs]
-        self._fit(Xs, mask)
-        return self
+    def _scaling(self, Xs, mask):
+        return [np.zeros(X.shape[1]) for X in Xs], [np.ones(X.shape[1]) for X in Xs]
 
 
 class UL4M4LowRankImputer(BaseEstimator):
