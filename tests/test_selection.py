@@ -6,6 +6,12 @@ import pytest
 from conftest import random_incomplete, with_nan
 from ul4m4 import UL4M4Imputer, select_parameters
 from ul4m4.missing import holdout_mask
+from ul4m4 import impute
+from ul4m4.impute import (
+    N_CLUSTERS_GRID, SELECTION_MAX_REPEATS, SELECTION_MIN_HIDDEN, SELECTION_PARSIMONY, SELECTION_STOP_AFTER,
+    selection_grid, selection_repeats,
+)
+from ul4m4.scaling import modality_stats
 
 
 def test_holdout_hides_only_observed_slots_and_never_the_last(global_random_seed):
@@ -68,9 +74,13 @@ def test_auto_fit_uses_the_best_grid_point():
     Xin = with_nan(Xs, mask)
     imp = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(Xin, mask)
     table = imp.selection_
-    assert set(table["n_clusters"]) <= {8, 16, 32} and table["n_clusters"].max() <= 200 // 4
+    # The default grid up to half the rows, and half the rows itself (100): on these 200 rows.
+    assert set(table["n_clusters"]) <= {8, 16, 32, 64, 100} and {8, 16} <= set(table["n_clusters"])
     mean = table.groupby(["n_clusters", "temperature_factor"])["holdout_mse"].mean()
-    k, f = mean.idxmin()
+    # The smallest k within SELECTION_PARSIMONY of the best score, at its own best temperature.
+    near = mean[mean <= mean.min() * (1 + SELECTION_PARSIMONY)]
+    k = min(near.index.get_level_values(0))
+    f = mean.loc[k].idxmin()
     assert imp.n_clusters_ == k == len(imp.center_mask_)
     assert imp.temperature_ == pytest.approx(f * imp.typical_distance_)
     # A grid of k and greedy completion: only k is searched.
@@ -89,10 +99,125 @@ def test_plain_fit_has_no_selection():
 @pytest.mark.parametrize("bad, match", [
     ({"n_clusters": []}, "n_clusters"), ({"n_clusters": [0, 2]}, "n_clusters"),
     ({"temperatures": [-1.0]}, "temperatures"), ({"completion": "x"}, "completion"),
-    ({"n_repeats": 0}, "n_repeats"), ({"max_samples": 1}, "max_samples"), ({"holdout": 1.0}, "fraction"),
+    ({"n_repeats": 0}, "n_repeats"), ({"n_repeats": "some"}, "n_repeats"), ({"max_samples": 1}, "max_samples"),
+    ({"holdout": 1.0}, "fraction"),
 ])
 def test_select_parameters_bad_arguments(bad, match):
     rng = np.random.default_rng(0)
     Xs, mask = random_incomplete(rng, 40, [2, 2])
     with pytest.raises(ValueError, match=match):
         select_parameters(with_nan(Xs, mask), mask, **bad)
+
+
+def test_selection_grid_goes_to_half_the_rows():
+    # Doubling k up to n / 2, and n / 2 itself when it lies below the grid's top (small data).
+    assert selection_grid(N_CLUSTERS_GRID, 398) == [8, 16, 32, 64, 128, 199]
+    assert selection_grid(N_CLUSTERS_GRID, 256) == [8, 16, 32, 64, 128]  # 128 is n / 2 already
+    assert selection_grid(N_CLUSTERS_GRID, 4000) == list(N_CLUSTERS_GRID)
+    assert selection_grid(N_CLUSTERS_GRID, 398, extend=False) == [8, 16, 32, 64, 128]
+    assert selection_grid([2, 5], 40) == [2, 5]  # a grid of the user's own is not extended...
+    assert selection_grid([2, 50], 40, extend=False) == [2]  # ...and keeps a cluster's two members
+    assert selection_grid(N_CLUSTERS_GRID, 10) == [5]  # below the smallest k: n / 2
+    assert selection_grid([8], 5) == [2]
+    assert selection_grid([8], 5, extend=False) == [5]  # nothing fits: the smallest k, at most the rows
+
+
+def test_selection_repeats_aim_at_a_number_of_hidden_blocks():
+    assert selection_repeats(SELECTION_MIN_HIDDEN) == 1
+    assert selection_repeats(SELECTION_MIN_HIDDEN * 10) == 1
+    assert selection_repeats(SELECTION_MIN_HIDDEN // 2) == 2
+    assert selection_repeats(1) == SELECTION_MAX_REPEATS
+    assert selection_repeats(0) == 1
+    rng = np.random.default_rng(5)
+    Xs, mask = random_incomplete(rng, 120, [3, 2])
+    table = select_parameters(with_nan(Xs, mask), mask, n_clusters=[4], temperatures=[0.3], random_state=0)
+    hidden = table.loc[table["repeat"] == 0, "n_hidden"].iloc[0]
+    assert table["repeat"].nunique() == selection_repeats(hidden) > 1  # small data: several hold-outs
+
+
+def test_holdout_scoring_equals_the_full_completion(global_random_seed):
+    # The search scores the soft completion of the hidden blocks with one distance pass for every
+    # temperature; it must be what completing every sample and reading the hidden blocks gives.
+    rng = np.random.default_rng(global_random_seed)
+    Xs, mask = random_incomplete(rng, 150, [4, 3, 2], p_obs=0.7)
+    hidden = holdout_mask(mask, 0.2, rng)
+    fit_mask = mask & ~hidden
+    Xfit = with_nan(Xs, fit_mask)
+    _, sd = modality_stats(Xs, mask)
+    for k in (3, 40):
+        model = UL4M4Imputer(k, completion="soft", random_state=0).fit(Xfit, fit_mask)
+        Xq, mq, device, dtype = model._prepare(Xfit, fit_mask)
+        temps = [0.1 * model.typical_distance_, model.typical_distance_, None]
+        got = model._holdout_errors(Xq, mq, device, dtype, hidden, Xs, sd, temps, "soft")
+        for temp, (num, cnt) in zip(temps, got):
+            filled, _ = model._complete(Xq, mq, device, dtype, temperature=temp, completion="soft")
+            want = sum(float(((((filled[m][hidden[:, m]] - X[hidden[:, m]]) / sd[m]) ** 2).mean(axis=1)).sum())
+                       for m, X in enumerate(Xs))
+            assert cnt == hidden.sum()
+            assert num == pytest.approx(want, rel=1e-6)
+
+
+def test_one_seeder_gives_every_k_its_kmeans_plus_plus_seeds():
+    rng = np.random.default_rng(7)
+    Xs, mask = random_incomplete(rng, 90, [3, 2])
+    Xin = with_nan(Xs, mask)
+    seeder = UL4M4Imputer(random_state=4)._seeder(Xin, mask)
+    big = seeder.seeds(20)
+    for k in (1, 5, 12):
+        fitted = UL4M4Imputer(k, random_state=4).fit(Xin, mask)
+        np.testing.assert_array_equal(fitted.init_indices_, big[:k])
+        np.testing.assert_array_equal(seeder.seeds(k), big[:k])
+
+
+def test_auto_search_stops_raising_k_once_the_error_rises():
+    rng = np.random.default_rng(11)
+    Xs, mask = random_incomplete(rng, 400, [3, 3], p_obs=0.7)  # no cluster structure: larger k only hurts
+    imp = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(with_nan(Xs, mask), mask)
+    tried = sorted(imp.selection_["n_clusters"].unique())
+    grid = selection_grid(N_CLUSTERS_GRID, 400)
+    assert tried == grid[: len(tried)]
+    best = imp.selection_.groupby(["n_clusters", "temperature_factor"])["holdout_mse"].mean().groupby(level=0).min()
+    if len(tried) < len(grid):  # stopped: the last SELECTION_STOP_AFTER k all scored above the best before them
+        last = best.iloc[-SELECTION_STOP_AFTER:]
+        assert (last > best.iloc[:-SELECTION_STOP_AFTER].min()).all()
+    # select_parameters scores every k it is given.
+    full = select_parameters(with_nan(Xs, mask), mask, temperatures=[0.3], random_state=0)
+    assert sorted(full["n_clusters"].unique()) == grid
+
+
+def test_typical_distance_is_out_of_sample_and_does_not_vanish():
+    rng = np.random.default_rng(8)
+    Xs = [rng.normal(size=(60, 3)), rng.normal(size=(60, 2))]
+    mask = np.ones((60, 2), dtype=bool)
+    small = UL4M4Imputer(4, completion="soft", random_state=0).fit(Xs, mask)
+    pairs = UL4M4Imputer(30, completion="soft", random_state=0).fit(Xs, mask)
+    # Two-member clusters: in sample each member is half the pair's distance from its centre, out of
+    # sample the whole distance; the typical distance stays of the order of a neighbour's distance.
+    assert pairs.typical_distance_ > 0.3 * small.typical_distance_
+    # By hand: the median over samples of sqrt(mean over modalities of the per-entry squared distance
+    # to the centre without the sample), for members of clusters of two or more.
+    z = [(X - mu) / sd for X, mu, sd in zip(Xs, small.mean_, small.scale_)]
+    lab = small.labels_
+    d = []
+    for i in range(60):
+        members = np.flatnonzero(lab == lab[i])
+        if members.size < 2:
+            continue
+        others = members[members != i]
+        d.append(np.sqrt(np.mean([((zm[i] - zm[others].mean(axis=0)) ** 2).mean() for zm in z])))
+    assert small.typical_distance_ == pytest.approx(np.median(d), rel=1e-4)
+
+
+def test_a_large_search_seeds_the_final_fit(monkeypatch):
+    # Beyond SELECTION_MAX_SAMPLES rows the search ran on a subsample; the centres it fitted at the chosen
+    # k start the fit on all rows (no k-means++ pass over them). Within it, k-means++ as usual.
+    rng = np.random.default_rng(9)
+    Xs, mask = random_incomplete(rng, 300, [3, 2], p_obs=0.7)
+    Xin = with_nan(Xs, mask)
+    monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 120)
+    big = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(Xin, mask)
+    assert big.init_indices_ is None and big.selection_["n_rows"].max() == 120
+    assert np.isfinite(np.concatenate(big.transform(Xin, mask), axis=1)).all()
+    monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 4000)
+    small = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(Xin, mask)
+    assert small.init_indices_ is not None and len(small.init_indices_) == small.n_clusters_

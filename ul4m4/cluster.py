@@ -61,33 +61,57 @@ BOUNDS_MIN_WORK = 1 << 27
 MAX_CHUNK_SIZE = 1 << 31
 
 
-def _kmeans_plusplus(blocks, k, rng, callback=None):
-    """k-means++ on the partial distance; samples sharing no modality with any chosen centre go first."""
-    n = blocks.n
-    chosen = [int(rng.integers(n))]
-    d2 = np.full(n, np.inf)
-    for j in range(1, k + 1):
-        Cc, ac, Nc = blocks.rows(np.array([chosen[-1]]))
+class _PlusPlus:
+    """k-means++ on the partial distance, one seed at a time; samples sharing no modality with any chosen
+    centre go first. The first k seeds are those of a run for k alone (the same draws in the same
+    order), so one seeder serves every k of a grid."""
+
+    def __init__(self, blocks, rng):
+        self.blocks, self.rng = blocks, rng
+        self.chosen = [int(rng.integers(blocks.n))]
+        self.d2 = np.full(blocks.n, np.inf)  # squared distance to the nearest of the first `folded` seeds
+        self.folded = 0
+
+    def _fold(self):
+        blocks = self.blocks
+        Cc, ac, Nc = blocks.rows(np.array([self.chosen[self.folded]]))
         Cw = Cc * column_weights(blocks.dims, Cc.dtype, Cc.device)
         for s, e, Zcat, a, Nz in blocks:
             q = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, ac, Nc))[:, 0]
-            np.minimum(d2[s:e], q.cpu().numpy(), out=d2[s:e])
-        if callback is not None:
-            callback({"stage": "seeding", "done": j, "total": k})
-        if j == k:
-            break
+            np.minimum(self.d2[s:e], q.cpu().numpy(), out=self.d2[s:e])
+        self.folded += 1
+
+    def _draw(self):
+        rng, d2, n = self.rng, self.d2, self.blocks.n
         far = np.flatnonzero(np.isinf(d2))
         if far.size:
-            chosen.append(int(far[rng.integers(far.size)]))
-            continue
+            self.chosen.append(int(far[rng.integers(far.size)]))
+            return
         cum = np.cumsum(d2)
         total = cum[-1]
         if not total > 0:  # every sample coincides with a chosen centre
-            chosen.append(int(rng.integers(n)))
-            continue
-        chosen.append(int(min(np.searchsorted(cum, rng.random() * total, side="right"), n - 1)))
-    Ccat, H, _ = blocks.rows(np.array(chosen))
-    return Ccat, H, np.array(chosen)
+            self.chosen.append(int(rng.integers(n)))
+            return
+        self.chosen.append(int(min(np.searchsorted(cum, rng.random() * total, side="right"), n - 1)))
+
+    def seeds(self, k, callback=None):
+        """Row indices of the first k seeds (drawing those not drawn yet)."""
+        while len(self.chosen) < k:
+            while self.folded < len(self.chosen):
+                self._fold()
+                if callback is not None:
+                    callback({"stage": "seeding", "done": self.folded, "total": k})
+            self._draw()
+        if callback is not None:
+            callback({"stage": "seeding", "done": k, "total": k})
+        return np.array(self.chosen[:k])
+
+
+def _kmeans_plusplus(blocks, k, rng, callback=None):
+    """k-means++ seeds (``_PlusPlus``): standardised centres (k, D), their presence (k, M), row indices."""
+    idx = _PlusPlus(blocks, rng).seeds(k, callback)
+    Ccat, H, _ = blocks.rows(idx)
+    return Ccat, H, idx
 
 
 def check_init_centers(init, n_clusters, dims):
@@ -265,6 +289,17 @@ class PartialModalityKMeans(BaseEstimator):
         """
         return self._fit_clusters(Xs, mask, self.n_clusters)
 
+    def _seeder(self, Xs, mask):
+        """A k-means++ seeder (``_PlusPlus``) on valid in-memory ``Xs`` and ``mask`` with this estimator's
+        standardisation, device, dtype and ``random_state``: ``.seeds(k)`` gives the row indices ``fit``
+        with ``init="k-means++"`` would seed k clusters from when ``random_state`` is an int (the same
+        draws). Sets ``mean_``, ``scale_`` and ``dims_``."""
+        self.mean_, self.scale_ = self._modality_stats(Xs, mask)
+        self.dims_ = [X.shape[1] for X in Xs]
+        device, dtype = resolve_device(self.device, Xs), resolve_dtype(self.dtype)
+        blocks = self._blocks(Xs, mask, device, dtype, self.chunk_size or default_chunk_size(1, self.dims_, device=device))
+        return _PlusPlus(blocks, check_random_state(self.random_state))
+
     def _modality_stats(self, Xs, mask):
         """Standardisation statistics of the observed rows, through ``_adjust_stats``."""
         return self._adjust_stats(*modality_stats(Xs, mask))
@@ -273,12 +308,14 @@ class PartialModalityKMeans(BaseEstimator):
         """A hook on the standardisation statistics (the imputer can floor the scales)."""
         return mean, scale
 
-    def _fit_clusters(self, Xs, mask, n_clusters):
-        """``fit`` with an explicit k (the imputer may have chosen it)."""
+    def _fit_clusters(self, Xs, mask, n_clusters, init=None, warn=True):
+        """``fit`` with an explicit k (the imputer may have chosen it) and, when given, explicit initial
+        centres ``init`` (as the ``init`` parameter's arrays) in place of the parameter's; ``warn=False``
+        keeps a run that did not converge quiet (the label-free search's capped fits)."""
         if is_dask_input(Xs, mask):
             from . import _dask
 
-            return self._fit_clusters_dask(_dask.DaskData(Xs, mask), n_clusters)
+            return self._fit_clusters_dask(_dask.DaskData(Xs, mask), n_clusters, init)
         raw = Xs
         Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
         k = self._check_params(mask.shape[0], n_clusters)
@@ -286,7 +323,8 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         dims = [X.shape[1] for X in Xs]
-        init = None if isinstance(self.init, str) else check_init_centers(self.init, k, dims)
+        init = check_init_centers(self.init if init is None else init, k, dims) if (
+            init is not None or not isinstance(self.init, str)) else None
 
         self.mean_, self.scale_ = self._modality_stats(Xs, mask)
         self.dims_ = dims
@@ -297,9 +335,9 @@ class PartialModalityKMeans(BaseEstimator):
         bounded = self.bounds and device.type != "cuda" and mask.shape[0] * sum(dims) * k >= BOUNDS_MIN_WORK
         run = lloyd_bounded if bounded else lloyd
         res = run(blocks, C, H, self.max_iter, self.callback, tol=self.tol)
-        return self._adopt(res, stacklevel=2)
+        return self._adopt(res, stacklevel=2, warn=warn)
 
-    def _fit_clusters_dask(self, data, n_clusters):
+    def _fit_clusters_dask(self, data, n_clusters, init=None):
         """``_fit_clusters`` on ``_dask.DaskData``: the same steps, each a pass over the chunks (module
         ``_dask``); seeds come from a sample of ``_dask.seed_sample_size(n, k)`` rows."""
         from . import _dask
@@ -309,7 +347,8 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype)
         dims = data.dims
-        init = None if isinstance(self.init, str) else check_init_centers(self.init, k, dims)
+        init = check_init_centers(self.init if init is None else init, k, dims) if (
+            init is not None or not isinstance(self.init, str)) else None
         mean, scale = data.modality_stats()
         self.mean_, self.scale_ = self._adjust_stats(mean, scale)
         self.dims_ = dims
@@ -329,10 +368,10 @@ class PartialModalityKMeans(BaseEstimator):
         res = _dask.lloyd(data, blocks, C, H, self.max_iter, self.callback, self.tol)
         return self._adopt(res, stacklevel=3)
 
-    def _adopt(self, res, stacklevel):
-        """Take a Lloyd run's outcome as the fitted state; warn if it did not converge (``stacklevel`` as at the
-        caller of ``_adopt``)."""
-        if not res.converged:
+    def _adopt(self, res, stacklevel, warn=True):
+        """Take a Lloyd run's outcome as the fitted state; warn (if ``warn``) if it did not converge
+        (``stacklevel`` as at the caller of ``_adopt``)."""
+        if warn and not res.converged:
             warnings.warn(
                 f"PartialModalityKMeans did not converge in max_iter={self.max_iter} iterations; "
                 "increase max_iter for a stable partition.",

@@ -47,19 +47,37 @@ OBSERVED = -1
 FILLED_BY_MEAN = -2
 COMPLETIONS = ("greedy", "soft")
 # Label-free selection grids (README "Choosing k and the temperature"). k doubles from 8, as completion
-# error changes smoothly on a log scale of k; values above a quarter of the fitted rows are dropped, so a
-# cluster averages at least four members. Temperatures are multiples of the fitted model's median
-# distance from a sample to its own centre, so the grid means the same on any data.
+# error changes smoothly on a log scale of k; values above half the fitted rows are dropped (a cluster
+# averages at least two members) and half the rows is tried itself when it is below the grid's top: on
+# small data the soft completion is best as a kernel average over near-singleton centres. Temperatures
+# are multiples of the fitted model's median out-of-sample distance from a sample to its own centre
+# (``typical_distance_``), so the grid means the same on any data and at any k; steps of about 1.5x
+# around the default, as the error is flat in between.
 N_CLUSTERS_GRID = (8, 16, 32, 64, 128, 256, 512)
-TEMPERATURE_FACTORS = (0.1, 0.3, 1.0, 3.0)
+TEMPERATURE_FACTORS = (0.1, 0.2, 0.3, 0.45, 0.7, 1.0, 2.0)
 DEFAULT_TEMPERATURE_FACTOR = 0.3
 # Selection runs on at most this many rows (a seeded subsample) so that it stays cheap on large data.
 SELECTION_MAX_SAMPLES = 4000
+# k values above the rows used divided by this are not tried (a cluster averages at least this many members).
+SELECTION_MIN_MEMBERS = 2
 SELECTION_HOLDOUT = 0.15
-SELECTION_REPEATS = 2
+# Hold-outs are repeated until about this many blocks were hidden in all (the score's noise falls with
+# them: small data get more repeats, large data one), at most SELECTION_MAX_REPEATS times.
+SELECTION_MIN_HIDDEN = 1000
+SELECTION_MAX_REPEATS = 8
+# "auto" stops raising k once this many successive k values scored worse than the best so far (the
+# hold-out error is U-shaped in log k); the large k values it then skips are the costly ones.
+SELECTION_STOP_AFTER = 2
+# The smallest k scoring within this fraction of the best hold-out error is chosen: a larger k costs
+# time in the fit and in every completion, for a gain within the hold-out's own noise.
+SELECTION_PARSIMONY = 0.01
 # The search's fits stop once at most this fraction of the samples changes cluster in a pass (or at the
 # estimator's own tol if larger): the hold-out compares settings, which does not need the last moves.
 SELECTION_TOL = 1e-2
+# ... or after this many passes: with many small clusters on sparse data, the partial distance can let a
+# few per cent of the samples swap between centres for ever (a fit at k = 256 on mfeat at 60 % ran to
+# 300 passes), while the centres have long stopped changing what the completion gives.
+SELECTION_MAX_ITER = 30
 # Within-cluster spread is shrunk toward the modality's overall spread with this many pseudo-members,
 # so a one-member cluster is not taken to be exact.
 SPREAD_PRIOR = 5.0
@@ -131,17 +149,20 @@ class UL4M4Imputer(PartialModalityKMeans):
     Parameters
     ----------
     n_clusters : int, "auto" or sequence of int, default=8
-        "auto" chooses k from ``N_CLUSTERS_GRID`` by the label-free hold-out protocol of
-        ``select_parameters`` (on a subsample of at most ``SELECTION_MAX_SAMPLES`` rows); a sequence is
-        searched the same way.
+        "auto" chooses k from ``N_CLUSTERS_GRID`` (up to half the rows, and half the rows itself when
+        that is below the grid's top: ``selection_grid``) by the label-free hold-out protocol of
+        ``select_parameters`` (on a subsample of at most ``SELECTION_MAX_SAMPLES`` rows), stopping once
+        ``SELECTION_STOP_AFTER`` successive k scored worse than the best; the smallest k within
+        ``SELECTION_PARSIMONY`` of the best score is kept. A sequence is searched the same way, every
+        value of it. Beyond ``SELECTION_MAX_SAMPLES`` rows the fit starts from the centres the search
+        fitted at the chosen k.
     completion : {"greedy", "soft"}, default="greedy"
         "greedy" is the paper's completion; "soft" averages the centres that hold the modality with
         weights n_jm * exp(-d / temperature) (module docstring).
     temperature : None, float > 0 or "auto", default=None
         Temperature of the soft weights, in the units of the partial distance (z-units). None uses
-        0.3 x the fitted model's median distance from a sample to its own centre; "auto" chooses the
-        factor from ``TEMPERATURE_FACTORS`` by hold-out. Greedy completion uses it only for the
-        confidence.
+        0.3 x ``typical_distance_``; "auto" chooses the factor from ``TEMPERATURE_FACTORS`` by
+        hold-out. Greedy completion uses it only for the confidence.
     min_cluster_size : int >= 1 or None, default=None
         Centres with fewer training members observing a modality do not serve to fill it (they still
         take part in the clustering). None (the paper) lets every centre serve.
@@ -156,6 +177,10 @@ class UL4M4Imputer(PartialModalityKMeans):
         The k used (chosen, with "auto" or a grid).
     temperature_ : float
         The temperature used for soft weights and confidence.
+    typical_distance_ : float
+        Median over training samples of the out-of-sample partial distance to their own centre: the
+        distance to the mean of the centre's other members (modalities held by one member only are
+        left out; 1.0 if no sample has such a distance). The temperatures' unit.
     selection_ : pandas.DataFrame or None
         The hold-out table of the search (``select_parameters``), None without one.
     centre_sizes_ : ndarray of int of shape (n_clusters_, n_modalities)
@@ -280,6 +305,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         factor, absolute = DEFAULT_TEMPERATURE_FACTOR, None
         k = self.n_clusters
         self.selection_ = None
+        init = None
         if search_k or search_t:
             ks = (N_CLUSTERS_GRID if self.n_clusters == "auto" else self.n_clusters) if search_k else (k,)
             temps = TEMPERATURE_FACTORS if search_t else (self.temperature,)
@@ -288,11 +314,17 @@ class UL4M4Imputer(PartialModalityKMeans):
                 rows = np.arange(n) if n <= SELECTION_MAX_SAMPLES else np.sort(
                     rng.choice(n, size=SELECTION_MAX_SAMPLES, replace=False))
                 Xv, mv = check_Xs(*data.take(rows), allow_empty_modality=False)
-            table = _search(self, Xv, mv, ks, temps, self.completion, SELECTION_HOLDOUT, SELECTION_REPEATS,
-                            SELECTION_MAX_SAMPLES, rng)
+            searched = {}
+            table = _search(self, Xv, mv, ks, temps, self.completion, SELECTION_HOLDOUT, "auto",
+                            SELECTION_MAX_SAMPLES, rng, extend=self.n_clusters == "auto",
+                            early_stop=self.n_clusters == "auto", keep=searched)
             best = _best(table)
             self.selection_ = table
             k = int(best["n_clusters"])
+            if n > SELECTION_MAX_SAMPLES and isinstance(self.init, str):
+                # The search clustered a subsample at this k: its centres seed the fit on all rows (as
+                # faiss trains on a sample), which saves k-means++'s k passes and most Lloyd passes.
+                init = searched.get(k)
             if self.completion == "soft":
                 if search_t:
                     factor = float(best["temperature_factor"])
@@ -301,10 +333,10 @@ class UL4M4Imputer(PartialModalityKMeans):
         elif self.temperature is not None:
             absolute = self.temperature
         if data is None:
-            self._fit_clusters(Xs, mask, k)
+            self._fit_clusters(Xs, mask, k, init)
             self._fit_completion_stats(Xv, mv)
         else:
-            self._fit_clusters_dask(data, k)
+            self._fit_clusters_dask(data, k, init)
             self._fit_completion_stats_dask(data)
         self.n_clusters_ = int(len(self.center_mask_))
         self.temperature_ = float(absolute) if absolute is not None else factor * self.typical_distance_
@@ -323,24 +355,26 @@ class UL4M4Imputer(PartialModalityKMeans):
 
     def _fit_completion_stats(self, Xs, mask):
         """Per centre and modality: members observing it, their shrunk spread; the typical distance."""
-        d, sums = self._completion_sums(Xs, mask, self.labels_)
-        self._set_completion_stats(sums, d[~np.isnan(d)], mask.shape[0])
+        resid, sums = self._completion_sums(Xs, mask, self.labels_)
+        self._set_completion_stats(sums, resid, self.labels_, mask.shape[0])
 
     def _fit_completion_stats_dask(self, data):
         """``_fit_completion_stats`` on ``_dask.DaskData``: ``_completion_sums`` on every chunk, summed;
-        the per-sample distances (8 bytes a sample) come to the client for their exact median."""
+        the per-sample residuals (8 bytes a sample and modality) come to the client for the exact median."""
         from . import _dask
 
-        d, sums = _dask.map_reduce(self, "_completion_sums", data, self.labels_, n_rows_out=((), np.float64))
-        self._set_completion_stats(sums, d[~np.isnan(d)], data.n)
+        M = len(self.dims_)
+        resid, sums = _dask.map_reduce(self, "_completion_sums", data, self.labels_, n_rows_out=((M,), np.float64))
+        self._set_completion_stats(sums, np.asarray(resid), np.asarray(self.labels_), data.n)
 
     def _completion_sums(self, Xs, mask, labels):
         """What ``_set_completion_stats`` needs from samples (valid) with their ``labels``, as sums over
-        the samples, and each sample's partial distance to its own centre (NaN where they share nothing).
+        the samples, and each sample's squared residual per entry to its own centre in each modality
+        (NaN where the sample or the centre lacks the modality).
 
         Returns
         -------
-        d : ndarray of shape (n_samples,)
+        resid : ndarray of shape (n_samples, n_modalities)
         sums : tuple (sizes (k, M) int, residual sums (k, M), residual counts (k, M) int, residual total
             (M,), residual count (M,) int, members (k,) int)
         """
@@ -351,8 +385,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         cnt = np.zeros((k, M), dtype=np.int64)
         total = np.zeros(M)
         n_resid = np.zeros(M, dtype=np.int64)
-        own = np.zeros(mask.shape[0])
-        shared = np.zeros(mask.shape[0])
+        own = np.full(mask.shape, np.nan)
         for m, X in enumerate(Xs):
             obs = np.flatnonzero(mask[:, m])
             sizes[:, m] = np.bincount(lab[obs], minlength=k)
@@ -363,20 +396,26 @@ class UL4M4Imputer(PartialModalityKMeans):
                 r = rows[s : s + 8192]
                 z = (np.asarray(X[r], dtype=np.float64) - self.mean_[m]) / self.scale_[m]
                 resid[s : s + 8192] = ((z - cz[lab[r]]) ** 2).mean(axis=1)
-            own[rows] += resid
-            shared[rows] += 1
+            own[rows, m] = resid
             total[m] = resid.sum()
             n_resid[m] = resid.size
             ss[:, m] = np.bincount(lab[rows], weights=resid, minlength=k)
             cnt[:, m] = np.bincount(lab[rows], minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.where(shared > 0, np.sqrt(own / np.where(shared > 0, shared, 1.0)), np.nan)
-        return d, (sizes, ss, cnt, total, n_resid, np.bincount(lab, minlength=k))
+        return own, (sizes, ss, cnt, total, n_resid, np.bincount(lab, minlength=k))
 
-    def _set_completion_stats(self, sums, d, n):
-        """Set the completion statistics from summed ``_completion_sums`` of ``n`` samples and the
-        distances ``d`` of those that share a modality with their centre."""
+    def _set_completion_stats(self, sums, resid, labels, n):
+        """Set the completion statistics from summed ``_completion_sums`` of ``n`` samples, their
+        per-modality residuals ``resid`` (n, M) and their ``labels``."""
         sizes, ss, cnt, total, n_resid, members = sums
+        # The typical distance is measured out of sample: a centre's modality m is the mean of the cnt
+        # members that hold it, so without sample i it lies cnt / (cnt - 1) times farther away; one-member
+        # centres give no such distance. Unlike the in-sample distance it does not vanish as k nears n.
+        c = cnt[np.asarray(labels)].astype(np.float64)  # (n, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loo = np.where(c > 1, resid * (c / (c - 1.0)) ** 2, np.nan)
+            ok = ~np.isnan(loo)
+            shared = ok.sum(axis=1)
+            d = np.sqrt(np.where(ok, loo, 0.0).sum(axis=1) / np.maximum(shared, 1))[shared > 0]
         k, M = self.center_mask_.shape
         spread = np.full((k, M), np.nan)
         for m in range(M):
@@ -547,6 +586,47 @@ class UL4M4Imputer(PartialModalityKMeans):
                 out[m][rows] = (w @ Cz[m]).double().cpu().numpy()
         return out
 
+    def _holdout_errors(self, Xs, mask, device, dtype, hidden, truth, sd, temperatures, completion):
+        """(sum of per-block MSE, blocks) of the completion of the ``hidden`` (n, M) blocks against ``truth``
+        (scaled by ``sd``), for each temperature: what ``_complete`` would give there, computed only for
+        rows with a hidden block and, for the soft completion, with one distance pass for all temperatures."""
+        M = mask.shape[1]
+        if completion != "soft":
+            out = []
+            for temp in temperatures:
+                filled, _ = self._complete(Xs, mask, device, dtype, temperature=temp, completion=completion)
+                num, cnt = 0.0, 0
+                for m in range(M):
+                    h = hidden[:, m]
+                    if h.any():
+                        num += float(((((filled[m][h] - truth[m][h]) / sd[m]) ** 2).mean(axis=1)).sum())
+                        cnt += int(h.sum())
+                out.append((num, cnt))
+            return out
+        nums = np.zeros(len(temperatures))
+        cnt = int(hidden.sum())
+        Hn = self._eligible()
+        Cz = [torch.as_tensor(c, dtype=dtype, device=device) for c in self.cluster_centers_z_]
+        rows_all = np.flatnonzero(hidden.any(axis=1))
+        for rows, _, _, d in self._candidate_blocks(Xs, mask, rows_all, device, dtype, greedy=False):
+            for m in range(M):
+                h = hidden[rows, m]
+                if not h.any():
+                    continue
+                target = rows[h]
+                dn = d[torch.as_tensor(h, device=d.device)]
+                for i, temp in enumerate(temperatures):
+                    if Hn[:, m].any():
+                        w = self._soft_weights(dn, m, self.temperature_ if temp is None else temp)
+                        usable = ~torch.isnan(w[:, 0])
+                        mean_c = torch.nan_to_num(w) @ Cz[m]
+                        fz = torch.where(usable[:, None], mean_c, torch.zeros_like(mean_c))
+                        filled = fz.cpu().double().numpy() * self.scale_[m] + self.mean_[m]
+                    else:  # no centre holds m: the training mean, as _complete fills it
+                        filled = np.broadcast_to(self.mean_[m], (target.size, self.dims_[m]))
+                    nums[i] += float(((((filled - truth[m][target]) / sd[m]) ** 2).mean(axis=1)).sum())
+        return [(float(v), cnt) for v in nums]
+
     def _complete(self, Xs, mask, device, dtype, temperature=None, completion=None):
         n, M = mask.shape
         completion = completion or self.completion
@@ -665,12 +745,16 @@ SELECTION_COLUMNS = ["repeat", "n_clusters", "completion", "temperature_factor",
                      "n_hidden", "n_rows", "seconds"]
 
 
-def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeats, max_samples, rng):
+def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeats, max_samples, rng, extend=True,
+            early_stop=False, keep=None):
     """Hold-out table for every k (and temperature): hide observed slots, fit, complete, score.
 
     ``temperatures`` holds factors of the typical distance when the estimator's temperature is "auto",
     else absolute values (or None). Inputs are valid; the hidden slots' values are replaced by NaN
-    before fitting, so nothing fitted can see them.
+    before fitting, so nothing fitted can see them. Every k is scored on the same hold-outs. With
+    ``early_stop``, k values stop once SELECTION_STOP_AFTER successive ones scored worse than the best.
+    ``keep`` (a dict), when given, receives each k's first fit's centres (original units, NaN where
+    absent) when that fit kept all k of them.
     """
     n = mask.shape[0]
     rows = np.sort(rng.choice(n, size=max_samples, replace=False)) if n > max_samples else np.arange(n)
@@ -679,64 +763,100 @@ def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeat
     # Scores in the z-units of all observed rows given, the same for every setting.
     mu, sd = modality_stats(Xs_s, mask_s)
     relative = estimator.temperature == "auto"
-    out = []
-    for rep in range(n_repeats):
+    holdouts = []
+    while len(holdouts) < (1 if n_repeats == "auto" else n_repeats):
         hidden = holdout_mask(mask_s, holdout, rng)
-        fit_mask = mask_s & ~hidden
-        Xfit = [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]
-        lacking = ~fit_mask.any(axis=0)
+        lacking = ~(mask_s & ~hidden).any(axis=0)
         if lacking.any():  # a modality observed only in hidden slots: give those slots back
             hidden[:, lacking] = False
-            fit_mask = mask_s & ~hidden
-            Xfit = [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]
-        n_fit = len(rows)
-        grid = [int(k) for k in ks if int(k) <= max(1, n_fit // 4)] or [int(min(ks))]
-        grid = [k for k in grid if k <= n_fit]
-        for k in grid:
+        fit_mask = mask_s & ~hidden
+        holdouts.append((hidden, fit_mask, [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]))
+        if n_repeats == "auto":
+            n_repeats = selection_repeats(int(hidden.sum()))
+    n_fit = len(rows)
+    out = []
+    best, rises = np.inf, 0
+    params = {**estimator.get_params(), "temperature": None, "callback": None,
+              "tol": max(estimator.tol, SELECTION_TOL), "max_iter": min(estimator.max_iter, SELECTION_MAX_ITER)}
+    # k-means++ draws its seeds one after another: one seeder per hold-out gives every k its seeds.
+    seeders = [None] * len(holdouts)
+    for k in selection_grid(ks, n_fit, extend=extend):
+        scores = []
+        for rep, (hidden, fit_mask, Xfit) in enumerate(holdouts):
             t0 = time.perf_counter()
-            params = {**estimator.get_params(), "n_clusters": k, "temperature": None, "callback": None,
-                      "tol": max(estimator.tol, SELECTION_TOL)}
-            model = UL4M4Imputer(**params)
+            model = UL4M4Imputer(**{**params, "n_clusters": k})
             model._check_imputer_params()
-            model._fit_clusters(Xfit, fit_mask, k)
+            init = None
+            if estimator.init == "k-means++":
+                if seeders[rep] is None:
+                    seeders[rep] = UL4M4Imputer(**params)._seeder(Xfit, fit_mask)
+                idx = seeders[rep].seeds(k)
+                init = [X[idx] for X in Xfit]
+            model._fit_clusters(Xfit, fit_mask, k, init, warn=False)
+            if keep is not None and rep == 0 and len(model.center_mask_) == k:
+                keep[k] = model.cluster_centers_
             model._fit_completion_stats(Xfit, fit_mask)
             model.temperature_ = model.typical_distance_ * DEFAULT_TEMPERATURE_FACTOR
             fit_seconds = time.perf_counter() - t0
             Xq, mq, device, dtype = model._prepare(Xfit, fit_mask)
-            for t in temperatures:
-                t1 = time.perf_counter()
-                temp = None if t is None else (t * model.typical_distance_ if relative else float(t))
-                filled, _ = model._complete(Xq, mq, device, dtype, temperature=temp, completion=completion)
-                num, cnt = 0.0, 0
-                for m in range(len(Xs_s)):
-                    h = hidden[:, m]
-                    if h.any():
-                        err = ((filled[m][h] - Xs_s[m][h]) / sd[m]) ** 2
-                        num += float(err.mean(axis=1).sum())
-                        cnt += int(h.sum())
+            temps = [None if t is None else (t * model.typical_distance_ if relative else float(t)) for t in temperatures]
+            errs = model._holdout_errors(Xq, mq, device, dtype, hidden, Xs_s, sd, temps, completion)
+            share = (time.perf_counter() - t0) / len(temps)  # the fit and the completions, split evenly
+            for t, temp, (num, cnt) in zip(temperatures, temps, errs):
                 out.append({
                     "repeat": rep, "n_clusters": k, "completion": completion,
                     "temperature_factor": (float(t) if relative else np.nan) if completion == "soft" else np.nan,
                     "temperature": (temp if temp is not None else model.temperature_) if completion == "soft" else np.nan,
                     "holdout_mse": num / cnt if cnt else np.nan, "n_hidden": cnt, "n_rows": n_fit,
-                    "seconds": fit_seconds + time.perf_counter() - t1,
+                    "seconds": share,
                 })
+                scores.append((t, out[-1]["holdout_mse"]))
+        per_t = pd.DataFrame(scores, columns=["t", "mse"]).groupby("t", dropna=False)["mse"].mean()
+        score = float(per_t.min()) if per_t.notna().any() else np.inf
+        if score < best:
+            best, rises = score, 0
+        else:
+            rises += 1
+            if early_stop and rises >= SELECTION_STOP_AFTER:
+                break
     return pd.DataFrame(out, columns=SELECTION_COLUMNS)
 
 
+def selection_grid(ks, n_rows, extend=True):
+    """The k values the search tries on ``n_rows`` rows: those of ``ks`` up to n_rows / SELECTION_MIN_MEMBERS
+    and, when ``extend`` and that bound lies below max(ks), the bound itself; the smallest k if none fits."""
+    top = max(1, n_rows // SELECTION_MIN_MEMBERS)
+    grid = sorted({int(k) for k in ks if int(k) <= top})
+    if extend and top < max(int(k) for k in ks) and (not grid or top > grid[-1]):
+        grid.append(top)
+    return [k for k in grid if k <= n_rows] or [min(int(min(ks)), n_rows)]
+
+
+def selection_repeats(hidden_per_repeat):
+    """Hold-out repeats so that about SELECTION_MIN_HIDDEN blocks are hidden in all (1 to SELECTION_MAX_REPEATS)."""
+    if hidden_per_repeat <= 0:
+        return 1
+    return int(min(SELECTION_MAX_REPEATS, max(1, math.ceil(SELECTION_MIN_HIDDEN / hidden_per_repeat))))
+
+
 def _best(table):
-    """The setting with the lowest mean hold-out MSE over repeats (smaller k, then lower temperature, on ties)."""
+    """The setting chosen from a hold-out table: mean hold-out MSE over repeats; the smallest k whose best
+    temperature scores within SELECTION_PARSIMONY of the best setting, at that temperature (the lower one
+    on ties)."""
     keys = ["n_clusters", "completion", "temperature_factor"]
     g = table.fillna({"temperature_factor": -1.0}).groupby(keys, sort=True)["holdout_mse"].mean().reset_index()
     if g["holdout_mse"].isna().all():
         raise ValueError("the hold-out hid no observed slot (every sample observes one modality); "
                          "choose n_clusters and temperature explicitly.")
-    row = g.loc[g["holdout_mse"].idxmin()]
+    bound = g["holdout_mse"].min() * (1.0 + SELECTION_PARSIMONY)
+    k = g.loc[g["holdout_mse"] <= bound, "n_clusters"].min()
+    at_k = g[g["n_clusters"] == k]
+    row = at_k.loc[at_k["holdout_mse"].idxmin()]
     return {"n_clusters": int(row["n_clusters"]), "temperature_factor": row["temperature_factor"]}
 
 
 def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures=TEMPERATURE_FACTORS,
-                      completion="soft", holdout=SELECTION_HOLDOUT, n_repeats=SELECTION_REPEATS,
+                      completion="soft", holdout=SELECTION_HOLDOUT, n_repeats="auto",
                       max_samples=SELECTION_MAX_SAMPLES, random_state=None, **params):
     """Score UL4M4 settings without labels: hide observed slots, fit on the rest, complete, compare.
 
@@ -750,13 +870,15 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
     Xs : list of array-like of shape (n_samples, n_features_m)
     mask : array-like of bool of shape (n_samples, n_modalities), default=None
     n_clusters : sequence of int, default=N_CLUSTERS_GRID
-        Values above a quarter of the rows used are skipped (the smallest is kept).
+        Values above half the rows used are skipped (the smallest is kept); with the default grid, half
+        the rows is tried too when it is below 512 (``selection_grid``).
     temperatures : sequence of float, default=TEMPERATURE_FACTORS
-        Multiples of each fit's median sample-to-centre distance (soft completion only).
+        Multiples of each fit's ``typical_distance_`` (soft completion only).
     completion : {"greedy", "soft"}, default="soft"
     holdout : float in (0, 1), default=0.15
-    n_repeats : int >= 1, default=2
-        Independent hold-outs; the table has one row per setting and repeat.
+    n_repeats : int >= 1 or "auto", default="auto"
+        Independent hold-outs; the table has one row per setting and repeat. "auto" repeats until about
+        ``SELECTION_MIN_HIDDEN`` blocks were hidden in all, at most ``SELECTION_MAX_REPEATS`` times.
     max_samples : int, default=4000
         Rows used (a seeded subsample beyond it).
     random_state : int, Generator or None
@@ -777,15 +899,16 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
     if completion == "soft" and (not _is_grid(temperatures) or not len(temperatures) or any(
             not _is_real(t) or not math.isfinite(t) or t <= 0 for t in temperatures)):
         raise ValueError(f"temperatures={temperatures!r} should be a non-empty list of numbers > 0.")
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
-        raise ValueError(f"n_repeats={n_repeats!r} should be an integer >= 1.")
+    if not (isinstance(n_repeats, str) and n_repeats == "auto") and (isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1):
+        raise ValueError(f"n_repeats={n_repeats!r} should be an integer >= 1 or 'auto'.")
     if isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or max_samples < 2:
         raise ValueError(f"max_samples={max_samples!r} should be an integer >= 2.")
     est = UL4M4Imputer(completion=completion, temperature="auto" if completion == "soft" else None,
                        random_state=random_state, **params)
     est._check_imputer_params()
     return _search(est, Xv, mv, n_clusters, temperatures if completion == "soft" else (None,), completion,
-                   holdout, int(n_repeats), int(max_samples), check_random_state(random_state))
+                   holdout, n_repeats if isinstance(n_repeats, str) else int(n_repeats), int(max_samples),
+                   check_random_state(random_state), extend=tuple(n_clusters) == N_CLUSTERS_GRID)
 
 
 def ul4m4_impute(Xs, mask=None, n_clusters=8, **kwargs):

@@ -79,16 +79,15 @@ def machine_speed(device="cpu"):
 def _soft_grid(n_train):
     """The k grid and the rows "UL4M4 soft, auto" searches on (``impute.N_CLUSTERS_GRID`` below the
     subsample's size, ``impute.SELECTION_MAX_SAMPLES`` rows at most)."""
-    from .impute import N_CLUSTERS_GRID, SELECTION_MAX_SAMPLES
+    from .impute import N_CLUSTERS_GRID, SELECTION_MAX_SAMPLES, selection_grid
 
     rows = min(n_train, SELECTION_MAX_SAMPLES)
-    ks = [k for k in N_CLUSTERS_GRID if k <= max(1, rows // 4)] or [min(N_CLUSTERS_GRID)]
-    return ks, rows
+    return selection_grid(N_CLUSTERS_GRID, rows), rows
 
 
 def _work(method, n, D, M, n_train, k, max_iter):
     """Floating-point operations of one method of a run (fit on the training split, complete every sample)."""
-    from .impute import SELECTION_REPEATS, TEMPERATURE_FACTORS
+    from .impute import SELECTION_HOLDOUT, selection_repeats
 
     if method == "ul4m4":
         it = min(max_iter, LLOYD_ITERATIONS)
@@ -96,7 +95,9 @@ def _work(method, n, D, M, n_train, k, max_iter):
     if method == "ul4m4_soft":
         ks, rows = _soft_grid(n_train)
         it = min(max_iter, SOFT_ITERATIONS)
-        search = sum(2.0 * rows * D * kk * (it + len(TEMPERATURE_FACTORS) * (M + 1)) for kk in ks) * SELECTION_REPEATS
+        repeats = selection_repeats(rows * M * 0.5 * SELECTION_HOLDOUT)  # about half the slots observed
+        # Each k: a fit, then one distance pass over the rows with a hidden block scores every temperature.
+        search = sum(2.0 * rows * D * kk * (it + (M + 1)) for kk in ks) * repeats
         k_final = ks[len(ks) // 2]
         return search + 2.0 * n_train * D * k_final * it + 2.0 * n * D * k_final * (M + 2)
     if method == "knn":  # block nan-Euclidean distances of every sample to every training sample
