@@ -16,6 +16,7 @@ from ul4m4.memory import available_bytes
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 from ul4m4.imputation_metrics import block_errors
+from ul4m4.impute import N_CLUSTERS_GRID, SELECTION_PARSIMONY, SELECTION_STOP_AFTER, selection_grid
 from ul4m4.summary import imputation_verdict, sample_table
 
 state.ensure_defaults()
@@ -100,7 +101,10 @@ st.success(
     f"{model.n_iter_} Lloyd iterations, {'converged' if model.converged_ else 'NOT converged (raise max iterations)'}. "
     + (f"UL4M4 soft, auto chose k = {soft.n_clusters_} and temperature {soft.temperature_:.3g} "
        f"({soft.temperature_ / soft.typical_distance_:.2g} x the typical sample-to-centre distance) from "
-       f"{len(soft.selection_)} hold-out fits, without labels. " if soft is not None else "")
+       f"{soft.selection_['n_clusters'].nunique() * soft.selection_['repeat'].nunique()} hold-out fits "
+       f"({soft.selection_['n_clusters'].nunique()} values of k x {soft.selection_['repeat'].nunique()} hold-outs, "
+       f"each scored at {soft.selection_['temperature_factor'].nunique()} temperatures), without labels. "
+       if soft is not None else "")
     + (f"UL4M4 + low rank weighs its centres by {lowrank.centre_weight_:g} (chosen by hold-out from "
        f"{', '.join(f'{a:g}' for a in lowrank.centre_weights)}{'; 0 turns the centres off: it is then SoftImpute' if lowrank.centre_weight_ == 0 else ''}). "
        if lowrank is not None else "")
@@ -162,9 +166,17 @@ if soft is not None and soft.selection_ is not None:
                 curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))
             prog.done()
     st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_), width="stretch", config=chart_config(), key="fig_k_selection")
-    msg = (f"A fraction of the *observed* training slots (15 %, never a sample's last) was hidden, UL4M4 soft was "
-           f"fitted on the rest at each k and temperature, and the hidden slots were scored: k = {soft.n_clusters_} "
-           f"scored best. The paper reports UL4M4 as stable across k; here the hold-out error ranges from "
+    sel = soft.selection_
+    reps = sel["repeat"].nunique()
+    tried = sorted(sel["n_clusters"].unique())
+    grid = selection_grid(N_CLUSTERS_GRID, int(sel["n_rows"].iloc[0]))
+    msg = (f"A fraction of the *observed* training slots (15 %, never a sample's last) was hidden "
+           f"({reps} time{'s' if reps > 1 else ''}, different slots each time), UL4M4 soft was fitted on the rest "
+           f"at each k, and its completion of the hidden slots was scored at every temperature: k = "
+           f"{soft.n_clusters_} was chosen, the smallest k within {SELECTION_PARSIMONY:.0%} of the best hold-out "
+           f"error." + (f" The search stopped after k = {tried[-1]}: the error had risen at {SELECTION_STOP_AFTER} "
+                        f"successive k." if tried == grid[: len(tried)] and len(tried) < len(grid) else "") +
+           f" The paper reports UL4M4 as stable across k; here the hold-out error ranges from "
            f"{curve['holdout_mse'].min():.3f} to {curve['holdout_mse'].max():.3f} over the grid.")
     if "true_mse_paper" in curve and curve["true_mse_paper"].notna().any():
         msg += (f" On the removed blocks, the paper's greedy completion ranges from {curve['true_mse_paper'].min():.3f} "
