@@ -98,7 +98,6 @@ def set_dataset(ds, spec, key):
 
 def ensure_defaults():
     """Bundled mfeat, MCAR 30 % on both splits, UL4M4 with k = number of classes: the first screen."""
-    warm_umap()
     housekeeping.start()
     ss = st.session_state
     if DATASET not in ss:
@@ -109,6 +108,8 @@ def ensure_defaults():
         ss[RUN_CFG] = RunConfig(n_clusters=default_n_clusters(ss[DATASET]))
     if MAP_METHOD not in ss:
         ss[MAP_METHOD] = "pca"
+    if ss[MAP_METHOD] == "umap":  # a scenario asked for UMAP maps: compile now (see warm_umap)
+        warm_umap()
     if MEMO not in ss:
         ss[MEMO] = OrderedDict()
         ss[MEMO_SIZES] = {}
@@ -169,6 +170,7 @@ def run_and_remember(cfg, callback=None):
     store = units()
     result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store)
     memo_put(("units", ss[DATASET_KEY], ss[MISSING_CFG]), store)
+    warm_umap()  # after the run, not beside it (see warm_umap)
     return memo_put(run_key(cfg), result)
 
 
@@ -211,7 +213,12 @@ def max_upload_bytes():
 
 @st.cache_resource(show_spinner=False)
 def warm_umap():
-    """Compile UMAP's numba code once per server, in a background thread, so the first map is quicker."""
+    """Compile UMAP's numba code once per server, in a background thread, so the first UMAP map is quicker.
+
+    Started after the first run (or at once when the scenario's map is UMAP), not at server start: the
+    default map is PCA, and compiling beside the first run starved it (numba's compiler holds the GIL
+    that the torch code's Python side needs): UL4M4 soft, auto took 11.8 s on a fresh server instead of
+    about 2 s."""
     import threading
 
     def work():

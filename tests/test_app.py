@@ -338,3 +338,16 @@ def test_hostile_uploads_are_refused_readably_in_the_app(fname, data, match):
     if match:
         assert match in errors[0]
     assert at.session_state[state.DATASET].name == "mfeat"  # the previous data is untouched
+
+
+def test_umap_warm_up_waits_for_the_first_run(monkeypatch):
+    # Compiling UMAP beside the first run starved it (UL4M4 soft, auto 11.8 s instead of about 2 s on a
+    # fresh server); the default map is PCA, so the warm-up starts once a run has finished.
+    calls = []
+    monkeypatch.setattr(state, "warm_umap", lambda: calls.append(state.units()))
+    at = start()
+    no_problem(at)
+    assert calls == []
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    assert len(calls) == 1 and calls[0]  # once, with the run's per-method results already stored
