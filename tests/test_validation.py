@@ -173,3 +173,42 @@ def test_values_whose_squares_overflow_are_refused_naming_modality_and_value(val
     mask = np.ones((5, 2), bool)
     mask[3, 1] = False  # unobserved: its value is ignored
     check_Xs([np.ones((5, 1)), X], mask, working_dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_observed_row_checks_agree_with_the_exact_summaries(dtype, global_random_seed):
+    # With a mask, only observed rows are checked, by one sum of squares per row and an exact look at
+    # the rows it cannot vouch for: the outcome must be the exact summaries' for every kind of bad value.
+    from ul4m4.validation import _observed_row_stats, _row_stats
+
+    rng = np.random.default_rng(global_random_seed)
+    limit = max_abs_value("float32")
+    a = rng.normal(size=(300, 7)).astype(dtype)
+    rows = rng.choice(300, size=60, replace=False)
+    a[rows[:10], 2] = np.nan  # NaN in some features
+    a[rows[10:20]] = np.nan  # whole rows
+    a[rows[20:30], 5] = np.inf
+    a[rows[30:40], 0] = -limit * rng.uniform(1.01, 3.0, size=10)  # above the limit
+    a[rows[40:50], 1] = limit * 0.9  # below the limit, above half of it
+    a[rows[50:60]] = limit * 0.2  # each value fine, the row's sum of squares large
+    observed = rng.random(300) < 0.7
+    _, fin, anynan, mx = _observed_row_stats(a, observed, limit, block=64)
+    _, fin_ref, anynan_ref, mx_ref = _row_stats(a)
+    o = observed
+    np.testing.assert_array_equal(fin[o], fin_ref[o])
+    np.testing.assert_array_equal(anynan[o], anynan_ref[o])
+    np.testing.assert_array_equal(mx[o] > limit, mx_ref[o] > limit)
+    big = o & (mx_ref > limit)
+    if big.any():
+        assert mx[o & big].max() == mx_ref[big].max()  # the message's largest value is exact
+    plain = o & (mx_ref <= limit / 2)  # (whole-NaN rows have no largest value)
+    assert (mx[plain] <= limit / 2 * 1.001).all() and (mx[plain] >= mx_ref[plain]).all()  # an upper bound
+    # check_Xs refuses exactly when an observed row is bad, and accepts junk in unobserved rows.
+    mask = np.column_stack([observed, np.ones(300, bool)])
+    other = rng.normal(size=(300, 2))
+    bad = observed & (~fin_ref | (mx_ref > limit))
+    if bad.any():
+        with pytest.raises(ValueError, match=r"Xs\[0\]"):
+            check_Xs([a, other], mask)
+    clean = np.where(bad[:, None], 0.0, a)
+    check_Xs([clean, other], mask)
