@@ -173,6 +173,23 @@ def test_label_free_selection_uses_the_same_subsample():
     assert got.temperature_ == pytest.approx(ref.temperature_, rel=1e-9)
 
 
+def test_a_large_search_seeds_the_dask_fit_as_in_memory(monkeypatch):
+    # Beyond SELECTION_MAX_SAMPLES rows the search runs on a subsample and its centres at the chosen k start
+    # the fit on all rows: the Dask path draws the same subsample, so it starts from the same centres.
+    from ul4m4 import impute
+
+    monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 400)
+    Xs, mask, _ = data(seed=8, n=900)
+    kw = dict(n_clusters="auto", completion="soft", temperature="auto", random_state=0, dtype="float64")
+    ref = UL4M4Imputer(**kw).fit(Xs, mask)
+    got = UL4M4Imputer(**kw).fit(*chunked(Xs, mask, rows=(300, 300, 300)))
+    assert ref.init_indices_ is None and got.init_indices_ is None  # explicit centres, no k-means++
+    assert got.n_clusters_ == ref.n_clusters_ and got.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(got.labels_.compute(), ref.labels_)
+    centres_close(ref, got, F64_RTOL)
+    assert got.typical_distance_ == pytest.approx(ref.typical_distance_, rel=F64_RTOL)
+
+
 def test_errors_name_the_global_row():
     Xs, mask, init = data(seed=8)
     Xs[1][1203, 0] = np.nan  # observed row with one NaN, in the fourth chunk
