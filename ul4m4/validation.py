@@ -181,8 +181,8 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
 
     # Row summaries computed in blocks so that validation never copies a whole modality.
     limit = max_abs_value(working_dtype)
-    if mask is None:
-        stats = [_row_stats(a) for a in arrays]  # each: (all_nan, all_finite, any_nan, max_abs), (n,)
+    if mask is None:  # each: (all_nan, all_finite, any_nan, max_abs), (n,)
+        stats = [_observed_row_stats(a, None, limit) for a in arrays]
         mask = np.column_stack([~s[0] for s in stats])
     else:  # only the observed rows need checking
         mask = _check_mask(mask, n, len(arrays))
@@ -248,12 +248,12 @@ def _row_stats(a, block=4096):
 
 
 def _observed_row_stats(a, observed, limit, block=4096):
-    """``_row_stats`` for the ``observed`` rows, fast where they are unremarkable: one pass computes each
-    row's sum of squares q, which is finite and at most (limit / 2)^2 only if every value of the row is
-    finite and at most limit / 2 in magnitude; only observed rows failing that are summarised exactly.
-    Unobserved rows (which may hold anything) get (False, True, False, 0). For unremarkable rows max_abs is
-    sqrt(q), an upper bound below limit / 2, so comparisons with ``limit`` and the largest value among
-    rows above it are exact."""
+    """``_row_stats`` for the ``observed`` rows (all rows when None), fast where they are unremarkable:
+    one pass computes each row's sum of squares q, which is finite and at most (limit / 2)^2 only if
+    every value of the row is finite and at most limit / 2 in magnitude; only observed rows failing that
+    (NaN rows among them) are summarised exactly. Unobserved rows (which may hold anything) get (False,
+    True, False, 0). For unremarkable rows max_abs is sqrt(q), an upper bound below limit / 2, so
+    comparisons with ``limit`` and the largest value among rows above it are exact."""
     n = a.shape[0]
     all_nan = np.zeros(n, bool)
     all_finite = np.ones(n, bool)
@@ -265,7 +265,7 @@ def _observed_row_stats(a, observed, limit, block=4096):
         with np.errstate(over="ignore", invalid="ignore"):
             q = np.einsum("ij,ij->i", blk, blk).astype(np.float64, copy=False)
         ok = q <= bound  # False for NaN and inf
-        obs = observed[s : s + block]
+        obs = np.ones(blk.shape[0], bool) if observed is None else observed[s : s + block]
         max_abs[s : s + block] = np.where(ok & obs, np.sqrt(np.where(ok, q, 0.0)), 0.0)
         odd = np.flatnonzero(obs & ~ok)
         if odd.size:
