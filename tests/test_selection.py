@@ -221,3 +221,13 @@ def test_a_large_search_seeds_the_final_fit(monkeypatch):
     monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 4000)
     small = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(Xin, mask)
     assert small.init_indices_ is not None and len(small.init_indices_) == small.n_clusters_
+
+
+def test_explicit_centres_cannot_be_combined_with_a_search_over_k():
+    rng = np.random.default_rng(4)
+    Xs, mask = random_incomplete(rng, 60, [3, 2])
+    init = [X[:3] for X in Xs]
+    for k in ("auto", [2, 3]):
+        with pytest.raises(ValueError, match="explicit initial centres fix k"):
+            UL4M4Imputer(k, init=init, completion="soft").fit(with_nan(Xs, mask), mask)
+    UL4M4Imputer(3, init=init, completion="soft", temperature="auto").fit(with_nan(Xs, mask), mask)  # k given: fine

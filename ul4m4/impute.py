@@ -301,6 +301,10 @@ class UL4M4Imputer(PartialModalityKMeans):
         if not search_k:  # first, for its message (k against the samples), as the k-means does
             check_n_clusters(self.n_clusters, n)
         self._check_imputer_params()
+        if search_k and not isinstance(self.init, str):
+            raise ValueError(
+                f"explicit initial centres fix k, so they cannot be combined with n_clusters={self.n_clusters!r}; "
+                "give n_clusters as the number of centres, or use init='k-means++' to let k be chosen.")
         search_t = self.temperature == "auto"
         factor, absolute = DEFAULT_TEMPERATURE_FACTOR, None
         k = self.n_clusters
