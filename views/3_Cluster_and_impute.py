@@ -49,7 +49,7 @@ with st.form("run_form"):
                             format_func=lambda m: METHODS[m], key="run_baselines",
                             help="UL4M4 (paper) always runs with the k above. 'UL4M4 soft, auto' chooses its own k "
                                  "and temperature without labels. 'UL4M4 + low rank' adds a SoftImpute model of what "
-                                 "the soft centres leave (about 15 s on mfeat). The iterative imputer is slow on "
+                                 "the soft centres leave (about 9 s on mfeat). The iterative imputer is slow on "
                                  "wide embeddings (minutes on mfeat).")
     address = bigdata.scheduler_address()
     where = None
