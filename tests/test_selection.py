@@ -231,3 +231,14 @@ def test_explicit_centres_cannot_be_combined_with_a_search_over_k():
         with pytest.raises(ValueError, match="explicit initial centres fix k"):
             UL4M4Imputer(k, init=init, completion="soft").fit(with_nan(Xs, mask), mask)
     UL4M4Imputer(3, init=init, completion="soft", temperature="auto").fit(with_nan(Xs, mask), mask)  # k given: fine
+
+
+@pytest.mark.filterwarnings("ignore:PartialModalityKMeans did not converge")  # 150 clusters of 300 rows can cycle
+def test_a_given_k_stays_when_only_the_temperature_is_searched(monkeypatch):
+    # The search runs on a subsample that may hold fewer rows than k; the k the user gave is still the k
+    # the imputer fits.
+    rng = np.random.default_rng(6)
+    Xs, mask = random_incomplete(rng, 300, [3, 2], p_obs=0.7)
+    monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 100)
+    imp = UL4M4Imputer(150, completion="soft", temperature="auto", random_state=0).fit(with_nan(Xs, mask), mask)
+    assert imp.n_clusters_ == 150 and imp.init_indices_ is not None  # seeded afresh, not from the search
