@@ -311,7 +311,8 @@ class UL4M4Imputer(PartialModalityKMeans):
         self.selection_ = None
         init = None
         if search_k or search_t:
-            ks = (N_CLUSTERS_GRID if self.n_clusters == "auto" else self.n_clusters) if search_k else (k,)
+            auto_k = isinstance(self.n_clusters, str)  # "auto" (checked); else a grid of the user's
+            ks = (N_CLUSTERS_GRID if auto_k else self.n_clusters) if search_k else (k,)
             temps = TEMPERATURE_FACTORS if search_t else (self.temperature,)
             rng = check_random_state(self.random_state)
             if data is not None:  # the search's subsample (the same draw as in memory), gathered
@@ -320,8 +321,7 @@ class UL4M4Imputer(PartialModalityKMeans):
                 Xv, mv = check_Xs(*data.take(rows), allow_empty_modality=False)
             searched = {}
             table = _search(self, Xv, mv, ks, temps, self.completion, SELECTION_HOLDOUT, "auto",
-                            SELECTION_MAX_SAMPLES, rng, extend=self.n_clusters == "auto",
-                            early_stop=self.n_clusters == "auto", keep=searched)
+                            SELECTION_MAX_SAMPLES, rng, extend=auto_k, early_stop=auto_k, keep=searched)
             best = _best(table)
             self.selection_ = table
             if search_k:  # (a k of the user's stays: the search may have scored it capped to its rows)
