@@ -572,6 +572,14 @@ class UL4M4Imputer(PartialModalityKMeans):
         logits = logits.masked_fill_(torch.isnan(logits), float("-inf"))
         return torch.softmax(logits, dim=1)  # a row of -inf gives NaN
 
+    def _soft_average(self, d, m, temperature, Czm):
+        """Soft weights of ``_soft_weights`` with NaN rows as 0 (r, k), which rows have any (r,), and the
+        weighted average of the centres' modality m, ``Czm`` (k, d_m): (r, d_m)."""
+        w = self._soft_weights(d, m, temperature)
+        usable = ~torch.isnan(w[:, 0])
+        wz = torch.nan_to_num(w)
+        return wz, usable, wz @ Czm
+
     def soft_reconstruction(self, Xs, mask=None):
         """Every modality of every sample as the soft average of the centres, in z-units.
 
@@ -625,9 +633,7 @@ class UL4M4Imputer(PartialModalityKMeans):
                 dn = d[torch.as_tensor(h, device=d.device)]
                 for i, temp in enumerate(temperatures):
                     if Hn[:, m].any():
-                        w = self._soft_weights(dn, m, self.temperature_ if temp is None else temp)
-                        usable = ~torch.isnan(w[:, 0])
-                        mean_c = torch.nan_to_num(w) @ Cz[m]
+                        _, usable, mean_c = self._soft_average(dn, m, self.temperature_ if temp is None else temp, Cz[m])
                         fz = torch.where(usable[:, None], mean_c, torch.zeros_like(mean_c))
                         filled = fz.cpu().double().numpy() * self.scale_[m] + self.mean_[m]
                     else:  # no centre holds m: the training mean, as _complete fills it
@@ -682,10 +688,7 @@ class UL4M4Imputer(PartialModalityKMeans):
                 if not need.any():
                     continue
                 target = rows[need]
-                w = self._soft_weights(d[need_t], m, temperature)  # (r, k)
-                usable = ~torch.isnan(w[:, 0])
-                wz = torch.nan_to_num(w)
-                mean_c = wz @ Cz[m]  # (r, d_m): the soft fill
+                wz, usable, mean_c = self._soft_average(d[need_t], m, temperature, Cz[m])  # mean_c: the soft fill
                 if r2 is not None:
                     holds = H[:, m][order].to(torch.uint8)  # (c, k): candidate at each position holds m
                     first = holds.argmax(dim=1)  # first position whose candidate holds m

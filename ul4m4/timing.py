@@ -77,8 +77,8 @@ def machine_speed(device="cpu"):
 
 
 def _soft_grid(n_train):
-    """The k grid and the rows "UL4M4 soft, auto" searches on (``impute.N_CLUSTERS_GRID`` below the
-    subsample's size, ``impute.SELECTION_MAX_SAMPLES`` rows at most)."""
+    """The k grid and the rows "UL4M4 soft, auto" searches on (``impute.selection_grid`` of
+    ``impute.N_CLUSTERS_GRID`` on at most ``impute.SELECTION_MAX_SAMPLES`` rows)."""
     from .impute import N_CLUSTERS_GRID, SELECTION_MAX_SAMPLES, selection_grid
 
     rows = min(n_train, SELECTION_MAX_SAMPLES)
