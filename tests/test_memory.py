@@ -86,3 +86,31 @@ def test_deep_nbytes_counts_buffers_once():
     assert deep_nbytes({"x": pd.DataFrame(a)}) >= a.nbytes
     ds = load_dataset("breast_cancer")
     assert deep_nbytes(ds) >= sum(X.nbytes for X in ds.Xs)
+
+
+def test_sweep_estimate_holds_a_batch_spanning_a_seeds_rates():
+    """The linear probes of a seed's rates share one batch: the estimate counts all of them (it once counted
+    one rate's units, and the numpy allocations of this sweep alone went past it)."""
+    import tracemalloc
+    import warnings
+
+    from ul4m4 import make_synthetic
+    from ul4m4.memory import estimate_sweep_bytes
+    from ul4m4.sweep import SweepConfig, run_sweep
+
+    ds = make_synthetic(n_samples=600, n_modalities=3, dims=200, n_clusters=4, random_state=0)
+    cfg = SweepConfig(rates=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=(0,), methods=("mean",), k=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_sweep(ds, cfg)  # imports and caches first
+        tracemalloc.start()
+        try:
+            run_sweep(ds, cfg)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    n_train = ds.n_samples - int(round(cfg.test_size * ds.n_samples))
+    est = estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, (cfg.k,), cfg.methods, 4, n_rates=len(cfg.rates))
+    assert peak <= est
+    # With unknown rates the bound is the batch's byte limit, never below the known-rates figure.
+    assert estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, (cfg.k,), cfg.methods, 4) >= est

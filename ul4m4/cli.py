@@ -238,7 +238,7 @@ def cmd_sweep(args):
     check_sweep(cfg, ds)
     n_train = ds.n_samples - int(round(cfg.test_size * ds.n_samples))
     check_memory(estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, cfg.ks or (k,), cfg.methods,
-                                      _n_classes(ds), cfg.classifier), what="This sweep",
+                                      _n_classes(ds), cfg.classifier, n_rates=len(cfg.rates)), what="This sweep",
                  hint="use a smaller dataset or fewer k values, or run it on a larger machine")
     with _output_folder(args.out) as out:
         t0 = time.perf_counter()

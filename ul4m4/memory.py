@@ -71,14 +71,15 @@ def estimate_run_bytes(n_samples, dims, n_train, n_clusters, methods):
     return int(total + work)
 
 
-def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, classifier="linear"):
+def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, classifier="linear", n_rates=None):
     """Upper estimate of the peak memory of one degradation sweep (``sweep.iter_sweep``), in bytes.
 
     A sweep runs one imputer at a time, so its peak is the largest single-method run (``estimate_run_bytes``
     at the largest k) plus the classifiers. The linear probes are fitted in batches: the completed data of
     the units in a batch (at most ``PROBE_BATCH_BYTES`` and one unit more), each unit's standardised
     features (about three copies while they are made), its scores and the L-BFGS state of its coefficients
-    (n_classes x D, about 30 copies). The fusion model holds per-modality embeddings (n x 64 x M, a few
+    (n_classes x D, about 30 copies). A batch may span the rates of a seed: ``n_rates`` (None: not known)
+    bounds it by one seed's units. The fusion model holds per-modality embeddings (n x 64 x M, a few
     copies).
     """
     D = int(sum(dims))
@@ -89,7 +90,9 @@ def estimate_sweep_bytes(n_samples, dims, n_train, ks, methods, n_classes, class
         clf = 4 * n_samples * 64 * len(dims) * 4 + 2 * D * 64 * 4
     else:
         unit = n_samples * D * 8
-        batch = max(1, min(len(methods) + len(ks or ()), PROBE_BATCH_BYTES // max(unit, 1) + 1))
+        batch = PROBE_BATCH_BYTES // max(unit, 1) + 1
+        if n_rates is not None:  # a batch holds at most one seed's units (it may span the seed's rates)
+            batch = max(1, min(batch, int(n_rates) * (len(methods) + len(ks or ()))))
         K = max(n_classes, 2)
         clf = batch * (4 * unit + 30 * K * (D + 1) * 8 + 3 * n_samples * K * 8)
     return int(run + clf)

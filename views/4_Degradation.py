@@ -60,11 +60,21 @@ with st.form("degradation_form"):
     run_clicked = st.form_submit_button("Run sweep", type="primary")
 
 
-def sweep_memory(ks):
-    """Estimated peak memory of a sweep with these settings (the largest k of ``ks``)."""
+def sweep_memory(ks, n_rates=None):
+    """Estimated peak memory of a sweep with these settings (the largest k of ``ks``; ``n_rates`` rates, None
+    while they cannot be read)."""
     n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
-    return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier)
+    return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier,
+                                n_rates=n_rates)
+
+
+def readable_rates():
+    """How many rates the form holds, or None while they cannot be read (the form says why on Run)."""
+    try:
+        return len(parse_list(rates_txt, float, "rates"))
+    except ValueError:
+        return None
 
 
 def sweep_seconds():
@@ -85,7 +95,7 @@ def sweep_seconds():
     return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, units, n_classes, classifier)
 
 
-need = sweep_memory((int(k),))
+need = sweep_memory((int(k),), readable_rates())
 avail = available_bytes()
 secs = sweep_seconds()
 st.caption(f"Estimated time: {format_seconds(secs) if secs is not None else 'unknown until the rates and k values read'}"
@@ -110,7 +120,7 @@ if run_clicked:
         for c in (main, ksens):
             if c is not None:
                 check_sweep(c, ds)
-                check_memory(sweep_memory(c.ks or (c.k,)), what="This sweep",
+                check_memory(sweep_memory(c.ks or (c.k,), len(c.rates)), what="This sweep",
                              hint="use a smaller dataset, fewer methods or smaller k values")
         ss[state.SWEEP_CFG] = (main, ksens)  # only settings that can run replace the previous ones
 
