@@ -230,6 +230,22 @@ def test_degradation_page_small_sweep():
     assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
 
 
+def test_degradation_sweep_says_each_methods_warning_once():
+    # mfeat's near-constant features: UL4M4 warns at each of its fits; the page shows it once, by method.
+    at = start()
+    at.switch_page("views/4_Degradation.py").run()
+    at.text_input(key="deg_rates").set_value("0, 0.3, 0.6")
+    at.number_input(key="deg_seeds").set_value(2)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+    at.checkbox(key="deg_do_k").uncheck()
+    submit(at, "Run sweep")
+    no_problem(at)
+    said = [w.value for w in at.warning if "std below" in w.value]
+    assert len(said) == 1 and said[0].startswith("ul4m4: ")
+    at.run()  # shown again from the session's memo, not only while the sweep runs
+    assert len([w.value for w in at.warning if "std below" in w.value]) == 1
+
+
 def test_degradation_sweep_keeps_finished_units(monkeypatch):
     # A second sweep with another k reruns UL4M4 only: the baselines, the ceiling and the k-sensitivity's
     # shared units come from the session's store of finished units.

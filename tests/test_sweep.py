@@ -139,3 +139,33 @@ def test_unit_keys_hold_what_a_row_depends_on():
     assert unit_key(SweepConfig(classifier="fusion"), 0, 0.4, "mean", None) != key
     assert unit_key(SweepConfig(apply_to="test"), 0, 0.4, "mean", None) != key
     assert unit_key(base, 0, 0.2, "complete", None) == unit_key(SweepConfig(mechanism="pepsy"), 0, 0.8, "complete", None)
+
+
+@pytest.fixture(scope="module")
+def tiny_scale_ds():
+    """A dataset whose first feature has a near-zero scale: UL4M4 warns about it at every fit."""
+    ds = make_synthetic(n_samples=150, n_modalities=2, dims=[5, 4], n_clusters=3, random_state=1)
+    ds.Xs[0][:, 0] *= 1e-4
+    return ds
+
+
+def test_a_methods_warning_is_passed_on_once_per_sweep(tiny_scale_ds):
+    cfg = SweepConfig(rates=(0.3, 0.5), seeds=(0, 1), methods=("ul4m4", "mean"), k=3)
+    calls = []
+    run_sweep(tiny_scale_ds, cfg, callback=calls.append)
+    said = [c for c in calls if c["stage"] == "warning"]
+    assert len(said) >= 1  # the same diagnostic at all four UL4M4 units...
+    texts = [c["text"] for c in said]
+    assert len(texts) == len(set(texts)) and all(t.startswith("ul4m4: ") and "std below" in t for t in texts)
+    assert all(c["method"] == "ul4m4" for c in said)  # ...reported once each, naming the method
+
+
+def test_without_a_callback_the_warning_is_issued_once(tiny_scale_ds):
+    import warnings
+
+    cfg = SweepConfig(rates=(0.3, 0.5), seeds=(0, 1), methods=("ul4m4",), k=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_sweep(tiny_scale_ds, cfg)
+    texts = [str(w.message) for w in caught if "std below" in str(w.message)]
+    assert texts and len(texts) == len(set(texts)) and texts[0].startswith("ul4m4: ")

@@ -211,6 +211,8 @@ def build_parser():
 def _progress(info):
     if info.get("stage") == "sweep":
         print(f"[{info['done']}/{info['total']}] {info['text']}", file=sys.stderr, flush=True)
+    elif info.get("stage") == "warning":
+        print(f"warning: {info['text']}", file=sys.stderr, flush=True)
     elif info.get("stage") == "method" and info.get("method"):
         print(f"running {info['method']} ({info['done'] + 1}/{info['total']})", file=sys.stderr, flush=True)
 

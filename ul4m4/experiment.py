@@ -25,6 +25,7 @@ from .validation import check_random_state
 
 __all__ = [
     "METHODS",
+    "raised_by_methods",
     "MissingConfig",
     "MaskResult",
     "RunConfig",
@@ -298,7 +299,7 @@ def masked(Xs, mask):
 _METHOD_PACKAGES = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules[__package__], sklearn))
 
 
-def _raised_by_methods(w):
+def raised_by_methods(w):
     """Whether a recorded warning came from the imputers (ul4m4 or scikit-learn code), not from a
     library imported meanwhile by another thread (UMAP's warm-up says TensorFlow is missing)."""
     return not issubclass(w.category, DeprecationWarning) and os.path.abspath(w.filename).startswith(_METHOD_PACKAGES)
@@ -524,7 +525,7 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
                 unit = fit_complete(method, dataset, mres, cfg, callback if method in UL4M4_METHODS else None)
-            said = [f"{method}: {x.message}" for x in w if _raised_by_methods(x)]
+            said = [f"{method}: {x.message}" for x in w if raised_by_methods(x)]
             if reuse is not None:
                 reuse[key] = (unit, said)
         caught += said

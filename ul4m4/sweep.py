@@ -9,6 +9,7 @@ any simulated missingness: the ceiling.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,7 +17,8 @@ import pandas as pd
 
 from .classification_metrics import classification_scores, flattened_f1_micro
 from .downstream import CLASSIFIERS, linear_probe_predictions, make_classifier
-from .experiment import METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask, split_indices
+from .experiment import (METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask, raised_by_methods,
+                         split_indices)
 from .experiment import unit_key as exp_unit_key
 from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
@@ -162,6 +164,25 @@ def _linear_predictions(dataset, pending, cfg):
     return [preds[first[u["data_key"] if u["data_key"] is not None else id(u)]] for u in pending]
 
 
+def _pass_on(caught, method, said, callback):
+    """Pass on the warnings one unit's method gave, each distinct one once per sweep: a remark on the data
+    (features of near-zero scale, say) would otherwise repeat at every rate and seed. With a callback, it
+    gets {"stage": "warning", "method": ..., "text": "method: message"}; without one, the warning is issued
+    again as such. Warnings from elsewhere (another thread's imports) are issued again unchanged."""
+    for w in caught:
+        if not raised_by_methods(w):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        text = f"{method}: {w.message}"
+        if text in said:
+            continue
+        said.add(text)
+        if callback is not None:
+            callback({"stage": "warning", "method": method, "text": text})
+        else:
+            warnings.warn(text, w.category, stacklevel=4)
+
+
 def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
     """Run a sweep and yield each unit's row (a dict of ``COLUMNS``) as soon as it is known, in table order.
 
@@ -180,7 +201,9 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
         Finished units by ``unit_key``, for this dataset only: units found there are not run again, and
         new ones are added.
     callback : callable(dict) or None
-        Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit.
+        Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit, and as
+        {"stage": "warning", "method": ..., "text": ...} the first time a method gives a warning (each
+        distinct warning once per sweep; without a callback it is issued as a warning, once).
     """
     check_sweep(cfg, dataset)
     ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
@@ -222,6 +245,7 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
             finish(u["index"], {**u["base"], **measured})
         pending.clear()
 
+    said = set()  # the methods' warnings passed on so far, each once per sweep
     per_cell = sum(len(ks) if m == "ul4m4" else 1 for m in cfg.methods)
     pending, held = [], 0  # units waiting for their probe: a batch may span cells (fewer, larger batches)
     for i in range(0, total, per_cell):
@@ -256,7 +280,10 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
                     u.update(completed=dataset.Xs, data_key=("observed", int(seed)), mse=np.nan)
                 else:
                     rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
-                    completed, _, _, _ = complete_split(method, dataset, mres, rc)
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        completed, _, _, _ = complete_split(method, dataset, mres, rc)
+                    _pass_on(caught, method, said, callback)
                     if truth is None:  # checked and standardised once per sweep
                         truth = Truth(dataset.Xs, dataset.mask)
                     err = imputation_error(truth, completed, mres.removed)

@@ -155,11 +155,19 @@ for kind, cfg in zip(("main", "k"), cfgs):
     if df is None:
         prog = Progress("Running the sweep...")
         store = state.sweep_units()
+        said = []  # the methods' warnings, each once (iter_sweep passes each distinct one once)
+
+        def progress(info):
+            if info.get("stage") == "warning":
+                said.append(info["text"])
+            prog.method_step(info)
+
         with guard("running the sweep"):
             rows = []
-            for row in iter_sweep(ds, cfg, cache=store, callback=prog.method_step):
+            for row in iter_sweep(ds, cfg, cache=store, callback=progress):
                 rows.append(row)
                 draw_live(rows, kind)
+            state.memo_put(("sweep_warnings",) + key[1:], said)
             df = state.memo_put(key, pd.DataFrame(rows, columns=COLUMNS))
         state.keep_sweep_units(store)
         prog.done()
@@ -196,6 +204,16 @@ if len(verdict.scores) > 1 and "ul4m4" in verdict.scores and verdict.best is not
 
 if "k_sensitivity" in figs:
     st.plotly_chart(figs["k_sensitivity"], width="stretch", config=chart_config(), key="fig_deg_k")
+
+# What the methods warned about while this sweep computed its units (units reused from an earlier sweep
+# were reported then): one box per message, naming every method that gave it.
+said_by = {}
+for c in cfgs:
+    for w in (state.memo_get(("sweep_warnings", ss[state.DATASET_KEY], c)) or []) if c is not None else []:
+        who, _, what = w.partition(": ")
+        said_by.setdefault(what, []).append(who)
+for what, who in said_by.items():
+    st.warning(f"{', '.join(dict.fromkeys(who))}: {what}")
 
 with st.expander("Results table"):
     st.dataframe(df, hide_index=True, width="stretch")
