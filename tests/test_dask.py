@@ -128,6 +128,17 @@ def test_transform_is_lazy_and_chunkwise_identical(completion):
         np.testing.assert_allclose(getattr(prov, name).compute(), getattr(wprov, name), rtol=1e-6)
 
 
+def test_fitted_labels_travel_with_their_chunks():
+    Xs, mask, init = data(seed=4)
+    model = UL4M4Imputer(6, init=init, completion="soft", max_iter=100).fit(Xs, mask)
+    dXs, dm = chunked(Xs, mask)
+    got = dask.compute(*model.transform(dXs, dm, fitted_labels=model.labels_))
+    want = model.transform(Xs, mask, fitted_labels=model.labels_)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(b, a)
+    assert any(not np.array_equal(a, b) for a, b in zip(want, model.transform(Xs, mask)))
+
+
 def test_predict_and_distances_are_lazy():
     Xs, mask, init = data(seed=4)
     km = UL4M4Imputer(6, init=init, max_iter=100).fit(Xs, mask)

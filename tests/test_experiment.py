@@ -157,8 +157,12 @@ def test_k_curve_reports_holdout_and_true_error_per_k():
     assert list(curve["k"]) == sorted(set(soft.selection_["n_clusters"]))
     assert soft.n_clusters_ in set(curve["k"])
     assert curve[["holdout_mse", "true_mse_soft", "true_mse_paper"]].notna().all().all()
-    # The chosen k has the lowest hold-out error of the curve (at the chosen temperature).
-    assert curve.loc[curve["holdout_mse"].idxmin(), "k"] == soft.n_clusters_
+    # The chosen k is the smallest whose hold-out error (at the chosen temperature) is within the
+    # parsimony margin of the curve's lowest.
+    from ul4m4.impute import SELECTION_PARSIMONY
+
+    near = curve.loc[curve["holdout_mse"] <= curve["holdout_mse"].min() * (1 + SELECTION_PARSIMONY), "k"]
+    assert near.min() == soft.n_clusters_
     # UL4M4 soft's error at the chosen k is what run_methods measured for it.
     err = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")]["mse"].iloc[0]
     assert curve.loc[curve["k"] == soft.n_clusters_, "true_mse_soft"].iloc[0] == pytest.approx(err, rel=0.05)

@@ -8,8 +8,12 @@ from conftest import random_incomplete, with_nan
 from ul4m4 import FILLED_BY_MEAN, OBSERVED, SoftImputeImputer, UL4M4Imputer, UL4M4Warning
 
 
-def ref_soft(imp, Xs, mask, temperature):
-    """Per-sample reference of the soft completion, in float64 numpy, from the fitted centres."""
+def ref_soft(imp, Xs, mask, temperature, fitted=None):
+    """Per-sample reference of the soft completion, in float64 numpy, from the fitted centres.
+
+    ``fitted`` (Xs, mask, labels) of the rows the model was fitted on: rows with a label (>= 0) are
+    completed out of sample, their own centre recomputed from its other members on each modality.
+    """
     M = len(Xs)
     out = [X.copy() for X in Xs]
     Cz, H, n_jm = imp.cluster_centers_z_, imp.center_mask_, imp.centre_sizes_
@@ -17,10 +21,20 @@ def ref_soft(imp, Xs, mask, temperature):
     for i in range(mask.shape[0]):
         z = [(Xs[m][i] - imp.mean_[m]) / imp.scale_[m] for m in range(M)]
         d = np.full(len(H), np.inf)
+        own = -1 if fitted is None else fitted[2][i]
         for j in range(len(H)):
-            S = [m for m in range(M) if mask[i, m] and H[j, m]]
+            cj = [Cz[m][j] for m in range(M)]
+            held = [H[j, m] for m in range(M)]
+            if j == own:  # the mean of the centre's other members, modality by modality
+                FX, fmask, lab = fitted
+                for m in range(M):
+                    others = np.flatnonzero((lab == j) & fmask[:, m] & (np.arange(len(lab)) != i))
+                    held[m] = held[m] and others.size > 0
+                    if held[m]:
+                        cj[m] = ((FX[m][others] - imp.mean_[m]) / imp.scale_[m]).mean(axis=0)
+            S = [m for m in range(M) if mask[i, m] and held[m]]
             if S:
-                d[j] = np.sqrt(np.mean([np.mean((z[m] - Cz[m][j]) ** 2) for m in S]))
+                d[j] = np.sqrt(np.mean([np.mean((z[m] - cj[m]) ** 2) for m in S]))
         for m in range(M):
             if mask[i, m]:
                 continue
@@ -52,6 +66,64 @@ def test_soft_equals_reference(global_random_seed, min_cluster_size):
         # The source is the centre with the largest weight, and it may fill the modality.
         assert imp._eligible()[src[ok], m].all()
         assert ((prov.weight[filled, m][ok] > 0) & (prov.weight[filled, m][ok] <= 1)).all()
+
+
+def test_fit_transform_completes_the_fitted_rows_out_of_sample(global_random_seed):
+    # A converged fit: each centre is the mean of its members, so the out-of-sample distance of a fitted
+    # row to its own centre is its distance to the mean of the centre's other members.
+    rng = np.random.default_rng(global_random_seed)
+    Xs, mask = random_incomplete(rng, 90, [3, 2, 4], p_obs=0.6)
+    Xin = with_nan(Xs, mask)
+    imp = UL4M4Imputer(7, completion="soft", temperature=0.3, random_state=global_random_seed, max_iter=500,
+                       dtype="float64")
+    out = imp.fit_transform(Xin, mask)
+    assert imp.converged_
+    ref = ref_soft(imp, Xin, mask, 0.3, fitted=(Xin, mask, imp.labels_))
+    for m in range(3):
+        np.testing.assert_allclose(out[m], ref[m], rtol=1e-9, atol=1e-9)
+    # The same rows as new samples are completed in sample (their own centre includes them): not the same.
+    new = imp.transform(Xin, mask)
+    assert any(not np.allclose(a, b) for a, b in zip(out, new))
+    for m in range(3):
+        np.testing.assert_allclose(new[m], ref_soft(imp, Xin, mask, 0.3)[m], rtol=1e-9, atol=1e-9)
+
+
+def test_fitted_labels_mark_only_the_rows_given():
+    rng = np.random.default_rng(5)
+    Xs, mask = random_incomplete(rng, 80, [3, 3], p_obs=0.6)
+    Xin = with_nan(Xs, mask)
+    imp = UL4M4Imputer(5, completion="soft", random_state=0).fit(Xin, mask)
+    none = np.full(80, -1)
+    for a, b in zip(imp.transform(Xin, mask, fitted_labels=none), imp.transform(Xin, mask)):
+        np.testing.assert_array_equal(a, b)  # -1: a new row
+    part = none.copy()
+    part[:40] = imp.labels_[:40]
+    mixed = imp.transform(Xin, mask, fitted_labels=part)
+    whole = imp.transform(Xin, mask, fitted_labels=imp.labels_)
+    plain = imp.transform(Xin, mask)
+    for m in range(2):  # each row is completed on its own: the first 40 as fitted, the rest as new
+        np.testing.assert_allclose(mixed[m][:40], whole[m][:40], rtol=1e-12)
+        np.testing.assert_allclose(mixed[m][40:], plain[m][40:], rtol=1e-12)
+
+
+def test_greedy_completion_ignores_fitted_labels():
+    rng = np.random.default_rng(6)
+    Xs, mask = random_incomplete(rng, 60, [3, 2])
+    Xin = with_nan(Xs, mask)
+    imp = UL4M4Imputer(4, random_state=0)
+    a = imp.fit_transform(Xin, mask)
+    b = imp.transform(Xin, mask)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("labels", [np.zeros(3, dtype=int), np.full(60, 9), np.full(60, -2), np.zeros(60) + 0.5])
+def test_bad_fitted_labels_are_refused(labels):
+    rng = np.random.default_rng(6)
+    Xs, mask = random_incomplete(rng, 60, [3, 2])
+    imp = UL4M4Imputer(4, completion="soft", random_state=0).fit(with_nan(Xs, mask), mask)
+    with pytest.raises(ValueError, match=r"fitted_labels should hold one cluster index in \[-1, 4\) per sample"):
+        imp.transform(with_nan(Xs, mask), mask, fitted_labels=labels)
 
 
 def test_soft_with_one_cluster_is_mean_imputation():

@@ -328,15 +328,23 @@ def _call_chunk(est, method, offset, xs, a, kwargs):
         raise _in_rows(exc, offset, xs) from None
 
 
-def map_rows(estimator, method, data, specs, flatten=None, **kwargs):
+def map_rows(estimator, method, data, specs, flatten=None, per_row=None, **kwargs):
     """Apply ``estimator.method(Xs_chunk, mask_chunk, **kwargs)`` to every chunk, lazily.
 
     ``specs`` lists, for each output, (trailing shape, dtype); ``flatten`` turns the method's result into
-    the tuple of those outputs (default: the result is the one output). Returns one dask array
-    (n, *shape) per spec.
+    the tuple of those outputs (default: the result is the one output). ``per_row`` maps keyword names
+    to arrays (numpy or dask) of one entry per sample: each chunk gets its rows' entries under that
+    name. Returns one dask array (n, *shape) per spec.
     """
     est = dask.delayed(light_copy(estimator), pure=False)
-    parts = [dask.delayed(_call_chunk, pure=False)(est, method, off, xs, a, kwargs) for off, xs, a in data.chunks()]
+    extra = {}
+    for name, arr in (per_row or {}).items():
+        if arr.shape[0] != data.n:
+            raise ValueError(f"{name} has {arr.shape[0]} entries; expected one per sample ({data.n}).")
+        arr = arr.rechunk((data.rows,)) if isinstance(arr, da.Array) else da.from_array(np.asarray(arr), chunks=(data.rows,))
+        extra[name] = arr.to_delayed().ravel()
+    parts = [dask.delayed(_call_chunk, pure=False)(est, method, off, xs, a, {**kwargs, **{k: v[i] for k, v in extra.items()}})
+             for i, (off, xs, a) in enumerate(data.chunks())]
     parts = [dask.delayed(flatten or _one, pure=False)(p) for p in parts]
     return [_concat([dask.delayed(operator.getitem)(p, j) for p in parts], data.rows, tail, dt)
             for j, (tail, dt) in enumerate(specs)]

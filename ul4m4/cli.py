@@ -449,7 +449,7 @@ def _impute_store(args):
         )
         imp.fit(store.Xs, store.mask)
         fit_seconds = time.perf_counter() - t0
-        completed = imp.transform(store.Xs, store.mask)
+        completed = imp.transform(store.Xs, store.mask, fitted_labels=imp.labels_)  # as fit_transform
         if store.mask is not None:
             mask = store.mask.astype(bool)
         else:  # read in the same pass as the completion

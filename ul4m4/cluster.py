@@ -462,13 +462,14 @@ class PartialModalityKMeans(BaseEstimator):
             out[s:e] = torch.sqrt(ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc))).cpu().numpy()
         return out
 
-    def _lazy(self, method, Xs, mask, specs, flatten=None, **kwargs):
-        """``method`` applied to every chunk of dask input, lazily (``_dask.map_rows``)."""
+    def _lazy(self, method, Xs, mask, specs, flatten=None, per_row=None, **kwargs):
+        """``method`` applied to every chunk of dask input, lazily (``_dask.map_rows``); ``per_row`` maps
+        keyword names to arrays of one entry per sample, passed chunk by chunk."""
         from . import _dask
 
         self._check_fitted()
         data = _dask.DaskData(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_)
-        return _dask.map_rows(self, method, data, specs, flatten, **kwargs)
+        return _dask.map_rows(self, method, data, specs, flatten, per_row=per_row, **kwargs)
 
     def fit_predict(self, Xs, mask=None, y=None):
         """Fit and return ``labels_``."""

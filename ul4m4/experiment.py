@@ -26,6 +26,7 @@ from .validation import check_random_state
 __all__ = [
     "METHODS",
     "raised_by_methods",
+    "fitted_labels",
     "MissingConfig",
     "MaskResult",
     "RunConfig",
@@ -336,7 +337,8 @@ def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
                     imp.fit(Xtr, mres.mask[mres.train_idx])
                     if name == "true_mse_soft":
                         imp.temperature_ = float(f) * imp.typical_distance_
-                    out = imp.transform(Xin, mres.mask)
+                    out = imp.transform(Xin, mres.mask,
+                                        fitted_labels=fitted_labels(mres.mask.shape[0], mres.train_idx, imp.labels_))
                 err = imputation_error(dataset.Xs, out, mres.removed, true_mask=dataset.mask)
                 row[name] = float(err["mse"].iloc[-1])
         rows.append(row)
@@ -450,11 +452,20 @@ def complete_split(method, dataset, mres: MaskResult, cfg: RunConfig, callback=N
     imp = make_imputer(method, cfg, callback)
     imp.fit([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx])
     prov = None
-    if method in UL4M4_METHODS:
-        out, prov = imp.transform(Xin, mres.mask, return_provenance=True)
+    if method in UL4M4_METHODS:  # the training rows completed out of sample, as by fit_transform
+        out, prov = imp.transform(Xin, mres.mask, return_provenance=True,
+                                  fitted_labels=fitted_labels(mres.mask.shape[0], mres.train_idx, imp.labels_))
     else:
         out = imp.transform(Xin, mres.mask)
     return out, imp, prov, time.perf_counter() - t
+
+
+def fitted_labels(n_samples, train_idx, labels):
+    """``UL4M4Imputer.transform``'s ``fitted_labels`` for all samples of a model fitted on the rows
+    ``train_idx``: their clusters ``labels`` there, -1 for the other rows."""
+    out = np.full(n_samples, -1, dtype=np.int64)
+    out[train_idx] = np.asarray(labels)
+    return out
 
 
 def _complete_split_dask(method, Xin, mres: MaskResult, cfg: RunConfig, callback=None):
@@ -470,9 +481,10 @@ def _complete_split_dask(method, Xin, mres: MaskResult, cfg: RunConfig, callback
     with _dask.on_scheduler(cfg.scheduler):
         imp = make_imputer(method, cfg, callback)
         imp.fit(*_dask.from_arrays([X[mres.train_idx] for X in Xin], mres.mask[mres.train_idx]))
-        out, prov = imp.transform(*_dask.from_arrays(Xin, mres.mask), return_provenance=True)
-        out, parts, labels = dask.compute(list(out), [getattr(prov, f.name) for f in fields(Provenance)], imp.labels_)
-    imp.labels_ = np.asarray(labels)  # the model is then used like one fitted in memory
+        imp.labels_ = np.asarray(dask.compute(imp.labels_)[0])  # then used like a model fitted in memory
+        out, prov = imp.transform(*_dask.from_arrays(Xin, mres.mask), return_provenance=True,
+                                  fitted_labels=fitted_labels(mres.mask.shape[0], mres.train_idx, imp.labels_))
+        out, parts = dask.compute(list(out), [getattr(prov, f.name) for f in fields(Provenance)])
     return list(out), imp, Provenance(*parts), time.perf_counter() - t
 
 

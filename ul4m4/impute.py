@@ -26,7 +26,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .cluster import PartialModalityKMeans
-from .distance import center_center_terms, center_side, ratio_or_inf, sample_center_terms
+from .distance import block_norms, center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
 from .scaling import modality_stats
 from .validation import check_n_clusters, check_random_state, check_Xs, is_dask_input, warn
@@ -471,7 +471,7 @@ class UL4M4Imputer(PartialModalityKMeans):
         return ok
 
     # -- completion -------------------------------------------------------------------------------
-    def transform(self, Xs, mask=None, return_provenance=False):
+    def transform(self, Xs, mask=None, return_provenance=False, fitted_labels=None):
         """Complete the missing modalities.
 
         Parameters
@@ -480,6 +480,12 @@ class UL4M4Imputer(PartialModalityKMeans):
         mask : array-like of bool of shape (n_samples, n_modalities), default=None
         return_provenance : bool, default=False
             Also return a ``Provenance``: which centre filled each modality, and the confidence.
+        fitted_labels : array-like of int of shape (n_samples,), default=None
+            For rows the model was fitted on, their cluster (their ``labels_`` entry); -1 for the other
+            rows. The soft completion completes such a row out of sample: its distance to its own centre
+            is the distance to the mean of that centre's *other* members (``loo_distances``), as for a new
+            sample, instead of a distance shrunk by the row's own pull on the centre. ``fit_transform``
+            passes ``labels_``. The greedy completion (the paper's) ignores it.
 
         Returns
         -------
@@ -488,12 +494,25 @@ class UL4M4Imputer(PartialModalityKMeans):
         provenance : Provenance, only if ``return_provenance``
         """
         if is_dask_input(Xs, mask):
-            return self._transform_dask(Xs, mask, return_provenance)
+            return self._transform_dask(Xs, mask, return_provenance, fitted_labels)
         Xs, mask, device, dtype = self._prepare(Xs, mask)
-        out, prov = self._complete(Xs, mask, device, dtype)
+        own = self._check_fitted_labels(fitted_labels, mask.shape[0])
+        out, prov = self._complete(Xs, mask, device, dtype, own=own)
         return (out, prov) if return_provenance else out
 
-    def _transform_dask(self, Xs, mask, return_provenance):
+    def _check_fitted_labels(self, fitted_labels, n):
+        """``fitted_labels`` as an int64 array of n entries in [-1, k), or None (also when the completion
+        is greedy, which does not use it)."""
+        if fitted_labels is None or self.completion != "soft":
+            return None
+        own = np.asarray(fitted_labels)
+        k = len(self.center_mask_)
+        if own.shape != (n,) or own.dtype.kind not in "iu" or (own.size and (own.min() < -1 or own.max() >= k)):
+            raise ValueError(f"fitted_labels should hold one cluster index in [-1, {k}) per sample ({n}); got an array "
+                             f"of shape {own.shape} and dtype {own.dtype}.")
+        return own.astype(np.int64, copy=False)
+
+    def _transform_dask(self, Xs, mask, return_provenance, fitted_labels=None):
         """``transform`` of dask input: this estimator's ``transform`` on every chunk, lazily."""
         self._check_fitted()
         M = len(self.dims_)
@@ -505,15 +524,19 @@ class UL4M4Imputer(PartialModalityKMeans):
         if lacking.size:  # said here once, as the tasks' own warnings may stay on the workers
             warn(f"No cluster centre may fill modality {int(lacking[0])}; samples missing it will be filled with its "
                  "training mean.")
+        per_row = {} if fitted_labels is None or self.completion != "soft" else {"fitted_labels": fitted_labels}
         parts = self._lazy("transform", Xs, mask, specs, _flat_completion if return_provenance else tuple,
-                           return_provenance=return_provenance)
+                           per_row=per_row, return_provenance=return_provenance)
         if not return_provenance:
             return parts
         return parts[:M], Provenance(*parts[M:])
 
     def fit_transform(self, Xs, mask=None, y=None, return_provenance=False):
-        """``fit(Xs, mask)`` then ``transform(Xs, mask)``."""
-        return self.fit(Xs, mask).transform(Xs, mask, return_provenance=return_provenance)
+        """``fit(Xs, mask)`` then ``transform(Xs, mask, fitted_labels=labels_)``: with the soft completion,
+        every row is completed out of sample (see ``transform``), so the fills of the rows the model was
+        fitted on are like those of new rows; the greedy completion is ``fit`` then ``transform``."""
+        self.fit(Xs, mask)
+        return self.transform(Xs, mask, return_provenance=return_provenance, fitted_labels=self.labels_)
 
     def explain(self, Xs, mask=None):
         """Provenance of the completion of ``Xs`` (see ``Provenance``)."""
@@ -536,11 +559,13 @@ class UL4M4Imputer(PartialModalityKMeans):
             r[rows] = torch.sqrt(r2).cpu().numpy()
         return r
 
-    def _candidate_blocks(self, Xs, mask, rows_all, device, dtype, greedy):
+    def _candidate_blocks(self, Xs, mask, rows_all, device, dtype, greedy, own=None):
         """Yield (rows, r2 (c, k) or None, presence (c, M), d (c, k)) block by block.
 
         r2 are the greedy candidates' squared distances to their nearest centre (only when ``greedy``);
-        d the partial distances from each sample to each centre.
+        d the partial distances from each sample to each centre. ``own`` (n,) gives the rows the model
+        was fitted on their cluster (-1 for others): their distance to it is the out-of-sample one
+        (``_loo_distance``).
         """
         C, H = self._centres_tensor(device, dtype)
         Nc, Cw = center_side(C, self.dims_)
@@ -561,7 +586,35 @@ class UL4M4Imputer(PartialModalityKMeans):
                 tot = Bnum[pi].add_(A[:, None, :])  # (c, k, k), in place to keep temporaries few
                 cnt = Bcnt[pi].add_(cntA[:, None, :])
                 r2 = ratio_or_inf(tot, cnt).amin(dim=2)
-            yield rows, r2, a, torch.sqrt(ratio_or_inf(A, cntA))
+            d = torch.sqrt(ratio_or_inf(A, cntA))
+            if own is not None:
+                lab = own[rows]
+                fitted = np.flatnonzero(lab >= 0)
+                if fitted.size:
+                    at = torch.as_tensor(fitted, device=device)
+                    j = torch.as_tensor(lab[fitted], device=device)
+                    d[at, j] = self._loo_distance(Zcat[at], a[at], C[j], j)
+            yield rows, r2, a, d
+
+    def _loo_distance(self, Z, a, Cj, j):
+        """Partial distance from fitted samples to their own centres without them: (c,) from z-units
+        ``Z`` (c, D) (absent blocks zero), presence ``a`` (c, M), their centres' rows ``Cj`` (c, D) and
+        indices ``j`` (c,).
+
+        A centre's modality m is the mean of its cnt members that observe m, so without the sample it
+        lies cnt / (cnt - 1) times farther from it: each shared modality's term is scaled by that factor
+        squared, and one the sample alone gave the centre is no longer shared. +inf when nothing stays
+        shared. (Exact when the fit converged, as ``typical_distance_``.)
+        """
+        held = torch.as_tensor(np.where(self.center_mask_, self.centre_sizes_, 0), device=Z.device)[j]  # (c, M)
+        diff = Z - Cj
+        terms = block_norms(diff, self.dims_)  # (c, M): ||z^m - c^m||^2 / d_m
+        cnt = held.to(Z.dtype)
+        shared = a & (held > 1)
+        factor = torch.where(shared, cnt / (cnt - 1.0).clamp(min=1.0), torch.zeros_like(cnt))
+        num = (terms * factor * factor).sum(dim=1)
+        k = shared.sum(dim=1).to(Z.dtype)
+        return torch.where(k > 0, torch.sqrt(num / k.clamp(min=1.0)), torch.full_like(num, float("inf")))
 
     def _soft_weights(self, d, m, temperature):
         """(c, k) weights n_jm exp(-d / t) over the centres that may fill m, normalised; NaN rows where
@@ -624,7 +677,10 @@ class UL4M4Imputer(PartialModalityKMeans):
         Hn = self._eligible()
         Cz = [torch.as_tensor(c, dtype=dtype, device=device) for c in self.cluster_centers_z_]
         rows_all = np.flatnonzero(hidden.any(axis=1))
-        for rows, _, _, d in self._candidate_blocks(Xs, mask, rows_all, device, dtype, greedy=False):
+        # The rows are the ones fitted on (with their hidden blocks removed): completed out of sample, as
+        # ``fit_transform`` completes them.
+        own = np.asarray(self.labels_, dtype=np.int64)
+        for rows, _, _, d in self._candidate_blocks(Xs, mask, rows_all, device, dtype, greedy=False, own=own):
             for m in range(M):
                 h = hidden[rows, m]
                 if not h.any():
@@ -641,7 +697,7 @@ class UL4M4Imputer(PartialModalityKMeans):
                     nums[i] += float(((((filled - truth[m][target]) / sd[m]) ** 2).mean(axis=1)).sum())
         return [(float(v), cnt) for v in nums]
 
-    def _complete(self, Xs, mask, device, dtype, temperature=None, completion=None):
+    def _complete(self, Xs, mask, device, dtype, temperature=None, completion=None, own=None):
         n, M = mask.shape
         completion = completion or self.completion
         temperature = self.temperature_ if temperature is None else temperature
@@ -675,7 +731,9 @@ class UL4M4Imputer(PartialModalityKMeans):
         cn2 = [(c * c).mean(dim=1) for c in Cz]  # (k,) ||c^m||^2 / d_m
         spread = torch.as_tensor(np.nan_to_num(self.centre_spread_), dtype=dtype, device=device)
         n_mean = 0
-        for rows, r2, a, d in self._candidate_blocks(Xs, mask, incomplete, device, dtype, greedy=completion == "greedy"):
+        greedy = completion == "greedy"
+        for rows, r2, a, d in self._candidate_blocks(Xs, mask, incomplete, device, dtype, greedy=greedy,
+                                                     own=None if greedy else own):
             if r2 is not None:
                 # Greedy order: candidates sorted by r (stable, so ties go to the lowest index).
                 r2_sorted, order = torch.sort(r2, dim=1, stable=True)  # (c, k)
