@@ -4,6 +4,7 @@ the navigation and the sidebar, then runs the page the address names."""
 import streamlit as st
 
 from appui import scenario, state
+from appui.reporting import report_button
 from appui.widgets import guard, sidebar
 
 st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
@@ -26,9 +27,11 @@ presenting = bool(st.session_state.get(state.PRESENT))
 page = st.navigation(PAGES + [PRESENT_PAGE], position="hidden" if presenting else "sidebar")
 if presenting and page.url_path != PRESENT_PAGE.url_path:
     st.switch_page(PRESENT_PAGE, query_params=scenario.current())
-if not presenting:
-    sidebar()
+report_slot = None if presenting else sidebar()
 try:
     page.run()
 finally:  # also after st.stop(): the address always holds the settings the page used
     scenario.publish()
+    if report_slot is not None:  # built now, so the report holds what the page just computed
+        with report_slot.container(), guard("preparing the report"):
+            report_button("dl_report_sidebar")

@@ -9,7 +9,6 @@ import traceback
 import streamlit as st
 
 from appui import scenario, state
-from appui.reporting import report_button
 from ul4m4.plotting import STATUS_COLOURS
 
 log = logging.getLogger("ul4m4.app")
@@ -83,7 +82,10 @@ def status_legend():
 
 
 def sidebar():
-    """Sidebar under the navigation: the visual code, presentation mode, figure format, the link note."""
+    """Sidebar under the navigation: the visual code, presentation mode, figure format, the link note.
+
+    Returns the Report button's place: ``app.py`` fills it after the page ran, so the report holds what
+    the page just computed (a sweep that finished in this run, say)."""
     ss = st.session_state
     with st.sidebar:
         st.markdown("**Modality blocks, on every chart**  \n" + status_legend(), unsafe_allow_html=True)
@@ -93,7 +95,7 @@ def sidebar():
             ss[state.PRESENT] = True
             # The address changes with the page, in the same message, so a link copied now carries present=1.
             st.switch_page("views/present.py", query_params=scenario.current())
-        report_button("dl_report_sidebar")
+        report_slot = st.empty()
         st.radio("Chart camera button saves", ["png", "svg"], key=FIGURE_FORMAT, horizontal=True,
                  format_func={"png": "PNG", "svg": "SVG"}.get,
                  help=f"At presentation size, {PRESENTATION_SIZE[0]} x {PRESENTATION_SIZE[1]} pixels.")
@@ -104,3 +106,4 @@ def sidebar():
                     "it sees the bundled mfeat data. Share the file with the link.", icon=":material/link:")
         else:
             st.caption("The address holds this scenario (data, missingness, run, map): copy it to share it.")
+    return report_slot

@@ -225,8 +225,9 @@ def test_degradation_page_small_sweep():
     assert any(t.startswith("F1-macro") for t in titles)
     assert any(t.startswith("Sensitivity to the number of clusters k") for t in titles)
     assert len(page_downloads(at)) == 3
-    verdicts = [m.value for m in [*at.success, *at.warning] if m.value.startswith("At rate 0.4: ")]
+    verdicts = [m.value for m in [*at.success, *at.warning] if m.value.startswith("At rate 0.4 (")]
     assert len(verdicts) == 1 and "(F1-micro, mean over seeds). Best: " in verdicts[0]
+    assert "of the modality slots missing in fact" in verdicts[0]  # not only the rate asked
     assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
 
 
@@ -244,6 +245,43 @@ def test_degradation_sweep_says_each_methods_warning_once():
     assert len(said) == 1 and said[0].startswith("ul4m4: ")
     at.run()  # shown again from the session's memo, not only while the sweep runs
     assert len([w.value for w in at.warning if "std below" in w.value]) == 1
+
+
+def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
+    # The sidebar's Report is built after the page ran: a sweep that just finished is in it at once.
+    import appui.reporting as reporting
+
+    seen = []
+    real = reporting.snapshot
+
+    def spy():
+        snap = real()
+        seen.append(None if snap is None else snap["facts"].sweep is not None)
+        return snap
+
+    monkeypatch.setattr(reporting, "snapshot", spy)
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("breast_cancer").run()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    at.switch_page("views/4_Degradation.py").run()
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(1)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+    at.checkbox(key="deg_do_k").uncheck()
+    assert seen and seen[-1] is False  # a run, no sweep yet
+    seen.clear()
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert seen == [True]
+    # The story's last step speaks of the share missing in fact and of the classifier the sweep used.
+    at.session_state["present_step"] = 4
+    at.switch_page("views/present.py").run()
+    no_problem(at)
+    caption = " ".join(m.value for m in at.markdown if "ul4m4-caption" in m.value)
+    assert "of the modality slots missing in fact" in caption and "a linear classifier" in caption
+    assert "UL4M4 (paper)" in caption
 
 
 def test_degradation_sweep_keeps_finished_units(monkeypatch):

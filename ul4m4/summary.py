@@ -89,6 +89,16 @@ def sweep_verdict(df, metric="f1_micro"):
     return Verdict(scores, best_method(scores, higher_is_better=True), rate)
 
 
+def realised_slot_rate(df, rate):
+    """Mean share of modality slots missing in fact in a sweep table's imputed units at ``rate`` (the
+    requested rate; each sample keeps a modality, so the realised share can be lower); NaN if none."""
+    sub = df[(df["rate"] == rate) & (df["method"] != "complete")]["realized_slot_rate"]
+    return float(sub.mean()) if sub.notna().any() else float("nan")
+
+
+SWEEP_FAMILY = ("ul4m4", "ul4m4_soft", "ul4m4_lowrank")  # a sweep's UL4M4 methods
+
+
 def sample_table(ids, names, mask, removed, provenances, block_errors=None, labels=None, clusters=None,
                  split=None, method_labels=None):
     """One row per (sample, modality) of the samples ``ids``: whether the block was observed or imputed
