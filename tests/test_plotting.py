@@ -153,3 +153,38 @@ def test_error_table_is_headed_by_method_labels():
     wide = plotting.errors_wide(errors)
     assert list(wide.columns) == ["UL4M4 (paper)", "UL4M4 + low rank"]
     assert wide.loc["all", "UL4M4 + low rank"] == 4.0
+
+
+def test_many_centres_are_small_and_unlabelled_few_are_labelled():
+    n = 50
+    few = plotting.fig_cluster_map(np.random.default_rng(0).normal(size=(n, 2)), np.arange(n) % 5, np.zeros(n, bool),
+                                   np.zeros((5, 2)))
+    many = plotting.fig_cluster_map(np.random.default_rng(0).normal(size=(n, 2)), np.arange(n) % 40, np.zeros(n, bool),
+                                    np.zeros((40, 2)))
+    star = [t for t in few.data if "centre" in (t.name or "")][0]
+    assert star.mode == "markers+text" and star.marker.size == 20
+    star = [t for t in many.data if "centre" in (t.name or "")][0]
+    assert star.mode == "markers" and star.marker.size < 20  # their index on hover
+    # The shape legend names shapes, in a colour no cluster is drawn in.
+    shapes = [t for t in many.data if t.name in ("all modalities observed", "some modality imputed")]
+    assert len(shapes) == 2 and {t.marker.color for t in shapes} == {"#555555"}
+
+
+def test_log_axes_write_every_tick_in_full():
+    import plotly.graph_objects as go
+
+    fig = plotting.readable_log_ticks(go.Figure(), [0.03, 0.4, 12.0, 700.0])
+    text = list(fig.layout.yaxis.ticktext)
+    assert len(text) == len(set(text))  # 0.2, 2 and 20 are not all "2"
+    assert "0.02" in text and "0.2" in text and "2" in text and "20" in text and "1000" in text
+    assert all(float(t) > 0 for t in text)
+
+
+def test_mse_is_drawn_as_dots_not_bars_on_its_log_scale():
+    import pandas as pd
+
+    errors = pd.DataFrame({"method": ["ul4m4", "mean"] * 2, "split": "all", "modality": ["a", "a", "all", "all"],
+                           "n_removed": 5, "mse": [0.5, 1.0, 0.6, 1.1], "cosine": [0.8, 0.0, 0.7, 0.0]})
+    fig = plotting.fig_imputation_error(errors, "mse")
+    assert {t.type for t in fig.data} == {"scatter"} and fig.layout.yaxis.type == "log"
+    assert {t.type for t in plotting.fig_imputation_error(errors, "cosine").data} == {"bar"}

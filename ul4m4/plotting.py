@@ -81,15 +81,17 @@ def fig_dimensions(names, dims):
 def fig_scales(names, Xs, mask):
     """Box plot of per-feature standard deviations of each modality (log scale): why standardise."""
     fig = go.Figure()
+    all_sd = []
     for m, (name, X) in enumerate(zip(names, Xs)):
         obs = X[mask[:, m]]
         sd = obs.std(axis=0) if obs.shape[0] else np.array([np.nan])
         sd = np.where(sd > 0, sd, np.nan)
         fig.add_trace(go.Box(y=sd, name=name, boxpoints=False, marker_color=cluster_color(m)))
+        all_sd.append(sd)
     fig.update_layout(title="Scale of each modality (std of each feature, observed rows)",
                       xaxis_title="Modality", yaxis_title="Feature standard deviation (original units, log scale)",
                       yaxis_type="log", showlegend=False, **LAYOUT)
-    return fig
+    return readable_log_ticks(fig, np.concatenate(all_sd) if all_sd else [])
 
 
 def fig_label_balance(y, target_names=None):
@@ -187,6 +189,10 @@ def fig_rates(report, names):
     return fig
 
 
+# Centres are labelled with their index on the map up to this many; beyond, the labels would cover the data.
+CENTRE_LABELS_UP_TO = 20
+
+
 def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_names=("dim 1", "dim 2"),
                     colour_title="cluster", hover=None, centre_note="", ids=None):
     """2-D map of samples: colour by cluster or label, circles observed, crosses imputed, stars centres.
@@ -234,19 +240,24 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
             text=None if hover is None else np.asarray(hover)[sel],
             hovertemplate="%{text}<extra></extra>" if hover is not None else None,
         ))
+    # The points' colour is the cluster (or label, or confidence), so the shape legend is drawn in a neutral
+    # grey: the status colours would name colours no point has.
     for status, tag in (("observed", "all modalities observed"), ("imputed", "some modality imputed")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=tag,
-                                 marker=dict(size=8, color=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status])))
+                                 marker=dict(size=8, color="#555555", symbol=STATUS_SYMBOLS[status])))
     if centres is not None:
         centres = np.asarray(centres)
         ok = ~np.isnan(centres).any(axis=1)
+        idx = np.flatnonzero(ok)
+        few = idx.size <= CENTRE_LABELS_UP_TO  # many centres: smaller stars, their index on hover only
         # The same trace type as the points: WebGL traces are drawn above every SVG one, so an SVG centre
         # would hide under a large map's points.
         fig.add_trace(Scatter(
-            x=centres[ok, 0], y=centres[ok, 1], mode="markers+text",
-            marker=dict(size=20, symbol="star", color=[cluster_color(j) for j in np.flatnonzero(ok)],
-                        line=dict(width=2, color="black"), opacity=1.0),
-            text=[str(j) for j in np.flatnonzero(ok)], textposition="top center",
+            x=centres[ok, 0], y=centres[ok, 1], mode="markers+text" if few else "markers",
+            marker=dict(size=20 if few else 11, symbol="star", color=[cluster_color(j) for j in idx],
+                        line=dict(width=2 if few else 1, color="black"), opacity=1.0),
+            text=[str(j) for j in idx], textposition="top center",
+            hovertemplate="centre %{text}<extra></extra>",
             name=f"cluster centre {centre_note}".strip(),
         ))
     fig.update_layout(title=title or "Samples in 2-D", xaxis_title=axis_names[0], yaxis_title=axis_names[1],
@@ -315,24 +326,44 @@ def fig_centre_presence(center_mask, names):
 
 
 def fig_imputation_error(errors, metric="mse", split="all"):
-    """Grouped bars: imputation error per modality, one colour per method (removed blocks only)."""
+    """Imputation error per modality, one colour per method (removed blocks only): grouped bars for the
+    cosine similarity, grouped dots for the MSE (on its log scale a bar's length would mean nothing)."""
     df = errors[(errors["split"] == split)].copy()
     fig = go.Figure()
+    log = metric == "mse"
     for method, sub in df.groupby("method", sort=False):
-        fig.add_trace(go.Bar(
-            x=sub["modality"], y=sub[metric], name=method_label(method), marker_color=method_color(method),
-            customdata=sub["n_removed"], hovertemplate="%{x}: %{y:.3f} (%{customdata} removed blocks)<extra></extra>",
-        ))
-    log = False
-    if metric == "mse":
+        common = dict(x=sub["modality"], y=sub[metric], name=method_label(method), customdata=sub["n_removed"],
+                      hovertemplate="%{x}: %{y:.3f} (%{customdata} removed blocks)<extra></extra>")
+        if log:
+            fig.add_trace(go.Scatter(mode="markers", marker=dict(size=11, color=method_color(method),
+                                                                 line=dict(width=1, color="white")), **common))
+        else:
+            fig.add_trace(go.Bar(marker_color=method_color(method), **common))
+    if log:
         title = "Imputation error: mean squared error on removed blocks (lower is better)"
         yt = "MSE (standardised units², log scale)"
-        log = True
     else:
         title = "Imputation quality: cosine similarity to the truth on removed blocks (higher is better)"
         yt = "Cosine similarity (standardised units)"
     fig.update_layout(title=title, xaxis_title="Modality ('all' = every removed block)", yaxis_title=yt,
-                      barmode="group", yaxis_type="log" if log else "linear", **LAYOUT)
+                      barmode="group", scattermode="group", yaxis_type="log" if log else "linear", **LAYOUT)
+    if log:
+        readable_log_ticks(fig, df[metric])
+    return fig
+
+
+def readable_log_ticks(fig, values, axis="y"):
+    """Label a log axis at 1, 2 and 5 times the powers of ten within the data, each written in full (plotly
+    writes 20 and 0.2 both as "2" between its decade labels)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return fig
+    lo, hi = v.min(), v.max()
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 2)
+             for m in (1, 2, 5)]
+    inside = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
+    getattr(fig, f"update_{axis}axes")(tickvals=inside, ticktext=[f"{t:g}" for t in inside])
     return fig
 
 
@@ -373,7 +404,7 @@ def pattern_table(report, names):
     return pd.DataFrame(rows)
 
 
-__all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label"]
+__all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label", "readable_log_ticks", "CENTRE_LABELS_UP_TO"]
 
 
 METRIC_LABELS = {
@@ -441,7 +472,7 @@ def fig_error_vs_rate(df):
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
-    return fig
+    return readable_log_ticks(fig, summ["mean"])
 
 
 def fig_k_sensitivity(df, metric="f1_micro"):
