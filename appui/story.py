@@ -11,6 +11,7 @@ import streamlit as st
 from appui import bigdata, state
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, ul4m4_family
+from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.projection import project_2d
 from ul4m4.summary import SWEEP_FAMILY, imputation_verdict, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import SweepConfig, check_sweep, run_sweep
@@ -134,7 +135,7 @@ class Facts:
                 held = [n for n, ch in zip(names, common[0]) if ch == "1"]
                 pattern = (f" The most common pattern keeps {', '.join(held) if held else 'nothing'} "
                            f"({common[1]:,} samples).")
-            return (f"Mechanism: {mcfg.mechanism}, on {SPLIT_CHOICES[mcfg.apply_to]}. {_pct(rep.realized_slot_rate)} of "
+            return (f"Mechanism: {MECHANISM_LABELS.get(mcfg.mechanism, mcfg.mechanism)}, on {SPLIT_CHOICES[mcfg.apply_to]}. {_pct(rep.realized_slot_rate)} of "
                     f"the modality slots are missing and {_pct(rep.realized_incomplete_rate)} of the samples are "
                     f"incomplete.{pattern} Blue: observed; orange: missing.")
         if step == 2:

@@ -107,3 +107,28 @@ def sidebar():
         else:
             st.caption("The address holds this scenario (data, missingness, run, map): copy it to share it.")
     return report_slot
+
+
+def show_method_warnings(said, names):
+    """The methods' warnings ("method: message" strings), one box per message naming every method that gave
+    it, in the app's words: method labels, modality names, and library options said to be the library's."""
+    import re
+
+    from ul4m4.plotting import method_label
+
+    said_by = {}
+    for w in said:
+        who, _, what = w.partition(": ")
+        said_by.setdefault(what, []).append(who)
+
+    def modality(match):
+        m = int(match.group(1))
+        return f"{names[m]!r}" if 0 <= m < len(names) else match.group(0)
+
+    for what, who in said_by.items():
+        text = re.sub(r"\bmodality (\d+)", modality, what)
+        text = re.sub(r"(\w+)=([\w.]+) floors those stds\.",
+                      r"The library's option UL4M4Imputer(\1=\2) floors those scales; the app keeps the paper's setting.",
+                      text)
+        st.warning(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}")
+

@@ -50,6 +50,7 @@ def test_home_shows_the_default_state():
     no_problem(at)
     text = " ".join(m.value for m in at.markdown)
     assert "mfeat: 2000 samples, 6 modalities" in text and "of modality slots missing" in text
+    assert "MCAR (each slot independently), on training and test data both incomplete" in text  # no raw codes
     assert at.session_state[state.DATASET].name == "mfeat"
 
 
@@ -242,7 +243,9 @@ def test_degradation_sweep_says_each_methods_warning_once():
     submit(at, "Run sweep")
     no_problem(at)
     said = [w.value for w in at.warning if "std below" in w.value]
-    assert len(said) == 1 and said[0].startswith("ul4m4: ")
+    assert len(said) == 1 and said[0].startswith("UL4M4 (paper): ")
+    # In the app's words: the modality's name, and the library's option named as the library's.
+    assert "'zernike'" in said[0] and "modality 4" not in said[0] and "The library's option" in said[0]
     at.run()  # shown again from the session's memo, not only while the sweep runs
     assert len([w.value for w in at.warning if "std below" in w.value]) == 1
 

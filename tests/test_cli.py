@@ -276,3 +276,36 @@ def test_unexpected_errors_are_one_line_with_status_1(tmp_path, capsys, monkeypa
     monkeypatch.setattr(ul4m4.sweep, "run_sweep", bug)
     rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")], capsys)
     assert rc == 1 and len(lines) == 1 and "internal error (KeyError" in lines[0]
+
+
+@pytest.mark.parametrize("case", ["earlier run", "empty path", "a file"])
+def test_out_is_a_new_or_empty_folder(tmp_path, capsys, case):
+    out = tmp_path / "out"
+    if case == "earlier run":
+        out.mkdir()
+        (out / "results.csv").write_text("an earlier run's results\n")
+    elif case == "a file":
+        out.write_text("x")
+    target = "" if case == "empty path" else str(out)
+    rc = main(["sweep", "--dataset", "breast_cancer", "--rates", "0,0.3", "--seeds", "1", "--methods", "mean",
+               "--out", target])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert {"earlier run": "already holds files", "empty path": "--out is empty",
+            "a file": "is a file, not a folder"}[case] in err
+    if case == "earlier run":  # untouched
+        assert (out / "results.csv").read_text() == "an earlier run's results\n" and len(list(out.iterdir())) == 1
+
+
+def test_a_failed_run_removes_what_it_wrote(tmp_path, monkeypatch, capsys):
+    import ul4m4.plotting as plotting
+
+    def broken(*a, **k):
+        raise ValueError("the figures failed")
+
+    monkeypatch.setattr(plotting, "sweep_figures", broken)  # after results.csv was written
+    out = tmp_path / "new" / "out"
+    rc = main(["sweep", "--dataset", "breast_cancer", "--rates", "0,0.3", "--seeds", "1", "--methods", "mean",
+               "--out", str(out)])
+    assert rc == 2 and "the figures failed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -385,3 +385,66 @@ def test_cli_runs_on_a_scheduler_given_by_address(tmp_path, capsys):
     ref = UL4M4Imputer(4, random_state=0, dtype="float64").fit(Xs, mask)
     for name, want in zip(("image", "text", "audio"), ref.transform(Xs, mask)):
         np.testing.assert_allclose(g[name][:], want, rtol=F64_RTOL, atol=F64_RTOL)
+
+
+@pytest.mark.parametrize("kind", ["npy", "zarr"])
+@pytest.mark.parametrize("failure", ["error", "interrupt", "disk full"])
+def test_a_store_is_written_whole_or_not_at_all(tmp_path, monkeypatch, kind, failure):
+    """Whatever stops the writing, the output path never holds a partial store, and nothing hidden stays."""
+    import errno
+    import os
+
+    from ul4m4 import stores
+
+    if kind == "zarr":
+        pytest.importorskip("zarr")
+    X = da.from_array(np.arange(40.0).reshape(20, 2), chunks=(5, 2))
+    calls = []
+
+    def boom(block):
+        calls.append(1)
+        if len(calls) == 3:  # the third chunk: some of the store is written by then
+            raise {"error": RuntimeError("lost the worker"), "interrupt": KeyboardInterrupt(),
+                   "disk full": OSError(errno.ENOSPC, "No space left on device")}[failure]
+        return block
+
+    bad = X.map_blocks(boom, dtype=X.dtype)
+    out = tmp_path / "out"
+    expected = {"error": RuntimeError, "interrupt": KeyboardInterrupt, "disk full": ValueError}[failure]
+    with pytest.raises(expected) as info:
+        stores.write_store(out, kind, ["a"], [bad], attrs={"ul4m4": {"converged": True}})
+    if failure == "disk full":
+        assert f"no space left on the device to write '{out}'; nothing was written" in str(info.value)
+    assert not out.exists() and os.listdir(tmp_path) == []
+    # A successful write lands at the path, complete.
+    stores.write_store(out, kind, ["a"], [X])
+    assert os.listdir(tmp_path) == ["out"]
+    np.testing.assert_array_equal(np.asarray(stores.open_store(out).Xs[0]), np.arange(40.0).reshape(20, 2))
+
+
+def test_a_full_disk_is_found_before_the_npy_files_are_written(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from ul4m4 import stores
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    X = da.from_array(np.ones((10, 3)), chunks=(5, 3))
+    with pytest.raises(ValueError, match="no space left on the device"):
+        stores.write_store(tmp_path / "o", "npy", ["a"], [X])
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_interrupt_is_one_line(tmp_path, capsys, monkeypatch):
+    import ul4m4.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.__dict__, "cmd_sweep", interrupted)
+    rc = main(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.strip().count("\n") == 0 and "interrupted" in err

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -102,14 +103,24 @@ def _seeds(text):
 
 @contextlib.contextmanager
 def _output_folder(path):
-    """Create the output folder for a run that is about to start; if the run fails, remove the folders
-    this created again (only while they are empty), so a failed run leaves nothing behind."""
+    """Create the output folder for a run that is about to start: a new folder, or an existing empty one
+    (files of an earlier run would be overwritten or mixed with this run's). If the run fails, what it
+    wrote there and the folders this created are removed again, so a failed run leaves nothing behind."""
+    if not str(path).strip():
+        raise ValueError("--out is empty; give the folder to write into.")
     out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out '{out}' is a file, not a folder; give a new folder.")
+    if out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"--out '{out}' already holds files (an earlier run's?); give a new or empty folder, "
+                         "so results of different runs are never overwritten or mixed.")
     created = [d for d in (out, *out.parents) if not d.exists()]
     out.mkdir(parents=True, exist_ok=True)
     try:
         yield out
     except BaseException:
+        for f in out.iterdir():  # the folder was empty: everything in it is this run's
+            shutil.rmtree(f, ignore_errors=True) if f.is_dir() and not f.is_symlink() else f.unlink(missing_ok=True)
         for d in created:  # deepest first
             try:
                 d.rmdir()
@@ -487,6 +498,9 @@ def main(argv=None):
     commands = {"sweep": cmd_sweep, "impute": cmd_impute, "warmup": cmd_warmup}
     try:
         return commands[args.command](args)
+    except KeyboardInterrupt:  # Ctrl-C: one line; a store being written was removed (stores.write_store)
+        print(f"python -m ul4m4 {args.command}: interrupted; no partial output was left.", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError, OverflowError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"python -m ul4m4 {args.command}: error: {message[:2000]}", file=sys.stderr)

@@ -18,6 +18,18 @@ from .validation import check_random_state, check_Xs
 __all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label", "complex_pattern_freqs",
            "holdout_mask"]
 
+# Short readable names of the mechanisms, for figures, pages and reports.
+MECHANISM_LABELS = {
+    "mcar": "MCAR (each slot independently)",
+    "standard": "Paper: standard (keep probability per modality)",
+    "complex": "Paper: complex (whole-pattern frequencies)",
+    "pepsy": "PEPSY (lead modalities, pm / ps)",
+    "mutually_exclusive": "iMML: mutually exclusive (one modality kept)",
+    "partial": "iMML: partial (subset of modalities can go)",
+    "mnar_value": "MNAR by value (depends on the modality itself)",
+    "mnar_label": "MNAR by label (depends on the class)",
+}
+
 MECHANISMS = {
     "mcar": "MCAR: every modality slot is removed independently with probability `rate`.",
     "standard": "Paper's standard scheme: modality m is kept with probability keep_probs[m].",

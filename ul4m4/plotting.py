@@ -160,8 +160,11 @@ def fig_patterns(pattern_counts, names, top=20):
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(size=12, color=colors, symbol=symbols,
                                                                       line=dict(width=2, color=colors)),
                              name="observed modality (filled)", hoverinfo="skip", showlegend=False), row=2, col=1)
-    fig.update_layout(title=f"Missing patterns ({len(pattern_counts)} distinct; blue dot = observed, orange ring = missing)",
-                      showlegend=False, **LAYOUT)
+    shown = (f"the {len(items)} most frequent of {len(pattern_counts)}" if len(items) < len(pattern_counts)
+             else f"all {len(pattern_counts)}")
+    fig.update_layout(title=f"Missing patterns: {shown}<br><sup>blue dot = observed, orange ring = missing; bars: "
+                            "share of the samples</sup>", showlegend=False, **LAYOUT)
+    fig.update_traces(textfont_size=12, selector=dict(type="bar"))
     fig.update_yaxes(title_text="Samples", row=1, col=1)
     fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed")
     fig.update_xaxes(title_text="Pattern (1 = observed, in modality order)", row=2, col=1, type="category")

@@ -10,8 +10,11 @@ the order of their names (``<name>.npy`` in a folder).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,12 +234,34 @@ def write_store(path, kind, names, Xs, mask=None, attrs=None, compressors="auto"
 
     Refuses to overwrite: ``path`` must not exist. ``attrs`` (JSON) go into the Zarr group's attributes
     or, for a folder, ``ul4m4.json``; ``compressors`` are those of the Zarr arrays (zarr's default).
-    """
-    import dask.array as da
 
+    All or nothing: the store is written under a hidden name next to ``path`` and renamed to it once
+    complete; whatever stops the writing (an error, a full disk, Ctrl-C) removes the partial store, so
+    ``path`` never holds one. The .npy files' space is reserved before they are written, so a full disk
+    is an error naming the store instead of a crash in the middle of a memory-mapped write.
+    """
     p = Path(path)
     if p.exists() or p.is_symlink():
         raise ValueError(f"'{p}' already exists; remove it or choose another output with --out.")
+    if not p.parent.is_dir():
+        raise ValueError(f"'{p.parent}' is not a folder; the output's folder must exist.")
+    tmp = p.parent / f".{p.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        _write_store(tmp, kind, names, Xs, mask, attrs, compressors)
+        if p.exists() or p.is_symlink():  # appeared meanwhile
+            raise ValueError(f"'{p}' already exists; remove it or choose another output with --out.")
+        os.rename(tmp, p)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ValueError(f"no space left on the device to write '{p}'; nothing was written.") from None
+        raise
+    return p
+
+
+def _write_store(p, kind, names, Xs, mask, attrs, compressors):
+    import dask.array as da
+
     arrays = list(zip(names, Xs)) + ([(MASK, mask)] if mask is not None else [])
     targets = []
     if kind == "zarr":
@@ -248,15 +273,29 @@ def write_store(path, kind, names, Xs, mask=None, attrs=None, compressors="auto"
             targets.append(group.create_array(name, shape=X.shape, dtype=X.dtype, chunks=(X.chunks[0][0], *X.shape[1:]),
                                               compressors=compressors))
     else:
-        p.mkdir(parents=True)
+        p.mkdir()
         for name, X in arrays:
             f = str(p / f"{name}.npy")
             np.lib.format.open_memmap(f, mode="w+", dtype=X.dtype, shape=X.shape)
+            _reserve(f)
             targets.append(_NpyTarget(f))
         (p / "ul4m4.json").write_text(json.dumps({"modalities": list(names), **(attrs or {})}, indent=1))
     # Whole rows per chunk, the rows of the targets' chunks: no two tasks write into one target chunk.
     da.store([X.rechunk((X.chunks[0], *(-1 for _ in X.shape[1:]))) for _, X in arrays], targets, lock=False)
-    return p
+
+
+def _reserve(f):
+    """Allocate the whole (sparse) file now: a full disk raises ENOSPC here, not SIGBUS in a mapped write."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(f, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # file systems without it
+            raise
+    finally:
+        os.close(fd)
 
 
 def is_store(path):

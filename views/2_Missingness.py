@@ -9,7 +9,7 @@ from appui import state
 from appui.widgets import chart_config, guard
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
-from ul4m4.missing import MECHANISMS, complex_pattern_freqs
+from ul4m4.missing import MECHANISM_LABELS, MECHANISMS, complex_pattern_freqs
 
 state.ensure_defaults()
 ss = st.session_state
@@ -26,16 +26,7 @@ st.markdown(
     "shown next to the request. Every sample keeps at least one modality."
 )
 
-LABELS = {
-    "mcar": "MCAR (each slot independently)",
-    "standard": "Paper: standard (keep probability per modality)",
-    "complex": "Paper: complex (whole-pattern frequencies)",
-    "pepsy": "PEPSY (lead modalities, pm / ps)",
-    "mutually_exclusive": "iMML: mutually exclusive (one modality kept)",
-    "partial": "iMML: partial (subset of modalities can go)",
-    "mnar_value": "MNAR by value (depends on the modality itself)",
-    "mnar_label": "MNAR by label (depends on the class)",
-}
+LABELS = MECHANISM_LABELS
 mech = st.selectbox("Mechanism", list(MECHANISMS), format_func=LABELS.get, key="miss_mechanism",
                     index=list(MECHANISMS).index(cfg.mechanism))
 st.caption(MECHANISMS[mech])

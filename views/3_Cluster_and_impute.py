@@ -8,7 +8,7 @@ import torch
 
 from appui import bigdata, state
 from appui.reporting import report_button
-from appui.widgets import Progress, chart_config, guard
+from appui.widgets import Progress, chart_config, guard, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve, ul4m4_family
@@ -110,12 +110,7 @@ st.success(
        if lowrank is not None else "")
     + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
 )
-said_by = {}  # one box per message, naming every method that gave it ("ul4m4, ul4m4_lowrank: ...")
-for w in run.warnings:
-    who, _, what = w.partition(": ")
-    said_by.setdefault(what, []).append(who)
-for what, who in said_by.items():
-    st.warning(f"{', '.join(dict.fromkeys(who))}: {what}")
+show_method_warnings(run.warnings, names)  # one box per message, naming every method that gave it
 for name, mdl in run.models.items():
     prov_m = run.provenances[name]
     if mdl.suspect_centres_.size:
@@ -148,7 +143,7 @@ else:
     st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", config=chart_config(), key="fig_error")
     st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
                "(each feature scaled by the mean and std of the true observed values).")
-    st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch")
+    st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch", placeholder="–")
 
 # ---- Choosing k without labels ------------------------------------------------------------------------------
 if soft is not None and soft.selection_ is not None:
@@ -227,7 +222,8 @@ def _selection_body(ids, table, n_imp, shown):
     shown_rows = table[table["sample"].isin(ids[:SELECTION_SHOWN])]
     styled = shown_rows.style.map(lambda v: f"color: {plotting.STATUS_COLOURS.get(v, 'inherit')}; font-weight: 600"
                                   if v in plotting.STATUS_COLOURS else "", subset=["status"]).format(precision=3, na_rep="")
-    st.dataframe(styled, hide_index=True, width="stretch", key="selection_table")
+    st.dataframe(styled, hide_index=True, width="stretch", key="selection_table", placeholder="–",
+                 column_config={"missing because": st.column_config.TextColumn(width="medium")})
     if len(ids) > SELECTION_SHOWN:
         st.caption(f"The table lists the first {SELECTION_SHOWN} of them; the download holds all {len(ids)}.")
     st.download_button("Selected samples (.csv)", table.to_csv(index=False).encode(), "selected_samples.csv",
@@ -325,7 +321,7 @@ def inspect_sample(i):
                 "runner-up": "none" if p.runner_up[i, m] < 0 else f"centre {int(p.runner_up[i, m])}",
                 "runner-up distance": p.runner_up_distance[i, m],
             })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="–")
     st.caption("Paper: distance is r, the candidate's distance to its nearest centre. Soft: the sample's distance to "
                "the centre with the largest weight; the fill is the weighted mean of the centres that hold the "
                "modality. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")

@@ -7,14 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import Progress, chart_config, guard
+from appui.widgets import Progress, chart_config, guard, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
-from ul4m4.missing import MECHANISMS
+from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep
 from ul4m4.timing import estimate_sweep_seconds, format_seconds
@@ -37,7 +37,7 @@ if ds.y is None:
     st.error("This dataset has no labels, so there is nothing to classify. Load a dataset with labels on the Data page.")
     st.stop()
 
-mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism",
+mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism", format_func=MECHANISM_LABELS.get,
                     index=list(MECHANISMS).index(ss[state.MISSING_CFG].mechanism))
 st.caption(f"Here a rate means: {RATE_MEANING[mech]}.")
 with st.form("degradation_form"):
@@ -183,7 +183,8 @@ if df is None:
     st.stop()
 
 cfg = cfgs[0]
-st.caption(f"{ds.name}, {cfg.mechanism}, classifier: {cfg.classifier}, seeds {list(cfg.seeds)}, "
+st.caption(f"{ds.name}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: {cfg.classifier}, "
+           f"seeds {list(cfg.seeds)}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)
 st.plotly_chart(figs["f1_micro"], width="stretch", config=chart_config(), key="fig_deg_micro")
@@ -209,37 +210,34 @@ if "k_sensitivity" in figs:
 
 # What the methods warned about while this sweep computed its units (units reused from an earlier sweep
 # were reported then): one box per message, naming every method that gave it.
-said_by = {}
-for c in cfgs:
-    for w in (state.memo_get(("sweep_warnings", ss[state.DATASET_KEY], c)) or []) if c is not None else []:
-        who, _, what = w.partition(": ")
-        said_by.setdefault(what, []).append(who)
-for what, who in said_by.items():
-    st.warning(f"{', '.join(dict.fromkeys(who))}: {what}")
+show_method_warnings([w for c in cfgs if c is not None
+                      for w in state.memo_get(("sweep_warnings", ss[state.DATASET_KEY], c)) or []], ds.modality_names)
 
 with st.expander("Results table"):
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.dataframe(df, hide_index=True, width="stretch", placeholder="–")
 
-st.subheader("Why 'F1-micro' in the published scripts looks so good")
-st.markdown(
-    "The published MM-IMDb script computes its 'F1-micro' on **flattened** label vectors: every "
-    "(sample, genre) slot counts, including the many negatives, so it is really the accuracy over label "
-    "slots. On sparse multilabel data, predicting no label at all scores high. Real micro-F1 counts only "
-    "the positive labels."
-)
-rng = np.random.default_rng(0)
-y_demo = (rng.random((1000, 27)) < 2.4 / 27).astype(int)  # about 2.4 genres per film out of 27
-nothing = np.zeros_like(y_demo)
-demo = pd.DataFrame([
-    {"prediction": "no genre at all", "flattened 'F1-micro' (published)": flattened_f1_micro(y_demo, nothing),
-     "real F1-micro": classification_scores(y_demo, nothing)["f1_micro"]},
-    {"prediction": "the true genres", "flattened 'F1-micro' (published)": flattened_f1_micro(y_demo, y_demo),
-     "real F1-micro": classification_scores(y_demo, y_demo)["f1_micro"]},
-])
-st.dataframe(demo.round(3), hide_index=True, width="stretch")
-st.caption("Computed live on 1,000 random label vectors with 27 labels and about 2.4 positives each.")
-if "flattened_f1_micro" in figs:
-    st.plotly_chart(figs["flattened_f1_micro"], width="stretch", config=chart_config(), key="fig_deg_flat")
+# On multilabel data this explains the figure below it; on single-label data it is background, folded away.
+with st.expander("Why 'F1-micro' in the published scripts looks so good (multilabel data such as MM-IMDb)",
+                 expanded=bool(ds.is_multilabel)):
+    st.markdown(
+        "The published MM-IMDb script computes its 'F1-micro' on **flattened** label vectors: every "
+        "(sample, genre) slot counts, including the many negatives, so it is really the accuracy over label "
+        "slots. On sparse multilabel data, predicting no label at all scores high. Real micro-F1 counts only "
+        "the positive labels."
+    )
+    rng = np.random.default_rng(0)
+    y_demo = (rng.random((1000, 27)) < 2.4 / 27).astype(int)  # about 2.4 genres per film out of 27
+    nothing = np.zeros_like(y_demo)
+    demo = pd.DataFrame([
+        {"prediction": "no genre at all", "flattened 'F1-micro' (published)": flattened_f1_micro(y_demo, nothing),
+         "real F1-micro": classification_scores(y_demo, nothing)["f1_micro"]},
+        {"prediction": "the true genres", "flattened 'F1-micro' (published)": flattened_f1_micro(y_demo, y_demo),
+         "real F1-micro": classification_scores(y_demo, y_demo)["f1_micro"]},
+    ])
+    st.dataframe(demo.round(3), hide_index=True, width="stretch")
+    st.caption("Computed live on 1,000 random label vectors with 27 labels and about 2.4 positives each.")
+    if "flattened_f1_micro" in figs:
+        st.plotly_chart(figs["flattened_f1_micro"], width="stretch", config=chart_config(), key="fig_deg_flat")
 
 st.subheader("Downloads")
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.

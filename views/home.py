@@ -6,6 +6,8 @@ import streamlit as st
 
 from appui import state
 from appui.widgets import guard
+from ul4m4.experiment import SPLIT_CHOICES
+from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.summary import imputation_verdict
 
 state.ensure_defaults()
@@ -37,7 +39,7 @@ with c2:
     with guard("simulating missingness"):
         mres = state.current_mask()
         cfg = ss[state.MISSING_CFG]
-        st.write(f"{cfg.mechanism} on {cfg.apply_to} split(s): "
+        st.write(f"{MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, on {SPLIT_CHOICES[cfg.apply_to]}: "
                  f"{100 * mres.report.realized_slot_rate:.1f}% of modality slots missing, "
                  f"{100 * mres.report.realized_incomplete_rate:.1f}% of samples incomplete")
     st.page_link("views/2_Missingness.py", label="Simulate missing modalities", icon=":material/grid_off:")

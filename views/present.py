@@ -64,6 +64,8 @@ st.title(facts.headline(step), anchor=False)
 st.markdown(f"<div class='ul4m4-caption'>{html.escape(facts.caption(step))}</div>", unsafe_allow_html=True)
 fig = facts.figure(step)
 if fig is not None:
+    if presenting:  # readable from the back of a room: the charts' type grows with the page's
+        fig.update_layout(font_size=17, title_font_size=22, legend_font_size=16, hoverlabel_font_size=16)
     st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_story_{step}")
 elif step == len(story.STEPS) - 1:
     st.info("The downstream curves have not been computed for this scenario yet.")
