@@ -23,8 +23,9 @@ def test_rate_one_is_refused():
 
 def test_one_modality_only_is_never_emptied():
     ds = make_synthetic(n_samples=80, n_modalities=1, dims=5, random_state=0)
-    m = make_mask(ds, MissingConfig(rate=0.5))
-    assert m.mask.all() and m.report.n_restored > 0  # documented: a sample keeps its only modality
+    with pytest.raises(ValueError, match="with one modality nothing can be removed"):
+        make_mask(ds, MissingConfig(rate=0.5))  # a sample keeps its only modality: said, not silently ignored
+    m = make_mask(ds, MissingConfig(rate=0.0))
     run = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean"), n_clusters=3))
     assert np.array_equal(run.completed["ul4m4"][0], ds.Xs[0])
 

@@ -123,9 +123,15 @@ def test_bad_sizes():
         simulate_missing(0, 2, "mcar", rate=0.1)
 
 
-def test_single_modality_never_loses_it():
-    mask, rep = simulate_missing(100, 1, "mcar", rate=0.9, random_state=0)
-    assert mask.all() and rep.n_restored > 0
+@pytest.mark.parametrize("mechanism, kw", [("mcar", {"rate": 0.9}), ("standard", {"keep_probs": [0.5]}),
+                                         ("mnar_label", {"rate": 0.3, "y": np.arange(100) % 2}),
+                                         ("mutually_exclusive", {"rate": 0.5}), ("partial", {"rate": 0.5})])
+def test_single_modality_cannot_lose_it_and_says_so(mechanism, kw):
+    # Every sample keeps a modality: with one, any request for missingness would silently give none.
+    with pytest.raises(ValueError, match="with one modality nothing can be removed"):
+        simulate_missing(100, 1, mechanism, random_state=0, **kw)
+    mask, rep = simulate_missing(100, 1, "mcar", rate=0.0, random_state=0)  # asking for nothing is fine
+    assert mask.all()
 
 
 def test_mask_report_for_any_mask():
@@ -151,3 +157,16 @@ def test_complex_pattern_freqs_by_hand():
     # The frequencies are a valid request for the complex scheme, and about `rate` of samples lose something.
     mask, rep = simulate_missing(4000, 3, "complex", pattern_freqs=f3, random_state=0)
     assert abs(rep.realized_incomplete_rate - 0.3) < 0.03
+
+
+@pytest.mark.parametrize("mechanism", ["mnar_value", "mnar_label"])
+@pytest.mark.parametrize("strength", [-100.0, -20.0, 20.0, 100.0])
+def test_mnar_follows_the_requested_rate_at_any_strength(mechanism, strength):
+    # The offset's search once stopped at +-50: past a strength of about 10 every rate gave the same mask.
+    n, M = 3000, 3
+    kw = ({"Xs": [np.random.default_rng(m).normal(size=(n, 4)) for m in range(M)]} if mechanism == "mnar_value"
+          else {"y": np.arange(n) % 4})
+    got = [simulate_missing(n, M, mechanism, rate=r, strength=strength, random_state=0, **kw)[1].realized_slot_rate
+           for r in (0.1, 0.3, 0.5)]
+    assert got[0] < got[1] < got[2]
+    assert abs(got[0] - 0.1) < 0.03

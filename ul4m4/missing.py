@@ -134,17 +134,27 @@ def _restore_one(mask, rng):
 
 
 def _calibrated_probs(score, rate, strength):
-    """p_i = sigmoid(strength * score_i + b) with b found by bisection so that mean(p) = rate."""
+    """p_i = sigmoid(strength * score_i + b) with b found by bisection so that mean(p) = rate.
+
+    The bracket holds the answer whatever the strength: at b = -(max |strength * score| + 40) every p is
+    below 1e-17, at its negative every p is above 1 - 1e-17 (a fixed [-50, 50] missed it for strengths
+    past about 10, so every rate gave the same mask)."""
+    from scipy.special import expit
+
     if rate == 0:
         return np.zeros_like(score)
-    lo, hi = -50.0, 50.0
-    for _ in range(100):
+    z = strength * np.asarray(score, dtype=np.float64)
+    reach = float(np.abs(z).max(initial=0.0)) + 40.0
+    lo, hi = -reach, reach
+    for _ in range(200):
         b = 0.5 * (lo + hi)
-        p = 1.0 / (1.0 + np.exp(-(strength * score + b)))
+        p = expit(z + b)
         if p.mean() < rate:
             lo = b
         else:
             hi = b
+        if hi - lo <= 1e-12 * reach:
+            break
     return p
 
 
@@ -347,6 +357,10 @@ def simulate_missing(
         mask = rng.random((n, M)) >= p
         restored = _restore_one(mask, rng)
         requested = r
+    if M == 1 and requested > 0:
+        raise ValueError(f"with one modality nothing can be removed: every sample keeps at least one modality, so "
+                         f"the requested missingness ({requested:g}) cannot happen; missing-modality simulation "
+                         "needs two or more modalities.")
     report = mask_report(mask, mechanism, params, kind, requested, restored)
     return mask, report
 
