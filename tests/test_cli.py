@@ -309,3 +309,17 @@ def test_a_failed_run_removes_what_it_wrote(tmp_path, monkeypatch, capsys):
                "--out", str(out)])
     assert rc == 2 and "the figures failed" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('"rate"', '"ratee"', 1), "missingness has unknown setting(s) 'ratee'"),
+    (lambda t: t.replace('"n_clusters"', '"n_cluster"', 1), "run has unknown setting(s) 'n_cluster'"),
+    (lambda t: t.replace('"run": {', '"run": {"seed": 7, ', 1), "gives the key 'seed' twice in one object"),
+])
+def test_a_misspelt_or_repeated_manifest_setting_is_refused(tmp_path, capsys, edit, message):
+    # Ignored, a misspelt setting would run with the default; repeated, the last would silently win.
+    man = breast_cancer_manifest(tmp_path, ("mean",))
+    man.write_text(edit(man.read_text()))
+    assert main(["impute", "--manifest", str(man), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "o").exists()

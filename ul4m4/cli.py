@@ -281,12 +281,22 @@ def _n_classes(ds):
 # ---------------------------------------------------------------------------------------------------
 # Manifests: read with a bound, every field checked for its type before anything runs
 # ---------------------------------------------------------------------------------------------------
+def _no_duplicate_keys(pairs):
+    """A JSON object as a dict, refusing a key given twice (the last one would silently win)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the manifest gives the key {key[:80]!r} twice in one object; give each setting once.")
+        out[key] = value
+    return out
+
+
 def _read_manifest(path):
     from .files import read_regular_file
 
     raw = read_regular_file(path, MAX_MANIFEST_BYTES, "a manifest (.json) file")
     try:
-        man = json.loads(raw.decode("utf-8"))
+        man = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text; expected a JSON manifest.") from None
     except json.JSONDecodeError as exc:
@@ -328,6 +338,11 @@ def _config_from(section, cls, where, specials=()):
     names (``specials`` maps a field to the JSON kinds it is stored as)."""
     import dataclasses
 
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(str(k)[:40] for k in section if k not in known)
+    if unknown:  # a misspelt setting would otherwise be ignored and the run use the default
+        raise ValueError(f"{where} has unknown setting(s) {', '.join(map(repr, unknown[:5]))}; expected some of "
+                         f"{', '.join(sorted(known))}.")
     out = {}
     for f in dataclasses.fields(cls):
         if f.name not in section:
