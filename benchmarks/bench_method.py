@@ -2,6 +2,8 @@
 
     python benchmarks/bench_method.py            # the issue's measurements (about 15-25 min on 2 cores)
     python benchmarks/bench_method.py --quick    # one seed, 30 % and 60 %, no n = 20,000 timing
+    python benchmarks/bench_method.py --ul4m4-only       # UL4M4 soft and + low rank only (seeds 0-2)
+    python benchmarks/bench_method.py --downstream 10    # soft, auto against mean fill downstream, 10 seeds
 
 Data sets: the bundled mfeat (6 views), scikit-learn's digits cut into four 4x4-pixel quadrant views (not
 bundled with the project) and the bundled breast cancer views (569 samples: tiny). MCAR on both splits
@@ -56,7 +58,9 @@ def block_errors(ds, completed, removed):
     return err
 
 
-def quality(seeds, rates):
+def quality(seeds, rates, only=None, curve=True):
+    """``only``: the methods to run (UL4M4 soft always runs: the choice and the confidence are its);
+    ``curve``: also the label-free choice against the grid's true errors (``k_curve``, the slow part)."""
     rows, conf_rows, choice_rows = [], [], []
     for name, ds in datasets().items():
         for rate in rates:
@@ -65,6 +69,8 @@ def quality(seeds, rates):
                 methods = ["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "ul4m4_lowrank"]
                 if name != "mfeat":
                     methods.append("iterative")
+                if only:
+                    methods = [m for m in methods if m in only or m == "ul4m4_soft"]
                 cfg = RunConfig(methods=tuple(methods), n_clusters=default_n_clusters(ds), seed=seed)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -74,22 +80,23 @@ def quality(seeds, rates):
                     rows.append({"dataset": name, "rate": rate, "seed": seed, "method": r["method"],
                                  "mse": r["mse"], "seconds": run.seconds[r["method"]]})
                 soft = run.models["ul4m4_soft"]
-                for meth in ("ul4m4", "ul4m4_soft"):
+                for meth in [m for m in ("ul4m4", "ul4m4_soft") if m in run.completed]:
                     err = block_errors(ds, run.completed[meth], mres.removed)
                     c = run.provenances[meth].confidence
                     sel = mres.removed
                     conf_rows.append({"dataset": name, "rate": rate, "seed": seed, "method": meth,
                                       "spearman": float(spearmanr(c[sel], -err[sel]).statistic)})
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    curve = k_curve(ds, mres, cfg, soft)
-                chosen = float(curve.loc[curve["k"] == soft.n_clusters_, "true_mse_soft"].iloc[0])
-                choice_rows.append({"dataset": name, "rate": rate, "seed": seed, "chosen_k": soft.n_clusters_,
-                                    "chosen_true_mse": chosen, "best_k": int(curve.loc[curve["true_mse_soft"].idxmin(), "k"]),
-                                    "best_true_mse": float(curve["true_mse_soft"].min()),
-                                    "paper_min": float(curve["true_mse_paper"].min()),
-                                    "paper_max": float(curve["true_mse_paper"].max()),
-                                    "lowrank_weight": run_weight(run)})
+                if curve:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        kc = k_curve(ds, mres, cfg, soft)
+                    chosen = float(kc.loc[kc["k"] == soft.n_clusters_, "true_mse_soft"].iloc[0])
+                    choice_rows.append({"dataset": name, "rate": rate, "seed": seed, "chosen_k": soft.n_clusters_,
+                                        "chosen_true_mse": chosen, "best_k": int(kc.loc[kc["true_mse_soft"].idxmin(), "k"]),
+                                        "best_true_mse": float(kc["true_mse_soft"].min()),
+                                        "paper_min": float(kc["true_mse_paper"].min()),
+                                        "paper_max": float(kc["true_mse_paper"].max()),
+                                        "lowrank_weight": run_weight(run)})
                 print(f"{name} rate {rate} seed {seed}: " + ", ".join(
                     f"{m} {v:.3f}" for m, v in zip(e["method"], e["mse"])), flush=True)
     return pd.DataFrame(rows), pd.DataFrame(conf_rows), pd.DataFrame(choice_rows)
@@ -101,12 +108,11 @@ def run_weight(run):
     return float(model.centre_weight_) if model is not None else float("nan")
 
 
-def downstream(seeds):
+def downstream(seeds, methods=("mean", "ul4m4", "ul4m4_soft", "softimpute", "knn", "ul4m4_lowrank")):
     from ul4m4.sweep import SweepConfig, run_sweep
 
     ds = ul4m4.load_dataset("mfeat")
-    cfg = SweepConfig(rates=(0.6,), seeds=tuple(seeds), methods=("mean", "ul4m4", "ul4m4_soft", "softimpute", "knn", "ul4m4_lowrank"),
-                      k=default_n_clusters(ds))
+    cfg = SweepConfig(rates=(0.6,), seeds=tuple(seeds), methods=tuple(methods), k=default_n_clusters(ds))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = run_sweep(ds, cfg)
@@ -137,10 +143,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--timing", action="store_true", help="only the n = 20,000 timing")
+    ap.add_argument("--ul4m4-only", action="store_true",
+                    help="only UL4M4 soft, auto and UL4M4 + low rank (errors and confidence, seeds 0-2; no k curve)")
+    ap.add_argument("--downstream", type=int, metavar="N",
+                    help="only the downstream comparison of UL4M4 soft, auto with mean fill, seeds 0 to N-1")
     args = ap.parse_args()
     if args.timing:
         t = timing_20k()
         print(f"n = 20,000: UL4M4 soft auto {t['ul4m4_soft_runs']} s, kNN {t['knn_runs']} s (kNN / soft = {t['knn_over_soft']:.1f})")
+        return
+    if args.downstream:
+        print(downstream(range(args.downstream), ("mean", "ul4m4_soft")).round(4))
+        return
+    if args.ul4m4_only:
+        q, conf, _ = quality([0, 1, 2], [0.3, 0.6], only=("ul4m4_soft", "ul4m4_lowrank"), curve=False)
+        pd.set_option("display.width", 200)
+        print(q.groupby(["dataset", "rate", "method"])["mse"].mean().unstack("method").round(3))
+        print(conf.groupby(["dataset", "rate", "method"])["spearman"].mean().unstack().round(3))
         return
     seeds = [0] if args.quick else [0, 1, 2]
     q, conf, choice = quality(seeds, [0.3, 0.6])

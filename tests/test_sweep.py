@@ -169,3 +169,15 @@ def test_without_a_callback_the_warning_is_issued_once(tiny_scale_ds):
         run_sweep(tiny_scale_ds, cfg)
     texts = [str(w.message) for w in caught if "std below" in str(w.message)]
     assert texts and len(texts) == len(set(texts)) and texts[0].startswith("ul4m4: ")
+
+
+@pytest.mark.parametrize("field, values, said", [("rates", (0.2, 0.4, 0.2), "rates list 0.2 more than once"),
+                                                 ("seeds", (0, 0), "seeds list 0 more than once"),
+                                                 ("ks", (2, 3, 2), "k values list 2 more than once")])
+def test_a_value_given_twice_is_refused(ds, field, values, said):
+    from dataclasses import replace
+
+    from ul4m4.sweep import check_sweep
+
+    with pytest.raises(ValueError, match=said):
+        check_sweep(replace(SweepConfig(methods=("ul4m4", "mean"), k=3), **{field: values}), ds)

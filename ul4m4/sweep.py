@@ -104,6 +104,10 @@ def check_sweep(cfg, dataset):
             raise ValueError(f"rate {r} should be in [0, 1): a rate of 1 would leave nothing observed.")
     if not cfg.seeds:
         raise ValueError("give at least one seed.")
+    for what, values in (("rates", cfg.rates), ("seeds", cfg.seeds), ("k values", cfg.ks or ())):
+        twice = sorted({v for v in values if list(values).count(v) > 1})
+        if twice:  # each would give the same units twice, as duplicated rows of the table
+            raise ValueError(f"{what} list {', '.join(map(str, twice))} more than once; give each once.")
     ks = cfg.ks or (cfg.k,)
     n_train = dataset.n_samples - int(round(cfg.test_size * dataset.n_samples))
     for k in ks:
