@@ -448,3 +448,12 @@ def test_cli_interrupt_is_one_line(tmp_path, capsys, monkeypatch):
     rc = main(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 130 and err.strip().count("\n") == 0 and "interrupted" in err
+
+
+@pytest.mark.parametrize("labels", [[0, 1], np.zeros((1500, 2), dtype=int)])
+def test_fitted_labels_of_the_wrong_shape_are_refused_on_dask_input(labels):
+    Xs, mask, init = data(seed=4)
+    model = UL4M4Imputer(6, init=init, completion="soft", max_iter=100).fit(Xs, mask)
+    dXs, dm = chunked(Xs, mask)
+    with pytest.raises(ValueError, match="fitted_labels has shape"):
+        model.transform(dXs, dm, fitted_labels=labels)

@@ -339,9 +339,10 @@ def map_rows(estimator, method, data, specs, flatten=None, per_row=None, **kwarg
     est = dask.delayed(light_copy(estimator), pure=False)
     extra = {}
     for name, arr in (per_row or {}).items():
-        if arr.shape[0] != data.n:
-            raise ValueError(f"{name} has {arr.shape[0]} entries; expected one per sample ({data.n}).")
-        arr = arr.rechunk((data.rows,)) if isinstance(arr, da.Array) else da.from_array(np.asarray(arr), chunks=(data.rows,))
+        arr = arr if isinstance(arr, da.Array) else np.asarray(arr)
+        if arr.ndim != 1 or arr.shape[0] != data.n:
+            raise ValueError(f"{name} has shape {tuple(arr.shape)}; expected one entry per sample ({data.n}).")
+        arr = arr.rechunk((data.rows,)) if isinstance(arr, da.Array) else da.from_array(arr, chunks=(data.rows,))
         extra[name] = arr.to_delayed().ravel()
     parts = [dask.delayed(_call_chunk, pure=False)(est, method, off, xs, a, {**kwargs, **{k: v[i] for k, v in extra.items()}})
              for i, (off, xs, a) in enumerate(data.chunks())]

@@ -483,9 +483,9 @@ class UL4M4Imputer(PartialModalityKMeans):
         fitted_labels : array-like of int of shape (n_samples,), default=None
             For rows the model was fitted on, their cluster (their ``labels_`` entry); -1 for the other
             rows. The soft completion completes such a row out of sample: its distance to its own centre
-            is the distance to the mean of that centre's *other* members (``loo_distances``), as for a new
-            sample, instead of a distance shrunk by the row's own pull on the centre. ``fit_transform``
-            passes ``labels_``. The greedy completion (the paper's) ignores it.
+            is the distance to the mean of that centre's *other* members, as for a new sample, instead of
+            a distance shrunk by the row's own pull on the centre. ``fit_transform`` passes ``labels_``.
+            The greedy completion (the paper's) ignores it.
 
         Returns
         -------
