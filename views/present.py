@@ -66,6 +66,8 @@ fig = facts.figure(step)
 if fig is not None:
     if presenting:  # readable from the back of a room: the charts' type grows with the page's
         fig.update_layout(font_size=17, title_font_size=22, legend_font_size=16, hoverlabel_font_size=16)
+        fig.update_xaxes(tickfont_size=15, title_font_size=17)  # the house layout sets the axes' own sizes
+        fig.update_yaxes(tickfont_size=15, title_font_size=17)
     st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_story_{step}")
 elif step == len(story.STEPS) - 1:
     st.info("The downstream curves have not been computed for this scenario yet.")
