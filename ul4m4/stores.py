@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,6 +222,8 @@ class _NpyTarget:
         self.path = path
 
     def __setitem__(self, region, value):
+        if not os.path.exists(self.path):  # the write failed and its partial store was removed
+            return
         mm = np.load(self.path, mmap_mode="r+")
         try:
             mm[region] = value
@@ -252,11 +255,38 @@ def write_store(path, kind, names, Xs, mask=None, attrs=None, compressors="auto"
             raise ValueError(f"'{p}' already exists; remove it or choose another output with --out.")
         os.rename(tmp, p)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_partial(tmp)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ValueError(f"no space left on the device to write '{p}'; nothing was written.") from None
         raise
     return p
+
+
+def _remove_partial(tmp, settle=2.0):
+    """Remove a partial store. Write tasks already running when the write failed may still finish; their
+    targets skip writing once the store's folder is gone (``_ZarrTarget``, ``_NpyTarget``), and one that
+    passed that check just before the removal is caught by removing again until the folder stays gone."""
+    deadline, gone = time.monotonic() + settle, 0
+    while gone < 3 and time.monotonic() < deadline:  # gone at three checks in a row, 50 ms apart
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+            gone = 0
+        else:
+            gone += 1
+        time.sleep(0.05)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _ZarrTarget:
+    """A Zarr array written region by region that skips writing once its store's folder was removed (a
+    failed write's task still running would otherwise create the folder again)."""
+
+    def __init__(self, array, root):
+        self.array, self.root = array, str(root)
+
+    def __setitem__(self, region, value):
+        if os.path.isdir(self.root):
+            self.array[region] = value
 
 
 def _write_store(p, kind, names, Xs, mask, attrs, compressors):
@@ -270,8 +300,9 @@ def _write_store(p, kind, names, Xs, mask, attrs, compressors):
         group = zarr.open_group(str(p), mode="w-")
         group.attrs.update({"modalities": list(names), **(attrs or {})})
         for name, X in arrays:
-            targets.append(group.create_array(name, shape=X.shape, dtype=X.dtype, chunks=(X.chunks[0][0], *X.shape[1:]),
-                                              compressors=compressors))
+            targets.append(_ZarrTarget(group.create_array(name, shape=X.shape, dtype=X.dtype,
+                                                          chunks=(X.chunks[0][0], *X.shape[1:]), compressors=compressors),
+                                       p))
     else:
         p.mkdir()
         for name, X in arrays:
