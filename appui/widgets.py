@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import traceback
 
 import streamlit as st
 
 from appui import scenario, state
-from ul4m4.plotting import STATUS_COLOURS
+from ul4m4.plotting import STATUS_COLOURS, method_label
 
 log = logging.getLogger("ul4m4.app")
 
@@ -111,10 +112,8 @@ def sidebar():
 
 def show_method_warnings(said, names):
     """The methods' warnings ("method: message" strings), one box per message naming every method that gave
-    it, in the app's words: method labels, modality names, and library options said to be the library's."""
-    import re
-
-    from ul4m4.plotting import method_label
+    it, in the app's words: method labels, modality names, and library options said to be the library's.
+    (The rewording follows the library's message texts: a reworded message is shown as the library says it.)"""
 
     said_by = {}
     for w in said:

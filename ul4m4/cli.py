@@ -120,7 +120,10 @@ def _output_folder(path):
         yield out
     except BaseException:
         for f in out.iterdir():  # the folder was empty: everything in it is this run's
-            shutil.rmtree(f, ignore_errors=True) if f.is_dir() and not f.is_symlink() else f.unlink(missing_ok=True)
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
         for d in created:  # deepest first
             try:
                 d.rmdir()
