@@ -66,3 +66,57 @@ def test_complete_fast_path_equals_general_path_with_exact_ties(global_random_se
     assert torch.equal(fast_idx, gen_idx)
     assert torch.allclose(fast_val, gen_val)
     assert fast_idx[0] == 1 and fast_val[0] == 0 and fast_idx[1] == 2 and fast_idx[4] == 0
+
+
+def test_held_centres_fast_path_equals_general_path_with_exact_ties(global_random_seed):
+    """Samples missing modalities, centres holding all: the per-row count path gives the general result."""
+    import torch
+
+    from ul4m4.distance import column_weights, concat_blocks, nearest_centre, ratio_or_inf, sample_center_terms
+
+    rng = np.random.default_rng(global_random_seed)
+    dims = [5, 3, 4]
+    a = torch.as_tensor(rng.random((40, 3)) < 0.6)
+    a[~a.any(dim=1), 1] = True
+    a[0] = torch.tensor([True, False, True])
+    a[1] = torch.tensor([False, True, False])
+    Z = [torch.as_tensor(rng.normal(size=(40, d))) for d in dims]
+    Zcat, Nz = concat_blocks(Z, a)
+    # Centre 1 equals sample 0 on its modalities and differs elsewhere (sample 0 never sees it); centre 3
+    # duplicates centre 1 (an exact tie); centre 2 equals sample 1 on modality 1 only.
+    C = torch.as_tensor(rng.normal(size=(5, sum(dims))))
+    C[1, :5], C[1, 8:] = torch.as_tensor(Z[0][0]), torch.as_tensor(Z[2][0])
+    C[3] = C[1]
+    C[2, 5:8] = torch.as_tensor(Z[1][1])
+    H = torch.ones((5, 3), dtype=torch.bool)
+    Nc = concat_blocks([C[:, :5], C[:, 5:8], C[:, 8:]], H)[1]
+    Cw = C * column_weights(dims, C.dtype, C.device)
+    fast_val, fast_idx, (T, b, s) = nearest_centre(Zcat, a, Nz, Cw, H, Nc, return_all=True)
+    full = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc))
+    gen_val, gen_idx = torch.min(full, dim=1)
+    assert torch.equal(fast_idx, gen_idx)
+    assert torch.allclose(fast_val, gen_val)
+    assert fast_idx[0] == 1 and fast_val[0] == 0 and fast_idx[1] == 2 and fast_val[1] == 0
+    # The affine form the Lloyd bounds read gives every distance.
+    assert torch.allclose((T + b[:, None]) * s[:, None], full, atol=1e-12)
+    # A centre lacking a modality falls back to the general path, with the same answer.
+    H2 = H.clone()
+    H2[4, 2] = False
+    Cw2 = Cw.clone()
+    Cw2[4, 8:] = 0.0
+    Nc2 = Nc.clone()
+    Nc2[4, 2] = 0.0
+    full2 = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw2, H2, Nc2))
+    g2, gi2 = torch.min(full2, dim=1)
+    for k_lacking in (1, 2):  # one of five centres lacks a modality (corrected columns); two (general path)
+        if k_lacking == 2:
+            H2[3, 0] = False
+            Cw2[3, :5] = 0.0
+            Nc2[3, 0] = 0.0
+            full2 = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw2, H2, Nc2))
+            g2, gi2 = torch.min(full2, dim=1)
+        val2, idx2, (T2, b2, s2) = nearest_centre(Zcat, a, Nz, Cw2, H2, Nc2, return_all=True)
+        assert torch.equal(idx2, gi2) and torch.allclose(val2, g2)
+        assert torch.allclose((T2 + torch.as_tensor(b2)[..., None]) * torch.as_tensor(s2)[..., None], full2,
+                              atol=1e-12)
+    assert idx2[0] == 1 and val2[0] == 0  # sample 0 lacks modality 1 and so shares with centre 3 less

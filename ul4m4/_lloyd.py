@@ -624,7 +624,11 @@ class _Bounds:
         else:  # shift lowered by more than its float32 rounding; the later steps round relatively
             shift = shift - shift.abs() * torch.finfo(torch.float32).eps
             low = T.add_(shift.float()[:, None]).clamp_(min=0.0).sqrt_()
-        low.mul_(math.sqrt(scale) * self.SHRINK)  # at most ~3 eps of rounding so far: 4 eps covers it
+        # At most ~3 eps of rounding so far: 4 eps covers it.
+        if isinstance(scale, float):
+            low.mul_(math.sqrt(scale) * self.SHRINK)
+        else:  # one scale per row (float64), rounded to float32 like the scalar above
+            low.mul_((scale.sqrt() * self.SHRINK).to(low.dtype)[:, None])
         low.scatter_(1, idx[:, None], float("inf"))
         if isinstance(rows, slice):
             if low.data_ptr() != self.lower[rows].data_ptr():  # T may already be the bounds' storage

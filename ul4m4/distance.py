@@ -197,19 +197,21 @@ def center_center_terms(Ccat, H, dims, patterns):
 def nearest_centre(Zcat, a, Nz, Cw, H, Nc, return_all=False, out=None):
     """Nearest centre of each sample in a block (lowest index on ties) and the squared distance to it.
 
-    Same result as the min over ``ratio_or_inf(*sample_center_terms(...))``. When every sample of the
-    block and every centre hold every modality, the count of shared modalities is the constant M, so
-    the division is skipped and only rows whose minimum lies within rounding of zero are re-examined
-    for exact ties; this is the common case on complete data.
+    Same result as the min over ``ratio_or_inf(*sample_center_terms(...))``. When every centre holds
+    every modality, the count of shared modalities is constant along each row (M on complete data), so
+    the argmin needs one matrix product and no division, and only rows whose minimum lies within
+    rounding of zero are re-examined for exact ties; this is the common case. When at most a quarter of
+    the centres lack a modality, those centres' columns are computed by the general terms where they
+    differ.
 
     Returns
     -------
     val : tensor (c,), squared partial distance (+inf where nothing is shared)
     idx : long tensor (c,)
-    all : (tensor (c, k), tensor (c,) or 0, float), only with ``return_all=True``: (T, b, s) with the
-        squared distances to every centre equal to (T + b[:, None]) * s, for the bounds of the Lloyd
-        passes (left in this form to save passes over T; entries near zero are not snapped). On the
-        fast path T is written into ``out`` (c, k) when given.
+    all : (tensor (c, k), tensor (c,) or 0, float or float64 tensor (c,)), only with ``return_all=True``:
+        (T, b, s) with the squared distances to every centre equal to (T + b[:, None]) * s[:, None], for
+        the bounds of the Lloyd passes (left in this form to save passes over T; entries near zero are
+        not snapped). On the fast paths T is written into ``out`` (c, k) when given.
     """
     M = a.shape[1]
     if bool(a.all()) and bool(H.all()):
@@ -228,6 +230,36 @@ def nearest_centre(Zcat, a, Nz, Cw, H, Nc, return_all=False, out=None):
             val[near] = 0.0
         val = val.clamp_(min=0.0) / M
         return (val, idx, (part, nz, 1.0 / M)) if return_all else (val, idx)
+    lacking = torch.nonzero(~H.all(dim=1))[:, 0]  # centres that lack some modality
+    if lacking.numel() <= H.shape[0] // 4 and bool(a.any(dim=1).all()):
+        # A sample shares with every centre that holds all modalities its own modalities, so along a row
+        # the count is constant and the argmin needs only ||c||^2 over the sample's modalities - 2 z.c
+        # (absent blocks of z are zero): one matrix product, no division.  (c, k)
+        dt = Zcat.dtype
+        nz = Nz.sum(dim=1)  # (c,)
+        cnt = a.sum(dim=1)  # (c,)
+        af = a.to(dt)
+        nca = af @ Nc.T  # (c, k)
+        part = torch.addmm(nca, Zcat, Cw.T, alpha=-2.0, out=out)
+        if lacking.numel():
+            # The few centres lacking a modality the sample holds share fewer modalities with it: their
+            # distances come from the general terms, written back in the row's units (d * cnt - ||z||^2).
+            HJ = H[lacking]
+            other = (af @ (~HJ).to(dt).T) > 0  # (c, j): the sample holds a modality the centre lacks
+            if bool(other.any()):
+                dJ = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw[lacking], HJ, Nc[lacking]))
+                dJ.mul_(cnt.to(dt)[:, None]).sub_(nz[:, None])
+                part[:, lacking] = torch.where(other, dJ, part[:, lacking])
+        val, idx = torch.min(part, dim=1)
+        val += nz
+        tol = 32.0 * torch.finfo(dt).eps * math.sqrt(Zcat.shape[1])
+        near = val <= tol * (nz + nca.gather(1, idx[:, None])[:, 0])
+        if bool(near.any()):
+            zero = part[near] + nz[near, None] <= tol * (nz[near, None] + nca[near])  # (r, k)
+            idx[near] = zero.to(torch.uint8).argmax(dim=1)
+            val[near] = 0.0
+        val = val.clamp_(min=0.0) / cnt.to(val.dtype)
+        return (val, idx, (part, nz, 1.0 / cnt.to(torch.float64))) if return_all else (val, idx)
     full = ratio_or_inf(*sample_center_terms(Zcat, a, Nz, Cw, H, Nc))  # (c, k)
     val, idx = torch.min(full, dim=1)
     return (val, idx, (full, 0.0, 1.0)) if return_all else (val, idx)
