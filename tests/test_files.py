@@ -287,6 +287,40 @@ def test_both_csv_parsers_read_the_same_values(monkeypatch):
         load("w.csv", fuzz.csv_bytes(df.astype({"b__7": object}).assign(b__7=["1", "2", "oops", "4", "5", "6"])))
 
 
+# Cells where Python's float() (and so numpy) and pandas' C reader disagree, and cells both read.
+_TRICKY_CELLS = ["1_000", "\u0661\u0662", "\uff11\uff12", "NAN", "nAn", "1.5\u00a0", "\u00a01.5", "0x10", "1e", "--1",
+                 "1d3", "  ", "Inf", "-infinity", "INF", " 1.5", "1.5 ", "+1", ".5", "5.", "1E3", "-0", "0001", "1e400",
+                 "nan", "NaN", "NA", "", "-1.5e-3"]
+
+
+@pytest.mark.parametrize("cell", _TRICKY_CELLS, ids=ascii)
+def test_both_csv_parsers_accept_and_refuse_the_same_cells(cell):
+    """One grammar for a numeric cell: whichever parser the table's shape picks, a cell reads as the same
+    number, or is refused with a message naming its column and data row."""
+    import ul4m4.files as F
+
+    rows = [["1", "2", "0"], ["3", "4", "1"], [cell, "6", "0"]]
+    data = ("a__0,b__0,y\n" + "\n".join(",".join(f'"{v}"' if v else v for v in r) for r in rows) + "\n").encode()
+    header, n = F._csv_scan(data)
+    groups, y_cols = F._layout(header)
+    out = {}
+    for name in ("_csv_rows", "_csv_pandas"):
+        try:
+            Xs, _ = getattr(F, name)(data, header, groups, y_cols, n, 10**6)
+            out[name] = Xs[0][2, 0]
+        except ValueError as exc:
+            out[name] = str(exc)
+    a, b = out["_csv_rows"], out["_csv_pandas"]
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b, out
+        assert "column 'a__0' holds text in data row 3" in a
+    else:
+        assert a == b or (np.isnan(a) and np.isnan(b)), out
+    expect_number = cell in ("Inf", "-infinity", "INF", " 1.5", "1.5 ", "+1", ".5", "5.", "1E3", "-0", "0001", "1e400",
+                             "nan", "NaN", "NA", "", "-1.5e-3")
+    assert isinstance(a, str) != expect_number, out
+
+
 # ---------------------------------------------------------------------------------------------------
 # The dtype whitelist
 # ---------------------------------------------------------------------------------------------------

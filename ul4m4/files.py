@@ -9,6 +9,7 @@ import collections
 import csv
 import io
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -365,31 +366,39 @@ _NA_STRINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-n
                "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
 
+# The numbers a CSV cell may hold, as pandas' C reader reads them: ASCII digits with an optional sign,
+# point and exponent, or inf / infinity in any case, with spaces around. Python's float() also takes
+# "1_000", other scripts' digits and "NAN"; the row parser reads with numpy, which follows float(), so
+# both parsers check cells against this one grammar and read the same file the same way.
+_NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity))[ \t]*")
+
+
 def _is_number(text):
-    if text in _NA_STRINGS:
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """Whether a CSV cell reads as a number or as missing (one of pandas' missing-value strings)."""
+    return text in _NA_STRINGS or _NUMBER.fullmatch(text) is not None
 
 
 def _first_text_cell(data, columns):
-    """The first cell of ``columns`` that is not a number, as (column, value): for the error message."""
+    """The first cell of ``columns`` that is not a number, as (column, value, data row): for the message."""
     reader = csv.reader(_text_stream(data))
     header = next(reader)
     wanted = set(columns)
     want = [(j, c) for j, c in enumerate(header) if c in wanted]
+    i = 0
     for row in reader:
+        if not row:
+            continue
+        i += 1
         for j, c in want:
             if j < len(row) and not _is_number(row[j]):
-                return c, row[j]
-    return None, None
+                return c, row[j], i
+    return None, None, None
 
 
-def _text_error(column, value):
-    return ValueError(f"column '{column}' holds text (e.g. {value[:40]!r}); modality columns must be numeric.")
+def _text_error(column, value, row):
+    return ValueError(f"column '{column}' holds text in data row {row:,} ({value[:40]!r}); modality columns must "
+                      "be numeric (digits 0-9 with an optional sign, point and exponent, e.g. -1.5e3; an empty "
+                      "cell or NaN for a missing value).")
 
 
 def _check_text_size(n_rows, longest, max_bytes):
@@ -427,9 +436,9 @@ def _csv_pandas(data, header, groups, y_cols, n_rows, label_bytes):
         # Feature columns are read as float64 directly: inferring a type per column costs more.
         df = pd.read_csv(io.BytesIO(data), dtype=dict.fromkeys(feature_cols, np.float64), low_memory=False)
     except ValueError as exc:
-        col, value = _first_text_cell(data, feature_cols)
+        col, value, row = _first_text_cell(data, feature_cols)
         if col is not None:
-            raise _text_error(col, value) from None
+            raise _text_error(col, value, row) from None
         raise ValueError(f"the CSV file could not be parsed ({_first_line(exc)}); expected comma-separated numbers "
                          "with a header.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OverflowError) as exc:
@@ -463,15 +472,21 @@ def _csv_rows(data, header, groups, y_cols, n_rows, label_bytes):
         if not row:
             continue
         cells = np.array(row, dtype=text_dtype)[feat]
-        cells[np.isin(cells, na)] = "nan"
+        missing = np.isin(cells, na)
+        cells[missing] = "nan"
         try:
             values = cells.astype(np.float64)
+            # numpy reads what float() reads: refuse what pandas would (see _NUMBER) at the cost of a check
+            # of the row's text, and a closer look only at rows that fail it.
+            text = "".join(row[p] for p in feat)
+            if not text.isascii() or "_" in text or bool((np.isnan(values) & ~missing).any()):
+                raise ValueError
         except ValueError:
             j = next((j for j, v in enumerate(row[p] for p in feat) if not _is_number(v)), None)
             if j is None:
                 raise ValueError(f"data row {i + 1} of the CSV file could not be read as numbers; expected "
                                  "comma-separated numbers.") from None
-            raise _text_error(header[feat[j]], row[feat[j]]) from None
+            raise _text_error(header[feat[j]], row[feat[j]], i + 1) from None
         for m, X in enumerate(Xs):
             X[i] = values[bounds[m] : bounds[m + 1]]
         for k, p in enumerate(ypos):
