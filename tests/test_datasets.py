@@ -46,6 +46,7 @@ def test_synthetic_correlation_controls_shared_information():
     ({"n_samples": 1}, "n_samples=1 should be an integer >= 2"),
     ({"dims": [2, 3]}, "dims has 2 entries; expected n_modalities=3"),
     ({"correlation": 1.5}, r"correlation=1.5 should be a number in \[0, 1\]"),
+    ({"n_modalities": 65, "dims": 1}, "n_modalities=65 is more than the 64 modalities"),
     ({"random_state": "a"}, "random_state='a'"),
 ])
 def test_synthetic_errors(kwargs, match):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import (MAX_LABEL_CHARS, SUFFIXES, check_regular_file, label_dtype_problem, mb, read_parts,
+from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb, read_parts,
                     read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
 from .validation import check_random_state, check_Xs
@@ -224,6 +224,8 @@ def make_synthetic(
 
     n = _int("n_samples", n_samples, 2)
     M = _int("n_modalities", n_modalities, 1)
+    if M > MAX_MODALITIES:  # the limit every loaded data set has, so that the pages stay usable
+        raise ValueError(f"n_modalities={M} is more than the {MAX_MODALITIES} modalities a data set may have.")
     k = _int("n_clusters", n_clusters, 1)
     L = _int("latent_dim", latent_dim, 1)
     nl = _int("n_labels", n_labels, 1) if multilabel else 0
