@@ -278,6 +278,32 @@ def test_unexpected_errors_are_one_line_with_status_1(tmp_path, capsys, monkeypa
     assert rc == 1 and len(lines) == 1 and "internal error (KeyError" in lines[0]
 
 
+def test_warnings_are_one_line_each_and_not_repeated(tmp_path, capsys, monkeypatch):
+    """Library warnings (scikit-learn's, numpy's, ours) reach the terminal once each, on one line, without
+    the library file and source line Python's default shows."""
+    import warnings
+
+    import ul4m4.sweep
+    from sklearn.exceptions import ConvergenceWarning
+
+    def noisy(*args, **kwargs):
+        for _ in range(3):
+            warnings.warn("lbfgs failed to converge.\nIncrease the number of iterations.", ConvergenceWarning)
+            np.log(np.zeros(1))  # numpy: divide by zero
+            warnings.warn("a warning of ours", UserWarning)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(ul4m4.sweep, "run_sweep", noisy)
+    rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2
+    assert lines[:3] == [
+        "python -m ul4m4 sweep: warning (ConvergenceWarning): lbfgs failed to converge. Increase the number of "
+        "iterations.",
+        "python -m ul4m4 sweep: warning (RuntimeWarning): divide by zero encountered in log",
+        "python -m ul4m4 sweep: warning: a warning of ours"]
+    assert len(lines) == 4 and "error: stop here" in lines[3]
+
+
 @pytest.mark.parametrize("case", ["earlier run", "empty path", "a file"])
 def test_out_is_a_new_or_empty_folder(tmp_path, capsys, case):
     out = tmp_path / "out"

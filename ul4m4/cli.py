@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -510,12 +511,30 @@ def cmd_warmup(args):
     return 0
 
 
+def _one_line_warnings(command):
+    """A ``warnings.showwarning`` for the terminal: each distinct warning once, on one line, without the
+    source file and line that Python's default prints (they point into libraries, not at the input)."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())[:2000]
+        if (category, text) in seen:
+            return
+        seen.add((category, text))
+        kind = "" if category.__name__ in ("UserWarning", "UL4M4Warning") else f" ({category.__name__})"
+        print(f"python -m ul4m4 {command}: warning{kind}: {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"sweep": cmd_sweep, "impute": cmd_impute, "warmup": cmd_warmup}
     try:
-        return commands[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            return commands[args.command](args)
     except KeyboardInterrupt:  # Ctrl-C: one line; a store being written was removed (stores.write_store)
         print(f"python -m ul4m4 {args.command}: interrupted; no partial output was left.", file=sys.stderr)
         return 130
