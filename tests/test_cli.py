@@ -108,6 +108,29 @@ def breast_cancer_manifest(tmp_path, methods, n_clusters=3):
     return path
 
 
+def test_impute_data_must_match_what_the_manifest_names(tmp_path, capsys):
+    """--data with a bundled data set's manifest would be ignored: refused. A manifest of an uploaded file
+    without its SHA-256 runs on --data with a warning, and the new manifest names the file actually read."""
+    import fuzz
+
+    data = tmp_path / "mine.npz"
+    rng = np.random.default_rng(0)
+    data.write_bytes(fuzz.npz_bytes(a=rng.normal(size=(40, 3)), b=rng.normal(size=(40, 2)), y=np.arange(40) % 2))
+    rc, lines = run_cli(["impute", "--manifest", str(write_manifest(tmp_path, fuzz.small_manifest())), "--data",
+                         str(data), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and len(lines) == 1 and "names the bundled data set 'breast_cancer'" in lines[0], lines
+    assert not (tmp_path / "o").exists()
+    man = fuzz.small_manifest() | {"dataset": {"name": "old name.npz", "source": "upload"}}
+    rc, lines = run_cli(["impute", "--manifest", str(write_manifest(tmp_path, man)), "--data", str(data), "--out",
+                         str(tmp_path / "o")], capsys)
+    assert rc == 0 and any("warning: the manifest holds no SHA-256" in line for line in lines), lines
+    import hashlib
+
+    written = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert written["dataset"] == {"name": "mine.npz", "source": "upload",
+                                  "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+
+
 def test_impute_without_ul4m4_writes_its_manifest(tmp_path):
     # Only baselines: there is no UL4M4 model, so no Lloyd iterations to report; the manifest is still written.
     man = breast_cancer_manifest(tmp_path, ("mean", "zero"))
@@ -222,6 +245,12 @@ def synthetic_manifest(**options):
     (synthetic_manifest(bogus=1), "['bogus'] are not options of the synthetic generator"),
     (synthetic_manifest(n_samples=10**12, dims=500), "Generating this synthetic data needs about"),
     (synthetic_manifest(dims="x"), 'dataset.options.dims="x" should be int or tuple'),
+    (synthetic_manifest(dims=[4, "x", 4], n_modalities=3), 'dataset.options.dims[]="x" should be int'),
+    (with_field("dataset", "name", "/etc/passwd"), 'dataset.name="/etc/passwd" is not a bundled data set'),
+    (with_field("dataset", "name", "t.csv"), 'dataset.name="t.csv" is not a bundled data set'),
+    (with_field("dataset", "note", float("nan")), "dataset has unknown setting(s) 'note'"),
+    (with_field("dataset", "source", "web"), 'dataset.source="web" should be "upload"'),
+    (with_field("dataset", "options", {"n_samples": 50}), "dataset.options apply to the synthetic data set only"),
 ], ids=lambda v: v[:40] if isinstance(v, str) else "manifest")
 def test_hostile_manifests(man, message, tmp_path, capsys):
     rc, lines = run_cli(["impute", "--manifest", str(write_manifest(tmp_path, man)), "--out", str(tmp_path / "o")],

@@ -365,19 +365,39 @@ def _dataset_of(man, path, data_path):
     from .datasets import DEFAULT_MAX_BYTES, load_dataset
     from .files import read_regular_file
 
+    from .datasets import BUNDLED
+
     spec = man["dataset"]
+    unknown = sorted(str(k)[:40] for k in spec if k not in DATASET_KEYS)
+    if unknown:
+        raise ValueError(f"dataset has unknown setting(s) {', '.join(map(repr, unknown[:5]))}; expected some of "
+                         f"{', '.join(DATASET_KEYS)}.")
     name = _check_value("dataset.name", spec.get("name"), {"str"})
     source = _check_value("dataset.source", spec.get("source"), {"str", "None"})
     sha = _check_value("dataset.sha256", spec.get("sha256"), {"str", "None"})
+    if source not in (None, "upload"):
+        raise ValueError(f"dataset.source={json.dumps(source)[:80]} should be \"upload\" (a file given with --data) "
+                         "or absent (a bundled data set).")
     if source == "upload" or sha:
         if not data_path:
-            raise ValueError(f"the manifest names an uploaded file ({name}); pass it with --data PATH.")
+            raise ValueError(f"the manifest names an uploaded file ({name[:80]}); pass it with --data PATH.")
         data = read_regular_file(data_path, DEFAULT_MAX_BYTES, "the data file (.npz, .csv or .parquet)")
-        if sha and hashlib.sha256(data).hexdigest() != sha:
+        digest = hashlib.sha256(data).hexdigest()
+        if sha and digest != sha:
             raise ValueError(f"{data_path} is not the file of the manifest (its SHA-256 differs).")
+        if not sha:
+            warnings.warn(f"the manifest holds no SHA-256 of its file, so {data_path} cannot be checked to be the "
+                          "file it was made with.", UserWarning, stacklevel=2)
         buf = io.BytesIO(data)
         buf.name = os.path.basename(data_path)
-        return load_dataset(buf)
+        # The new manifest names the file that was read, not what the old one said.
+        return load_dataset(buf), {"name": buf.name, "source": "upload", "sha256": digest}
+    if name not in BUNDLED:  # never a path: a manifest must not make the command read another local file
+        raise ValueError(f"dataset.name={json.dumps(name)[:80]} is not a bundled data set ({', '.join(BUNDLED)}); "
+                         "a manifest of an uploaded file has source \"upload\" and takes the file from --data.")
+    if data_path:
+        raise ValueError(f"the manifest names the bundled data set '{name}', so --data {data_path} would be ignored; "
+                         "leave --data out, or use the manifest of a run on that file.")
     options = _check_value("dataset.options", spec.get("options"), {"dict", "None"})
     if name == "synthetic" and options:
         import inspect
@@ -392,9 +412,15 @@ def _dataset_of(man, path, data_path):
         kinds = {"dims": {"int", "tuple"}, "multilabel": {"bool"}}
         for key, value in options.items():
             _check_value(f"dataset.options.{key}", value, kinds.get(key, {"int", "float"}))
-    return _load(name, options)
+            if key == "dims" and isinstance(value, list):
+                for v in value:
+                    _check_value("dataset.options.dims[]", v, {"int"})
+    elif options:
+        raise ValueError(f"dataset.options apply to the synthetic data set only, not to '{name}'.")
+    return _load(name, options), ({"name": name, "options": options} if options else {"name": name})
 
 
+DATASET_KEYS = ("name", "source", "sha256", "options")
 STORE_OPTIONS = ("k", "completion", "max_iter", "tol", "seed", "dtype", "chunk_rows", "scheduler")
 
 
@@ -411,7 +437,7 @@ def cmd_impute(args):
     if args.out is None:
         raise ValueError("--out is required with --manifest (the folder to write the run to).")
     man = _read_manifest(args.manifest)
-    ds = _dataset_of(man, args.manifest, args.data)
+    ds, spec = _dataset_of(man, args.manifest, args.data)
     mc = _config_from(man["missingness"], MissingConfig, "missingness",
                       {"keep_probs": {"tuple", "None"}, "pattern_freqs": {"dict", "None"}})
     if mc.get("pattern_freqs") is not None:
@@ -436,7 +462,6 @@ def cmd_impute(args):
     rcfg = RunConfig(**rc)
     mres = make_mask(ds, mcfg)
     check_run(ds, mres, rcfg)
-    spec = man["dataset"]
     with _output_folder(args.out) as out:
         run = run_methods(ds, mres, rcfg, callback=_progress)
         for method, completed in run.completed.items():
