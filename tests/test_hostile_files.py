@@ -122,6 +122,12 @@ def cases():
     add("structured", "s.npz", npz(a=np.zeros(3, dtype=[("x", "f8"), ("y", "f8")])), None)
     add("only-y", "s.npz", npz(y=np.ones(3)), "no modality arrays")
     add("only-mask", "s.npz", npz(mask=np.ones((3, 1), bool)), "no modality arrays")
+    # Names that would not survive an export's <modality>__<feature> table, or a one-line message.
+    for label, name, problem in (("double-underscore", "img__v1", "holds '__'"), ("label-like", "y__0", "holds '__'"),
+                                 ("empty-name", "", "is empty"), ("blank-name", "  ", "is empty"),
+                                 ("newline-name", "a\nb", "control or invisible"),
+                                 ("zero-width-name", "a\u200bb", "control or invisible")):
+        add(f"npz-{label}", "n.npz", zip_of({f"{name}.npy": npy(np.ones((3, 2)))}), problem)
     # Values.
     part = np.ones((4, 3))
     part[1, 0] = np.nan
@@ -170,6 +176,8 @@ def cases():
         both = GOOD.assign(**{"y__x": [1, 0, 1]})
         add(f"y-and-ylabels-{kind}", f"t.{kind}", table(both, kind), "either one 'y' column")
         add(f"y-labels-not-binary-{kind}", f"t.{kind}", table(GOOD.drop(columns="y").assign(y__a=[1, 2, 3]), kind), "0/1")
+        add(f"control-modality-{kind}", f"t.{kind}", table(GOOD.rename(columns={"b__0": "b\tc__0"}), kind),
+            "control or invisible")
         bools = GOOD.assign(a__0=["yes", "no", "yes"])
         add(f"yes-no-{kind}", f"t.{kind}", table(bools, kind), "holds text")
     add("duplicate-columns-csv", "d.csv", b"a__0,a__0,y\n1,2,0\n3,4,1\n", "duplicated column")

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 
@@ -211,6 +212,18 @@ def _npz_headers(zf, infos):
     return out
 
 
+def _modality_name_problem(name):
+    """Why an array's name cannot name a modality (None if it can): the name must survive the table layout
+    every export writes (``<modality>__<feature>``, ``y``/``y__<label>``) and one-line messages."""
+    if not name.strip():
+        return "is empty"
+    if "__" in name:
+        return "holds '__', which separates the modality from the feature in exported tables"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "holds control or invisible characters"
+    return None
+
+
 def _npz(data, fname, max_bytes, max_samples):
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -230,6 +243,10 @@ def _npz(data, fname, max_bytes, max_samples):
     names = [k for k in keys if k not in RESERVED]
     if not names:
         raise ValueError("the .npz holds no modality arrays (only 'y'/'mask'); add one array per modality.")
+    for name in names:
+        problem = _modality_name_problem(name)
+        if problem:
+            raise ValueError(f"the array name {name[:60]!r} {problem}; rename the array.")
     need, rows = 0, None
     for key, shape, dtype in headers:
         if key == "y":
@@ -301,6 +318,10 @@ def _layout(cols):
                 f"column '{c}' is not named '<modality>__<feature>' (for example 'image__0'); "
                 "only 'y' or 'y__<label>' may stand alone."
             )
+        if mod not in groups:
+            problem = _modality_name_problem(mod)
+            if problem:
+                raise ValueError(f"column '{c[:60]}' names the modality {mod[:60]!r}, which {problem}; rename it.")
         groups.setdefault(mod, []).append(c)
         if len(groups) > MAX_MODALITIES:
             raise ValueError(f"the table has more than {MAX_MODALITIES} modalities (column prefixes); at most "
