@@ -20,7 +20,9 @@ PAGES = [
             url_path="cluster"),
     st.Page("views/4_Degradation.py", title="Degradation", icon=":material/trending_down:", url_path="degradation"),
 ]
-PRESENT_PAGE = st.Page("views/present.py", title="Presentation", icon=":material/slideshow:", url_path="present")
+# "Story", not "Presentation": the sidebar's "Presentation mode" button is the full-screen switch; this page
+# is the same five steps with the controls around them.
+PRESENT_PAGE = st.Page("views/present.py", title="Story", icon=":material/auto_stories:", url_path="present")
 
 presenting = bool(st.session_state.get(state.PRESENT))
 # Every page stays registered (so every address resolves); presentation mode hides the menu and shows the story.

@@ -144,10 +144,10 @@ def fig_patterns(pattern_counts, names, top=20):
     labels = [p for p, _ in items]
     counts = [c for _, c in items]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.04)
+    # The share is the bar's height (on its axis), not a label over it: 20 bars leave no room for legible text.
     fig.add_trace(go.Bar(
-        x=labels, y=counts, marker_color="#264653", name="samples",
-        text=[f"{100 * c / total:.0f}%" for c in counts], textposition="outside",
-        hovertemplate="pattern %{x}: %{y} samples<extra></extra>",
+        x=labels, y=[100 * c / total for c in counts], marker_color="#264653", name="samples", customdata=counts,
+        hovertemplate="pattern %{x}: %{customdata} samples (%{y:.1f}%)<extra></extra>",
     ), row=1, col=1)
     xs, ys, colors = [], [], []
     for p in labels:
@@ -164,8 +164,7 @@ def fig_patterns(pattern_counts, names, top=20):
              else f"all {len(pattern_counts)}")
     fig.update_layout(title=f"Missing patterns: {shown}<br><sup>blue dot = observed, orange ring = missing; bars: "
                             "share of the samples</sup>", showlegend=False, **LAYOUT)
-    fig.update_traces(textfont_size=12, selector=dict(type="bar"))
-    fig.update_yaxes(title_text="Samples", row=1, col=1)
+    fig.update_yaxes(title_text="Share of samples (%)", row=1, col=1)
     fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed")
     fig.update_xaxes(title_text="Pattern (1 = observed, in modality order)", row=2, col=1, type="category")
     fig.update_xaxes(type="category", row=1, col=1)

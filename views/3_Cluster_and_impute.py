@@ -155,7 +155,10 @@ if soft is not None and soft.selection_ is not None:
         best = sel.groupby(["n_clusters", "temperature_factor"])["holdout_mse"].mean().reset_index()
         f = best.loc[best[best["n_clusters"] == soft.n_clusters_]["holdout_mse"].idxmin(), "temperature_factor"]
         curve = best[best["temperature_factor"] == f].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]]
-        if st.button("Add the true error at every k (fits two models per k on the training split)", key="k_curve_btn"):
+        button_slot = st.empty()
+        if button_slot.button("Add the true error at every k (fits two models per k on the training split)",
+                              key="k_curve_btn"):
+            button_slot.empty()  # done once: the button goes as the curve comes
             prog = Progress("Fitting UL4M4 at every k of the grid...")
             with guard("computing the error against k"):
                 curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))

@@ -41,12 +41,13 @@ mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism", format_f
                     index=list(MECHANISMS).index(ss[state.MISSING_CFG].mechanism))
 st.caption(f"Here a rate means: {RATE_MEANING[mech]}.")
 with st.form("degradation_form"):
+    # The whole width: six chosen methods fit on one line, none hidden behind the others.
+    methods = st.multiselect("Methods", list(SWEEP_METHODS),
+                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "complete"],
+                             format_func=plotting.method_label, key="deg_methods")
     c1, c2, c3 = st.columns(3)
     rates_txt = c1.text_input("Rates (comma-separated, each in [0, 1))", "0, 0.2, 0.4, 0.6, 0.8", key="deg_rates")
     n_seeds = c1.number_input("Seeds", 1, 10, 3, key="deg_seeds")
-    methods = c2.multiselect("Methods", list(SWEEP_METHODS),
-                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "complete"],
-                             format_func=plotting.method_label, key="deg_methods")
     classifier = c2.radio("Classifier", list(CLASSIFIERS), format_func=CLASSIFIERS.get, key="deg_classifier")
     k = c3.number_input("UL4M4 clusters k", 1, 10_000, int(ss[state.RUN_CFG].n_clusters), key="deg_k")
     apply_to = c3.radio("Which data loses modalities", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get,
