@@ -80,6 +80,22 @@ def test_needs_labels(ds):
         run_sweep(replace(ds, y=None), SweepConfig())
 
 
+def test_labels_that_are_sample_ids_are_refused(ds):
+    """One class per sample: no test class is ever trained on, so every score would be a silent 0."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    with pytest.raises(ValueError, match="every sample has a class of its own"):
+        run_sweep(replace(ds, y=np.arange(ds.n_samples)), SweepConfig(methods=("mean",)))
+    # One class with two samples is enough to score something: accepted.
+    y = np.arange(ds.n_samples)
+    y[1] = y[0]
+    from ul4m4.sweep import check_sweep
+
+    check_sweep(SweepConfig(methods=("mean",)), replace(ds, y=y))
+
+
 def test_rows_arrive_while_the_sweep_runs(ds):
     from ul4m4.sweep import iter_sweep
 

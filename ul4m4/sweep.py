@@ -87,6 +87,12 @@ def check_sweep(cfg, dataset):
     """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset``."""
     if dataset.y is None:
         raise ValueError("a degradation sweep needs labels (y); this dataset has none.")
+    if not dataset.is_multilabel:
+        n_classes = np.unique(dataset.y).size
+        if n_classes == dataset.n_samples:  # no test sample's class is ever seen in training: every score 0
+            raise ValueError(f"every sample has a class of its own ({n_classes} classes for {dataset.n_samples} "
+                             "samples), so no test sample's class is seen in training and every score would be 0; "
+                             "y looks like sample ids, not classes.")
     if cfg.mechanism not in MECHANISMS:
         raise ValueError(f"mechanism={cfg.mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
     bad = [m for m in cfg.methods if m not in SWEEP_METHODS]
