@@ -362,10 +362,8 @@ def _dataset_of(man, path, data_path):
     """The dataset a manifest names: bundled, synthetic (with its options) or an uploaded file (--data)."""
     import hashlib
 
-    from .datasets import DEFAULT_MAX_BYTES, load_dataset
+    from .datasets import BUNDLED, DEFAULT_MAX_BYTES, load_dataset
     from .files import read_regular_file
-
-    from .datasets import BUNDLED
 
     spec = man["dataset"]
     unknown = sorted(str(k)[:40] for k in spec if k not in DATASET_KEYS)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb, read_parts,
-                    read_regular_file)
+from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb,
+                    read_parts, read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
 from .validation import check_random_state, check_Xs
 
