@@ -321,6 +321,32 @@ def test_both_csv_parsers_accept_and_refuse_the_same_cells(cell):
     assert isinstance(a, str) != expect_number, out
 
 
+def test_both_csv_parsers_agree_on_random_cells():
+    """The class, not a list: random cells from digits, signs, points, exponents, underscores, blanks,
+    the letters of inf and nan, and non-ASCII digits and spaces read the same (or fail the same) in both."""
+    import ul4m4.files as F
+
+    rng = np.random.default_rng(0)
+    alphabet = list("0123456789+-.eE_ \tinfaINFAty") + ["\u0661", "\u00a0", "x"]
+    disagree = []
+    for _ in range(800):
+        cell = "".join(rng.choice(alphabet, size=int(rng.integers(1, 7))))
+        quoted = '"' + cell.replace('"', '""') + '"'
+        data = f"a__0,b__0,y\n1,2,0\n3,4,1\n{quoted},6,0\n".encode()
+        header, n = F._csv_scan(data)
+        groups, y_cols = F._layout(header)
+        got = []
+        for parse in (F._csv_rows, F._csv_pandas):
+            try:
+                got.append(float(parse(data, header, groups, y_cols, n, 10**6)[0][0][2, 0]))
+            except ValueError as exc:
+                got.append(str(exc))
+        a, b = got
+        if not (a == b or (isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b))):
+            disagree.append((cell, a, b))
+    assert not disagree, disagree[:5]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The dtype whitelist
 # ---------------------------------------------------------------------------------------------------
