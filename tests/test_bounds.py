@@ -136,3 +136,81 @@ def test_bounds_stay_bounds_of_the_true_distances(dtype, global_random_seed):
         skip = ~bounds.candidates(float(ll.block_norms(C, dims).sum(dim=1).max()))
         best = np.argmin(true, axis=1)
         assert (best[skip] == labels[skip]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bounds_stay_bounds_with_centres_lacking_modalities(dtype, global_random_seed):
+    """Centres lacking modalities: each pair's distance is its own seminorm (over the modalities both
+    hold), and the bounds stay bounds of it while the centres move; a centre gaining a modality drops the
+    bounds of the samples holding it."""
+    rng = np.random.default_rng(global_random_seed)
+    n, dims, k = 400, [6, 9, 3], 8
+    Xs, mask = clustered(rng, n, dims, n_true=4, p_missing=0.3)
+    Z = [np.where(mask[:, [m]], X, 0.0) for m, X in enumerate(Xs)]
+    blocks = ll.ZBlocks(Z, mask, [np.zeros(d) for d in dims], [np.ones(d) for d in dims], "cpu", dtype, 64)
+    segs = cl.segments(dims)
+    H = torch.ones((k, len(dims)), dtype=torch.bool)
+    H[1, 0] = H[2, 2] = H[3, 1] = False  # three of eight centres lack a modality (the corrected kernel)
+    C = blocks.Z_all[rng.choice(n, size=k, replace=False)].clone()
+    for j, m in ((1, 0), (2, 2), (3, 1)):
+        C[j, segs[m]] = 0.0
+    bounds = ll._Bounds(mask, dims, k, dtype, "cpu")
+    labels = np.zeros(n, dtype=np.int64)
+    sums, counts = torch.zeros_like(C), torch.zeros((k, len(dims)), dtype=dtype)
+    Nc, Cw = ll.center_side(C, dims)
+    ll._take_fresh(ll._bounded_parts(blocks, Cw, H, Nc, bounds), labels, sums, counts)
+    for step in range(4):
+        C_new = C + torch.as_tensor(rng.normal(scale=0.3 * (step + 1), size=C.shape), dtype=dtype)
+        for j, m in ((1, 0), (2, 2), (3, 1)):
+            C_new[j, segs[m]] = 0.0  # absent blocks stay zero
+        C_new[0] = C[0]
+        bounds.move(C, C_new, H, labels)
+        C = C_new
+        Cn = C.double().numpy()
+        Hn = H.numpy()
+        true = np.array([[ref_distance([Z[m][i] for m in range(3)], mask[i], [Cn[j, s] for s in segs], list(Hn[j]))
+                          for j in range(k)] for i in range(n)])
+        ok = bounds.valid.numpy()
+        assert ok.mean() > 0.9  # samples are bounded although some centre lacks one of their modalities
+        upper = bounds.upper.numpy()
+        lower = bounds.lower.double().numpy()
+        assert (upper[ok] >= true[np.arange(n), labels][ok]).all()
+        others = np.ones((n, k), dtype=bool)
+        others[np.arange(n), labels] = False
+        finite = np.isfinite(true)
+        assert (lower[others & ok[:, None] & finite] <= true[others & ok[:, None] & finite]).all()
+        skip = ~bounds.candidates(float(ll.block_norms(C, dims).sum(dim=1).max()))
+        best = np.argmin(true, axis=1)
+        assert (best[skip] == labels[skip]).all()
+    # Centre 1 gains modality 0: the samples holding modality 0 lose their bounds, the others keep them.
+    H_new = H.clone()
+    H_new[1, 0] = True
+    C_new = C.clone()
+    C_new[1, segs[0]] = 0.5
+    before = bounds.valid.clone()
+    bounds.move(C, C_new, H_new, labels)
+    after = bounds.valid.numpy()
+    assert not after[mask[:, 0]].any()
+    assert np.array_equal(after[~mask[:, 0]], before.numpy()[~mask[:, 0]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bounds_give_plain_lloyd_when_centres_lack_modalities(dtype, global_random_seed):
+    """Two of six true clusters never observe modality 2, so the centres that settle on them lack it for
+    the whole fit; the bounded passes (now used for every sample) still give exactly the plain result."""
+    rng = np.random.default_rng(global_random_seed)
+    n, dims, n_true = 1500, [12, 20, 6], 6
+    centres = [rng.normal(scale=2.0, size=(n_true, d)) for d in dims]
+    z = rng.integers(n_true, size=n)
+    Xs = [c[z] + rng.normal(scale=0.6, size=(n, c.shape[1])) for c in centres]
+    mask = rng.random((n, 3)) >= 0.3
+    mask[z < 2, 2] = False
+    mask[~mask.any(axis=1), 0] = True
+    k = 24
+    a = PartialModalityKMeans(k, random_state=global_random_seed, dtype=dtype).fit(Xs, mask)
+    b = PartialModalityKMeans(k, random_state=global_random_seed, dtype=dtype, bounds=False).fit(Xs, mask)
+    assert_same(a, b)
+    assert (~a.center_mask_).any(), "no centre lacks a modality: the case is not exercised"
+    # About half the samples hold modality 2, which some centre lacks; they are skipped too (before, they
+    # were computed in every pass, so no pass computed fewer than half the samples).
+    assert a.rows_evaluated_.min() < 0.3 * n, a.rows_evaluated_

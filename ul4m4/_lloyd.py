@@ -561,16 +561,18 @@ class _Bounds:
     """Elkan's bounds for the Lloyd passes: they skip only samples proven to keep their centre.
 
     The partial distance is no metric across different modality sets (METHOD.md section 2), but for one
-    sample whose modalities A every centre holds, the distance to every centre is the same weighted
-    Euclidean seminorm of z - c over A, so the triangle inequality holds for that sample: when the
-    centres move, d(z, c_j) changes by at most the move of centre j measured in that seminorm (one value
-    per missing pattern and centre). Each such sample keeps an upper bound on the distance to its own
-    centre and a lower bound on the distance to every other; with E the rounding error of a computed
-    squared distance, a sample is skipped when upper^2 + 2E < min lower^2: then the full computation
-    would pick the same centre too, uniquely, so the labels are exactly those of plain Lloyd. Only
-    whole samples are skipped (a computed sample gets all k distances from one matrix product). Samples
-    some centre lacks a modality of are always computed. Every rounding step of the bounds is widened in
-    the safe direction (upper bounds up, lower bounds down).
+    sample with modalities A and one centre j with modalities H_j, the distance is a fixed weighted
+    Euclidean seminorm of z - c_j over A and H_j (each block divided by its width and by |A & H_j|), so
+    the triangle inequality holds for that pair while H_j stays: when the centres move, d(z, c_j) changes
+    by at most the move of centre j measured in that seminorm (one value per missing pattern and
+    centre). Each sample keeps an upper bound on the distance to its own centre and a lower bound on the
+    distance to every other; with E the rounding error of a computed squared distance, a sample is
+    skipped when upper^2 + 2E < min lower^2: then the full computation would pick the same centre too,
+    uniquely, so the labels are exactly those of plain Lloyd. Only whole samples are skipped (a computed
+    sample gets all k distances from one matrix product). A centre gaining or losing a modality changes
+    the seminorms of the samples holding it, whose bounds are then dropped (they are computed next
+    pass). Every rounding step of the bounds is widened in the safe direction (upper bounds up, lower
+    bounds down).
     """
 
     UP = 1.0 + 2.0**-50  # float64 steps
@@ -588,7 +590,10 @@ class _Bounds:
         self.lower = torch.zeros((n, k), dtype=torch.float32, device=device)
         self.valid = torch.zeros(n, dtype=torch.bool, device=device)
         self.nz = torch.zeros(n, dtype=torch.float64, device=device)
-        self.held = None
+        self.H = None  # the centres' modalities the recorded bounds were made with
+        # What a sample's squared-distance error is divided by: its count of modalities while every centre
+        # holds them all (every distance averages that many), else 1 (a centre may share one modality).
+        self.err_div = self.n_obs.clone()
         # Error of a computed squared distance relative to ||z||^2 + ||c||^2: the worst-case bound of a
         # length-D dot product in any summation order (D eps) for the cross term and both norms, plus the
         # zero-snapping tolerance of the kernels, each doubled.
@@ -596,15 +601,14 @@ class _Bounds:
         self.rel_err = torch.finfo(dtype).eps * (4.0 * D + 64.0 * math.sqrt(D) + 64.0)
 
     def _err(self, rows, nc_max):
-        return self.rel_err * (self.nz[rows] + nc_max) / self.n_obs[rows]
-
-    def _held(self, H):
-        common = H.all(dim=0).cpu().numpy()
-        return torch.as_tensor((self.patterns <= common).all(axis=1), device=self.valid.device)
+        return self.rel_err * (self.nz[rows] + nc_max) / self.err_div[rows]
 
     def start_pass(self, H):
-        """Which patterns every centre holds, for the samples recorded in this pass."""
-        self.held = self._held(H)
+        """The centres' modalities for the samples recorded in this pass, and their error divisors."""
+        self.H = H.clone()
+        common = H.all(dim=0).cpu().numpy()
+        held = torch.as_tensor((self.patterns <= common).all(axis=1), device=self.valid.device)
+        self.err_div = torch.where(held[self.inverse], self.n_obs, torch.ones_like(self.n_obs))
 
     def record(self, rows, val, idx, affine, nz, nc_max):
         """Fresh bounds for ``rows`` (slice or long tensor) from a pass of ``nearest_centre``.
@@ -635,7 +639,7 @@ class _Bounds:
                 self.lower[rows] = low
         else:
             self.lower.index_copy_(0, rows, low)
-        self.valid[rows] = self.held[self.inverse[rows]] & torch.isfinite(val)
+        self.valid[rows] = torch.isfinite(val)
 
     def candidates(self, nc_max):
         """Whether each sample's nearest centre may have changed (bool numpy array)."""
@@ -645,11 +649,16 @@ class _Bounds:
         return (~keep).cpu().numpy()
 
     def move(self, C_old, C_new, H_new, labels):
-        """Loosen the bounds by how far each centre moved (in each pattern's seminorm)."""
-        self.valid &= self._held(H_new)[self.inverse]
-        step = block_norms(C_new.double() - C_old.double(), self.dims).cpu().numpy()  # (k, M)
+        """Loosen the bounds by how far each centre moved (in each pattern's and centre's seminorm)."""
+        changed = (H_new != self.H).any(dim=0).cpu().numpy()  # (M,) modalities some centre gained or lost
+        if changed.any():
+            dropped = torch.as_tensor((self.patterns & changed).any(axis=1), device=self.valid.device)
+            self.valid &= ~dropped[self.inverse]
+        self.H = H_new.clone()
+        step = block_norms(C_new.double() - C_old.double(), self.dims).cpu().numpy()  # (k, M), 0 where absent
         P = self.patterns.astype(np.float64)
-        drift = np.sqrt(np.maximum(P @ step.T, 0.0) / np.maximum(P.sum(axis=1), 1.0)[:, None])  # (P, k)
+        shared = P @ H_new.cpu().numpy().astype(np.float64).T  # (P, k) modalities each pair shares
+        drift = np.sqrt(np.maximum(P @ step.T, 0.0) / np.maximum(shared, 1.0))  # (P, k)
         drift *= 1.0 + 4.0 * (sum(self.dims) + 8) * 2.0**-53  # the float64 sums' worst-case rounding
         drift = torch.as_tensor(drift, device=self.valid.device)
         self.upper.add_(drift[self.inverse, torch.as_tensor(labels, device=self.valid.device)]).mul_(self.UP)
