@@ -8,8 +8,8 @@ from ul4m4 import UL4M4Imputer, select_parameters
 from ul4m4.missing import holdout_mask
 from ul4m4 import impute
 from ul4m4.impute import (
-    N_CLUSTERS_GRID, SELECTION_MAX_REPEATS, SELECTION_MIN_HIDDEN, SELECTION_PARSIMONY, SELECTION_STOP_AFTER,
-    selection_grid, selection_repeats,
+    N_CLUSTERS_GRID, SELECTION_MAX_REPEATS, SELECTION_MIN_HIDDEN, SELECTION_MIN_HIDDEN_ENTRIES, SELECTION_PARSIMONY,
+    SELECTION_STOP_AFTER, selection_grid, selection_repeats,
 )
 from ul4m4.scaling import modality_stats
 
@@ -128,11 +128,18 @@ def test_selection_repeats_aim_at_a_number_of_hidden_blocks():
     assert selection_repeats(SELECTION_MIN_HIDDEN // 2) == 2
     assert selection_repeats(1) == SELECTION_MAX_REPEATS
     assert selection_repeats(0) == 1
+    # ... and of hidden entries: blocks of few features need more of them.
+    assert selection_repeats(SELECTION_MIN_HIDDEN, SELECTION_MIN_HIDDEN_ENTRIES) == 1
+    assert selection_repeats(SELECTION_MIN_HIDDEN, -(-SELECTION_MIN_HIDDEN_ENTRIES // 3)) == 3
+    assert selection_repeats(SELECTION_MIN_HIDDEN // 2, SELECTION_MIN_HIDDEN_ENTRIES * 5) == 2
+    assert selection_repeats(5000, 10) == SELECTION_MAX_REPEATS
     rng = np.random.default_rng(5)
-    Xs, mask = random_incomplete(rng, 120, [3, 2])
+    Xs, mask = random_incomplete(rng, 1000, [3, 2])
     table = select_parameters(with_nan(Xs, mask), mask, n_clusters=[4], temperatures=[0.3], random_state=0)
     hidden = table.loc[table["repeat"] == 0, "n_hidden"].iloc[0]
-    assert table["repeat"].nunique() == selection_repeats(hidden) > 1  # small data: several hold-outs
+    # Small data: several hold-outs. Each hidden block holds 2 or 3 entries (modalities of 3 and 2 features).
+    assert selection_repeats(hidden, 3 * hidden) <= table["repeat"].nunique() <= selection_repeats(hidden, 2 * hidden)
+    assert table["repeat"].nunique() > selection_repeats(hidden) > 1  # the entries ask for more than the blocks
 
 
 def test_holdout_scoring_equals_the_full_completion(global_random_seed):

@@ -61,10 +61,12 @@ SELECTION_MAX_SAMPLES = 4000
 # k values above the rows used divided by this are not tried (a cluster averages at least this many members).
 SELECTION_MIN_MEMBERS = 2
 SELECTION_HOLDOUT = 0.15
-# Hold-outs are repeated until about this many blocks were hidden in all (the score's noise falls with
-# them: small data get more repeats, large data one), at most SELECTION_MAX_REPEATS times.
+# Hold-outs are repeated until about this many blocks, and this many of their entries, were hidden in
+# all (the score's noise falls with both: small data get more repeats, large data one; modalities of a
+# few features give few entries a block, so they need more blocks), at most SELECTION_MAX_REPEATS times.
 SELECTION_MIN_HIDDEN = 1000
-SELECTION_MAX_REPEATS = 8
+SELECTION_MIN_HIDDEN_ENTRIES = 20_000
+SELECTION_MAX_REPEATS = 16
 # "auto" stops raising k once this many successive k values scored worse than the best so far (the
 # hold-out error is U-shaped in log k); the large k values it then skips are the costly ones.
 SELECTION_STOP_AFTER = 2
@@ -841,7 +843,7 @@ def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeat
         fit_mask = mask_s & ~hidden
         holdouts.append((hidden, fit_mask, [np.where(fit_mask[:, [m]], X, np.nan) for m, X in enumerate(Xs_s)]))
         if n_repeats == "auto":
-            n_repeats = selection_repeats(int(hidden.sum()))
+            n_repeats = selection_repeats(int(hidden.sum()), int(hidden.sum(axis=0) @ [X.shape[1] for X in Xs_s]))
     n_fit = len(rows)
     out = []
     best, rises = np.inf, 0
@@ -901,11 +903,15 @@ def selection_grid(ks, n_rows, extend=True):
     return [k for k in grid if k <= n_rows] or [min(int(min(ks)), n_rows)]
 
 
-def selection_repeats(hidden_per_repeat):
-    """Hold-out repeats so that about SELECTION_MIN_HIDDEN blocks are hidden in all (1 to SELECTION_MAX_REPEATS)."""
+def selection_repeats(hidden_per_repeat, entries_per_repeat=None):
+    """Hold-out repeats so that about SELECTION_MIN_HIDDEN blocks and SELECTION_MIN_HIDDEN_ENTRIES of their
+    entries are hidden in all (1 to SELECTION_MAX_REPEATS); ``entries_per_repeat`` None counts blocks only."""
     if hidden_per_repeat <= 0:
         return 1
-    return int(min(SELECTION_MAX_REPEATS, max(1, math.ceil(SELECTION_MIN_HIDDEN / hidden_per_repeat))))
+    need = math.ceil(SELECTION_MIN_HIDDEN / hidden_per_repeat)
+    if entries_per_repeat is not None and entries_per_repeat > 0:
+        need = max(need, math.ceil(SELECTION_MIN_HIDDEN_ENTRIES / entries_per_repeat))
+    return int(min(SELECTION_MAX_REPEATS, max(1, need)))
 
 
 def _best(table):
@@ -947,7 +953,8 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
     holdout : float in (0, 1), default=0.15
     n_repeats : int >= 1 or "auto", default="auto"
         Independent hold-outs; the table has one row per setting and repeat. "auto" repeats until about
-        ``SELECTION_MIN_HIDDEN`` blocks were hidden in all, at most ``SELECTION_MAX_REPEATS`` times.
+        ``SELECTION_MIN_HIDDEN`` blocks and ``SELECTION_MIN_HIDDEN_ENTRIES`` of their entries were hidden in
+        all, at most ``SELECTION_MAX_REPEATS`` times.
     max_samples : int, default=4000
         Rows used (a seeded subsample beyond it).
     random_state : int, Generator or None

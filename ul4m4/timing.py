@@ -95,7 +95,8 @@ def _work(method, n, D, M, n_train, k, max_iter):
     if method == "ul4m4_soft":
         ks, rows = _soft_grid(n_train)
         it = min(max_iter, SOFT_ITERATIONS)
-        repeats = selection_repeats(rows * M * 0.5 * SELECTION_HOLDOUT)  # about half the slots observed
+        hidden = rows * 0.5 * SELECTION_HOLDOUT  # about half the slots observed
+        repeats = selection_repeats(hidden * M, hidden * D)
         # Each k: a fit, then one distance pass over the rows with a hidden block scores every temperature.
         search = sum(2.0 * rows * D * kk * (it + (M + 1)) for kk in ks) * repeats
         k_final = ks[len(ks) // 2]
