@@ -1,7 +1,10 @@
 """Label-free selection: the hold-out of observed slots and select_parameters / n_clusters="auto"."""
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from conftest import random_incomplete, with_nan
 from ul4m4 import UL4M4Imputer, select_parameters
@@ -177,6 +180,30 @@ def test_one_seeder_gives_every_k_its_kmeans_plus_plus_seeds():
         np.testing.assert_array_equal(seeder.seeds(k), big[:k])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kmeans_plus_plus_folds_on_the_host_as_the_torch_terms_do(dtype):
+    # In host memory a fold is numpy on the standardised copy; it must give the distances of
+    # ratio_or_inf(sample_center_terms(...)) (to rounding), +inf where nothing is shared, and the same draws.
+    rng = np.random.default_rng(14)
+    Xs, mask = random_incomplete(rng, 300, [5, 2, 4], p_obs=0.5)
+    mask[:20] = [True, False, False]
+    mask[20:40] = [False, True, False]  # rows sharing nothing with some seeds
+    Xin = with_nan(Xs, mask)
+    host = UL4M4Imputer(random_state=3, dtype=dtype)._seeder(Xin, mask)
+    ref = UL4M4Imputer(random_state=3, dtype=dtype)._seeder(Xin, mask)
+    ref.host = None  # the torch terms, block by block
+    assert host.host is not None
+    np.testing.assert_array_equal(host.seeds(60), ref.seeds(60))
+    for row in (0, 25, 100, 299):
+        got = host._one_centre_host(row)
+        ref.d2 = np.full(300, np.inf)
+        ref.chosen, ref.folded = [row], 0
+        ref._fold()
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref.d2))
+        np.testing.assert_allclose(got[np.isfinite(got)], ref.d2[np.isfinite(ref.d2)], rtol=1e-5, atol=1e-6)
+        assert got[row] == 0.0  # a sample is its own nearest seed exactly
+
+
 def test_auto_search_stops_raising_k_once_the_error_rises():
     rng = np.random.default_rng(11)
     Xs, mask = random_incomplete(rng, 400, [3, 3], p_obs=0.7)  # no cluster structure: larger k only hurts
@@ -229,6 +256,55 @@ def test_a_large_search_seeds_the_final_fit(monkeypatch):
     monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 4000)
     small = UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0).fit(Xin, mask)
     assert small.init_indices_ is not None and len(small.init_indices_) == small.n_clusters_
+
+
+def test_the_warm_started_fit_refines_for_a_few_passes_quietly(monkeypatch):
+    # Warm-started from the search's centres, the fit on all rows runs at most WARM_START_MAX_ITER passes
+    # (fewer when max_iter is smaller), without a ConvergenceWarning; its result is that of a fit from
+    # the same centres with that max_iter.
+    rng = np.random.default_rng(12)
+    Xs, mask = random_incomplete(rng, 400, [3, 2], p_obs=0.7)
+    Xin = with_nan(Xs, mask)
+    monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 150)
+    monkeypatch.setattr(impute, "WARM_START_MAX_ITER", 1)
+    calls = []
+    real = UL4M4Imputer._fit_clusters
+
+    def spy(self, Xs_, mask_, k, init=None, warn=True, max_iter=None, shared=None):
+        calls.append((mask_.shape[0], k, init, warn, max_iter))
+        return real(self, Xs_, mask_, k, init, warn, max_iter, shared)
+
+    monkeypatch.setattr(UL4M4Imputer, "_fit_clusters", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        imp = UL4M4Imputer("auto", completion="soft", temperature="auto", tol=0.0, random_state=0).fit(Xin, mask)
+    n, k, init, warn, max_iter = calls[-1]
+    assert n == 400 and init is not None and not warn and max_iter == 1 and imp.n_iter_ == 1
+    ref = UL4M4Imputer(k, init=init, max_iter=1, tol=0.0, completion="soft", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref.fit(Xin, mask)
+    np.testing.assert_array_equal(imp.labels_, ref.labels_)
+    monkeypatch.setattr(impute, "WARM_START_MAX_ITER", 5)
+    UL4M4Imputer("auto", completion="soft", temperature="auto", max_iter=3, random_state=0).fit(Xin, mask)
+    assert calls[-1][4] == 3  # the user's smaller max_iter
+
+
+def test_the_search_shares_one_standardised_copy_per_hold_out_with_the_same_result():
+    rng = np.random.default_rng(13)
+    Xs, mask = random_incomplete(rng, 200, [4, 3], p_obs=0.6)
+    Xin = with_nan(Xs, mask)
+    shared = {}
+    seeder = UL4M4Imputer(random_state=1)._seeder(Xin, mask, shared)
+    for k in (3, 9, 27):
+        init = [X[seeder.seeds(k)] for X in Xin]
+        a = UL4M4Imputer(k, random_state=1)._fit_clusters(Xin, mask, k, init, shared=shared)
+        b = UL4M4Imputer(k, random_state=1)._fit_clusters(Xin, mask, k, init)
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        for ca, cb in zip(a.cluster_centers_, b.cluster_centers_):
+            np.testing.assert_array_equal(ca, cb)
+        np.testing.assert_array_equal(a.scale_[0], b.scale_[0])
+    assert sum(key[0] == "blocks" for key in shared if isinstance(key, tuple)) == 1  # one copy for all
 
 
 def test_explicit_centres_cannot_be_combined_with_a_search_over_k():
