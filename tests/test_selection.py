@@ -204,6 +204,36 @@ def test_kmeans_plus_plus_folds_on_the_host_as_the_torch_terms_do(dtype):
         assert got[row] == 0.0  # a sample is its own nearest seed exactly
 
 
+def test_seeding_limits_blas_threads_only_while_it_runs_and_restores_them():
+    from threadpoolctl import threadpool_info
+
+    from ul4m4.cluster import one_blas_thread
+
+    def blas_threads():
+        return sorted((d["filepath"], d["num_threads"]) for d in threadpool_info() if d["user_api"] == "blas")
+
+    before = blas_threads()
+    seen = []
+    rng = np.random.default_rng(15)
+    Xs, mask = random_incomplete(rng, 200, [4, 3], p_obs=0.6)
+    seeder = UL4M4Imputer(random_state=0)._seeder(with_nan(Xs, mask), mask)
+    real = seeder._fold
+
+    def spy():
+        seen.append(blas_threads())
+        real()
+
+    seeder._fold = spy
+    seeder.seeds(5)
+    assert seen and all(all(t == 1 for _, t in threads) for threads in seen)
+    assert blas_threads() == before
+    with one_blas_thread():  # nested uses keep the limit until the outermost one leaves
+        with one_blas_thread():
+            pass
+        assert all(t == 1 for _, t in blas_threads())
+    assert blas_threads() == before
+
+
 def test_auto_search_stops_raising_k_once_the_error_rises():
     rng = np.random.default_rng(11)
     Xs, mask = random_incomplete(rng, 400, [3, 3], p_obs=0.7)  # no cluster structure: larger k only hurts

@@ -5,7 +5,9 @@ The Lloyd iterations themselves live in the private engine ``_lloyd``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -15,6 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import ThreadpoolController
 
 from ._lloyd import ZBlocks, assign, lloyd, lloyd_bounded
 from .distance import (
@@ -73,13 +76,13 @@ class _PlusPlus:
         self.d2 = np.full(blocks.n, np.inf)  # squared distance to the nearest of the first `folded` seeds
         self.folded = 0
         self.colw = column_weights(blocks.dims, blocks.dtype, blocks.device)
-        # In host memory with one standardised copy, each fold is a few numpy operations on views of
-        # it: a fold is one matrix-vector product, which numpy's BLAS runs 2-3x faster than torch's
-        # here, and the per-operation overhead is a tenth (0.15 ms against 0.5 ms a fold on 4,000 x 384).
+        # In host memory with one standardised copy, a fold is one matrix-vector product and a few
+        # operations on (n,) and (n, M) arrays (``_one_centre_host``), in numpy, whose BLAS runs the
+        # product 2x faster than torch's here; ``seeds`` keeps that BLAS on one thread (``one_blas_thread``).
         self.host = None
         if blocks.cached is not None and torch.device(blocks.device).type == "cpu":
-            self.host = (blocks.Z_all.numpy(), blocks.a_all.to(blocks.dtype).numpy(), blocks.N_all.numpy(),
-                         self.colw.numpy())
+            af = blocks.a_all.to(blocks.dtype)
+            self.host = (blocks.Z_all.numpy(), torch.cat([af, blocks.N_all], dim=1).numpy(), self.colw.numpy())
 
     def _fold(self):
         blocks = self.blocks
@@ -97,11 +100,13 @@ class _PlusPlus:
     def _one_centre_host(self, row):
         """``ratio_or_inf(*sample_center_terms(...))`` of every sample against the sample ``row`` as a
         centre, in numpy on the host copy: the same terms in the same precision."""
-        Z, af, Nz, colw = self.host
-        ac, nc = af[row], Nz[row]
-        cnt = af @ ac
-        norms = Nz @ ac
-        norms += af @ nc
+        Z, AN, colw = self.host
+        M = AN.shape[1] // 2
+        ac, nc = AN[row, :M], AN[row, M:]
+        # [a, Nz] (n, 2M) by [[ac, nc], [0, ac]]: the shared count and ||z||^2 + ||c||^2 over shared modalities.
+        V = np.zeros((2 * M, 2), dtype=AN.dtype)
+        V[:M, 0], V[:M, 1], V[M:, 1] = ac, nc, ac
+        cnt, norms = (AN @ V).T
         num = Z @ (Z[row] * colw)
         num *= -2.0
         num += norms
@@ -126,15 +131,49 @@ class _PlusPlus:
 
     def seeds(self, k, callback=None):
         """Row indices of the first k seeds (drawing those not drawn yet)."""
-        while len(self.chosen) < k:
-            while self.folded < len(self.chosen):
-                self._fold()
-                if callback is not None:
-                    callback({"stage": "seeding", "done": self.folded, "total": k})
-            self._draw()
+        with one_blas_thread() if self.host is not None and len(self.chosen) < k else contextlib.nullcontext():
+            while len(self.chosen) < k:
+                while self.folded < len(self.chosen):
+                    self._fold()
+                    if callback is not None:
+                        callback({"stage": "seeding", "done": self.folded, "total": k})
+                self._draw()
         if callback is not None:
             callback({"stage": "seeding", "done": k, "total": k})
         return np.array(self.chosen[:k])
+
+
+class one_blas_thread:
+    """Context in which numpy's BLAS (and any other BLAS ``threadpoolctl`` finds) runs on one thread.
+
+    After a threaded call, OpenBLAS's threads spin for a while waiting for the next one; on the cores
+    torch's threads need next, that slowed the Lloyd passes after k-means++ by 2-3x here
+    (benchmarks/RESULTS.md). Nested and concurrent uses share one limit, taken by the first to enter
+    and restored by the last to leave, so the process's own setting always comes back."""
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter = None
+    _controller = None
+
+    def __enter__(self):
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                if cls._controller is None:
+                    cls._controller = ThreadpoolController()
+                cls._limiter = cls._controller.limit(limits=1, user_api="blas")
+            cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+        return False
 
 
 def _kmeans_plusplus(blocks, k, rng, callback=None):
