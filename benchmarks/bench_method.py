@@ -124,8 +124,8 @@ def timing_20k():
     mask, _ = ul4m4.simulate_missing(ds.n_samples, 3, "mcar", rate=0.4, random_state=0)
     Xin = ul4m4.experiment.masked(ds.Xs, mask)
     out = {}
-    # Interleaved, best of two each: the machine's noise (+-20 %) is larger than one run tells.
-    for _ in range(2):
+    # Interleaved, best of three each: the machine's noise (+-20 %) is larger than one run tells.
+    for _ in range(3):
         for name, make in (("ul4m4_soft", lambda: ul4m4.UL4M4Imputer("auto", completion="soft", temperature="auto",
                                                                      tol=1e-2, random_state=0)),
                            ("knn", ul4m4.KNNModalityImputer)):
