@@ -287,6 +287,41 @@ def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
     assert "UL4M4 (paper)" in caption
 
 
+def test_the_report_holds_a_sweep_when_no_ul4m4_run_exists(monkeypatch):
+    # Straight to Degradation, a sweep and no Cluster & impute run: the Report is a report of the sweep
+    # (its settings, figures, verdict and command line), not a disabled button.
+    import appui.reporting as reporting
+
+    snaps = []
+    real = reporting.snapshot
+
+    def spy():
+        snap = real()
+        snaps.append(snap)
+        return snap
+
+    monkeypatch.setattr(reporting, "snapshot", spy)
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("breast_cancer").run()
+    at.switch_page("views/4_Degradation.py").run()
+    assert not [b for b in at.get("download_button") if b.key == "dl_report_sidebar" and not b.proto.disabled]
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(1)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+    at.checkbox(key="deg_do_k").uncheck()
+    snaps.clear()
+    submit(at, "Run sweep")
+    no_problem(at)
+    snap = snaps[-1]
+    assert snap is not None and snap["facts"] is None
+    assert not [b for b in at.get("download_button") if b.key == "dl_report_sidebar"][0].proto.disabled
+    html = reporting.report_html(snap)
+    assert "holds the degradation sweep only" in html and "python -m ul4m4 sweep --dataset breast_cancer" in html
+    assert html.count('class="plotly-graph-div"') >= 3  # the data's shape and the sweep's two figures
+    assert "<script src=" not in html
+
+
 def test_degradation_sweep_keeps_finished_units(monkeypatch):
     # A second sweep with another k reruns UL4M4 only: the baselines, the ceiling and the k-sensitivity's
     # shared units come from the session's store of finished units.
