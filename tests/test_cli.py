@@ -333,6 +333,23 @@ def test_warnings_are_one_line_each_and_not_repeated(tmp_path, capsys, monkeypat
     assert len(lines) == 4 and "error: stop here" in lines[3]
 
 
+def test_a_methods_warning_in_a_sweep_has_the_commands_form(tmp_path, capsys, monkeypatch):
+    # The sweep passes a method's warning on once ("method: message"); the terminal shows it in the same
+    # one-line form as every other warning of the command.
+    import ul4m4.sweep
+
+    def warns(ds, cfg, callback=None, **kwargs):
+        for _ in range(2):
+            callback({"stage": "warning", "method": "ul4m4", "text": "ul4m4: centres\nfar from the data"})
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(ul4m4.sweep, "run_sweep", warns)
+    rc, lines = run_cli(["sweep", "--dataset", "breast_cancer", "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2
+    assert lines[:2] == ["python -m ul4m4 sweep: warning: ul4m4: centres far from the data"] * 2
+    assert "error: stop here" in lines[2]
+
+
 @pytest.mark.parametrize("case", ["earlier run", "empty path", "a file"])
 def test_out_is_a_new_or_empty_folder(tmp_path, capsys, case):
     out = tmp_path / "out"

@@ -227,7 +227,9 @@ def _progress(info):
     if info.get("stage") == "sweep":
         print(f"[{info['done']}/{info['total']}] {info['text']}", file=sys.stderr, flush=True)
     elif info.get("stage") == "warning":
-        print(f"warning: {info['text']}", file=sys.stderr, flush=True)
+        # The same form as every other warning of the command (``_one_line_warnings``), the method first.
+        print(f"python -m ul4m4 sweep: warning: {' '.join(str(info['text']).split())[:2000]}", file=sys.stderr,
+              flush=True)
     elif info.get("stage") == "method" and info.get("method"):
         print(f"running {info['method']} ({info['done'] + 1}/{info['total']})", file=sys.stderr, flush=True)
 
