@@ -207,7 +207,7 @@ def test_kmeans_plus_plus_folds_on_the_host_as_the_torch_terms_do(dtype):
 def test_seeding_limits_blas_threads_only_while_it_runs_and_restores_them():
     from threadpoolctl import threadpool_info
 
-    from ul4m4.cluster import one_blas_thread
+    from ul4m4.cluster import _OneBlasThread
 
     def blas_threads():
         return sorted((d["filepath"], d["num_threads"]) for d in threadpool_info() if d["user_api"] == "blas")
@@ -227,8 +227,8 @@ def test_seeding_limits_blas_threads_only_while_it_runs_and_restores_them():
     seeder.seeds(5)
     assert seen and all(all(t == 1 for _, t in threads) for threads in seen)
     assert blas_threads() == before
-    with one_blas_thread():  # nested uses keep the limit until the outermost one leaves
-        with one_blas_thread():
+    with _OneBlasThread():  # nested uses keep the limit until the outermost one leaves
+        with _OneBlasThread():
             pass
         assert all(t == 1 for _, t in blas_threads())
     assert blas_threads() == before

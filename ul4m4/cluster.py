@@ -78,7 +78,7 @@ class _PlusPlus:
         self.colw = column_weights(blocks.dims, blocks.dtype, blocks.device)
         # In host memory with one standardised copy, a fold is one matrix-vector product and a few
         # operations on (n,) and (n, M) arrays (``_one_centre_host``), in numpy, whose BLAS runs the
-        # product 2x faster than torch's here; ``seeds`` keeps that BLAS on one thread (``one_blas_thread``).
+        # product 2x faster than torch's here; ``seeds`` keeps that BLAS on one thread (``_OneBlasThread``).
         self.host = None
         if blocks.cached is not None and torch.device(blocks.device).type == "cpu":
             af = blocks.a_all.to(blocks.dtype)
@@ -131,7 +131,7 @@ class _PlusPlus:
 
     def seeds(self, k, callback=None):
         """Row indices of the first k seeds (drawing those not drawn yet)."""
-        with one_blas_thread() if self.host is not None and len(self.chosen) < k else contextlib.nullcontext():
+        with _OneBlasThread() if self.host is not None and len(self.chosen) < k else contextlib.nullcontext():
             while len(self.chosen) < k:
                 while self.folded < len(self.chosen):
                     self._fold()
@@ -143,7 +143,7 @@ class _PlusPlus:
         return np.array(self.chosen[:k])
 
 
-class one_blas_thread:
+class _OneBlasThread:
     """Context in which numpy's BLAS (and any other BLAS ``threadpoolctl`` finds) runs on one thread.
 
     After a threaded call, OpenBLAS's threads spin for a while waiting for the next one; on the cores
@@ -379,7 +379,8 @@ class PartialModalityKMeans(BaseEstimator):
         if "stats" not in shared:
             shared["stats"] = self._modality_stats(Xs, mask)
         self.mean_, self.scale_ = shared["stats"]
-        key = ("blocks", str(device), dtype, min(int(chunk), mask.shape[0]))  # ZBlocks caps the chunk so
+        # ZBlocks caps the chunk at the rows, so chunks beyond them give the same blocks.
+        key = ("blocks", str(device), dtype, min(int(chunk), mask.shape[0]))
         if key not in shared:
             shared[key] = self._blocks(Xs, mask, device, dtype, chunk)
         return shared[key]
