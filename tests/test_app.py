@@ -250,34 +250,44 @@ def test_degradation_sweep_says_each_methods_warning_once():
     assert len([w.value for w in at.warning if "std below" in w.value]) == 1
 
 
-def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
-    # The sidebar's Report is built after the page ran: a sweep that just finished is in it at once.
+def spy_report_snapshots(monkeypatch):
+    """The report snapshots taken from now on (the sidebar's Report takes one at the end of every run)."""
     import appui.reporting as reporting
 
-    seen = []
+    snaps = []
     real = reporting.snapshot
 
     def spy():
-        snap = real()
-        seen.append(None if snap is None else snap["facts"].sweep is not None)
-        return snap
+        snaps.append(real())
+        return snaps[-1]
 
     monkeypatch.setattr(reporting, "snapshot", spy)
+    return snaps
+
+
+def set_small_sweep(at):
+    """Degradation's form set to a two-rate, one-seed sweep of UL4M4 and mean, without k-sensitivity."""
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(1)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+    at.checkbox(key="deg_do_k").uncheck()
+
+
+def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
+    # The sidebar's Report is built after the page ran: a sweep that just finished is in it at once.
+    snaps = spy_report_snapshots(monkeypatch)
     at = start()
     at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
     at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
     at.switch_page("views/4_Degradation.py").run()
-    at.text_input(key="deg_rates").set_value("0, 0.4")
-    at.number_input(key="deg_seeds").set_value(1)
-    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
-    at.checkbox(key="deg_do_k").uncheck()
-    assert seen and seen[-1] is False  # a run, no sweep yet
-    seen.clear()
+    set_small_sweep(at)
+    assert snaps and snaps[-1]["facts"].sweep is None  # a run, no sweep yet
+    snaps.clear()
     submit(at, "Run sweep")
     no_problem(at)
-    assert seen == [True]
+    assert len(snaps) == 1 and snaps[0]["facts"].sweep is not None
     # The story's last step speaks of the share missing in fact and of the classifier the sweep used.
     at.session_state["present_step"] = 4
     at.switch_page("views/present.py").run()
@@ -292,24 +302,13 @@ def test_the_report_holds_a_sweep_when_no_ul4m4_run_exists(monkeypatch):
     # (its settings, figures, verdict and command line), not a disabled button.
     import appui.reporting as reporting
 
-    snaps = []
-    real = reporting.snapshot
-
-    def spy():
-        snap = real()
-        snaps.append(snap)
-        return snap
-
-    monkeypatch.setattr(reporting, "snapshot", spy)
+    snaps = spy_report_snapshots(monkeypatch)
     at = start()
     at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
     at.switch_page("views/4_Degradation.py").run()
     assert not [b for b in at.get("download_button") if b.key == "dl_report_sidebar" and not b.proto.disabled]
-    at.text_input(key="deg_rates").set_value("0, 0.4")
-    at.number_input(key="deg_seeds").set_value(1)
-    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
-    at.checkbox(key="deg_do_k").uncheck()
+    set_small_sweep(at)
     snaps.clear()
     submit(at, "Run sweep")
     no_problem(at)
