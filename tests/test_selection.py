@@ -356,3 +356,23 @@ def test_a_given_k_stays_when_only_the_temperature_is_searched(monkeypatch):
     monkeypatch.setattr(impute, "SELECTION_MAX_SAMPLES", 100)
     imp = UL4M4Imputer(150, completion="soft", temperature="auto", random_state=0).fit(with_nan(Xs, mask), mask)
     assert imp.n_clusters_ == 150 and imp.init_indices_ is not None  # seeded afresh, not from the search
+
+
+@pytest.mark.parametrize("kw, chosen", [({"completion": "soft", "temperature": "auto"}, "and the temperature factor"),
+                                        ({"completion": "greedy"}, "was used")])
+def test_auto_fit_with_nothing_to_hide_takes_the_defaults_and_says_so(kw, chosen):
+    # Every sample observes one modality: the hold-out can hide nothing, so nothing can be chosen by it.
+    # The fit still completes (as SoftImputeImputer falls back to its grid's middle) and warns.
+    rng = np.random.default_rng(0)
+    mask = np.eye(2, dtype=bool)[np.arange(40) % 2]
+    Xs = with_nan([rng.normal(size=(40, 4)), rng.normal(size=(40, 3))], mask)
+    with pytest.warns(UserWarning, match=f"could hide no observed slot.*k = 8 \\(the smallest of the grid\\) {chosen}"):
+        model = UL4M4Imputer("auto", random_state=0, **kw).fit(Xs, mask)
+    assert model.n_clusters_ == 8
+    assert model.selection_["holdout_mse"].isna().all()
+    if kw["completion"] == "soft":
+        assert model.temperature_ == pytest.approx(impute.DEFAULT_TEMPERATURE_FACTOR * model.typical_distance_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.transform(Xs, mask)
+    assert all(np.isfinite(X).all() for X in out)

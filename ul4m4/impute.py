@@ -163,7 +163,9 @@ class UL4M4Imputer(PartialModalityKMeans):
         ``SELECTION_PARSIMONY`` of the best score is kept. A sequence is searched the same way, every
         value of it. Beyond ``SELECTION_MAX_SAMPLES`` rows the fit starts from the centres the search
         fitted at the chosen k and refines them for at most ``WARM_START_MAX_ITER`` passes (fewer if
-        ``max_iter`` is smaller; ``tol`` still stops it earlier), without a ConvergenceWarning.
+        ``max_iter`` is smaller; ``tol`` still stops it earlier), without a ConvergenceWarning. When every
+        sample observes a single modality the hold-out can hide nothing: the grid's smallest k (and, with
+        temperature="auto", the default factor) is used, with a warning.
     completion : {"greedy", "soft"}, default="greedy"
         "greedy" is the paper's completion; "soft" averages the centres that hold the modality with
         weights n_jm * exp(-d / temperature) (module docstring).
@@ -332,6 +334,17 @@ class UL4M4Imputer(PartialModalityKMeans):
                             SELECTION_MAX_SAMPLES, rng, extend=auto_k, early_stop=auto_k, keep=searched)
             best = _best(table)
             self.selection_ = table
+            if best is None:
+                # Every sample observes a single modality, so the hold-out could hide nothing: the grid's
+                # smallest k and the default temperature factor, said (as SoftImputeImputer then takes the
+                # middle of its grid).
+                best = {"n_clusters": int(table["n_clusters"].min()), "temperature_factor": DEFAULT_TEMPERATURE_FACTOR}
+                chosen = ([f"k = {best['n_clusters']} (the smallest of the grid)"] if search_k else []) + (
+                    [f"the temperature factor {DEFAULT_TEMPERATURE_FACTOR} (the default)"]
+                    if search_t and self.completion == "soft" else [])
+                warn("the hold-out could hide no observed slot, as every sample observes a single modality, so "
+                     f"nothing was chosen by it; {' and '.join(chosen) or 'the given settings'} "
+                     f"{'were' if len(chosen) > 1 else 'was'} used.")
             if search_k:  # (a k of the user's stays: the search may have scored it capped to its rows)
                 k = int(best["n_clusters"])
             if n > SELECTION_MAX_SAMPLES and isinstance(self.init, str):
@@ -926,12 +939,11 @@ def selection_repeats(hidden_per_repeat, entries_per_repeat=None):
 def _best(table):
     """The setting chosen from a hold-out table: mean hold-out MSE over repeats; the smallest k whose best
     temperature scores within SELECTION_PARSIMONY of the best setting, at that temperature (the lower one
-    on ties)."""
+    on ties). None when no setting has a score (the hold-out hid nothing)."""
     keys = ["n_clusters", "completion", "temperature_factor"]
     g = table.fillna({"temperature_factor": -1.0}).groupby(keys, sort=True)["holdout_mse"].mean().reset_index()
     if g["holdout_mse"].isna().all():
-        raise ValueError("the hold-out hid no observed slot (every sample observes one modality); "
-                         "choose n_clusters and temperature explicitly.")
+        return None  # nothing was hidden: no setting is better than another
     bound = g["holdout_mse"].min() * (1.0 + SELECTION_PARSIMONY)
     k = g.loc[g["holdout_mse"] <= bound, "n_clusters"].min()
     at_k = g[g["n_clusters"] == k]
