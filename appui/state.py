@@ -46,6 +46,9 @@ BUDGET_ENV = "UL4M4_SESSION_MEMORY_MB"
 DEFAULT_BUDGET_MB = 2048
 # Samples an upload may hold: every page draws every sample (maps, hovers), so the app caps them.
 MAX_SAMPLES = 100_000
+# ... and needs: a training and a test split at every split size, clusters and a classifier to fit (the
+# synthetic generator's smallest size too).
+MIN_SAMPLES = 20
 
 
 @st.cache_resource(show_spinner="Loading the bundled dataset...")

@@ -10,6 +10,7 @@ import traceback
 import streamlit as st
 
 from appui import scenario, state
+from appui.text import plain
 from ul4m4.plotting import STATUS_COLOURS, method_label
 
 log = logging.getLogger("ul4m4.app")
@@ -18,6 +19,7 @@ log = logging.getLogger("ul4m4.app")
 @contextlib.contextmanager
 def guard(what):
     """Show library errors as a readable ``st.error``; unexpected errors get a short note, no traceback.
+    The message is shown as the library wrote it (``plain``): names of files and columns in it stay literal.
 
     Usage: ``with guard("loading the file"): ...``. Returns normally after showing the message, so the
     rest of the page (and the previous results) stay usable.
@@ -25,13 +27,13 @@ def guard(what):
     try:
         yield
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        st.error(f"Problem while {what}: {exc}", icon=":material/error:")
+        st.error(f"Problem while {plain(what)}: {plain(exc)}", icon=":material/error:")
     except MemoryError:
-        st.error(f"Not enough memory while {what}. Try a smaller dataset, fewer clusters or fewer methods.",
+        st.error(f"Not enough memory while {plain(what)}. Try a smaller dataset, fewer clusters or fewer methods.",
                  icon=":material/memory:")
     except Exception as exc:  # a bug: keep the page alive, log the traceback for the developers
         log.error("unexpected error while %s:\n%s", what, traceback.format_exc())
-        st.error(f"Unexpected error while {what} ({type(exc).__name__}). The previous results are kept; "
+        st.error(f"Unexpected error while {plain(what)} ({type(exc).__name__}). The previous results are kept; "
                  "please report this with the settings you used.", icon=":material/bug_report:")
 
 
@@ -101,7 +103,7 @@ def sidebar():
                  format_func={"png": "PNG", "svg": "SVG"}.get,
                  help=f"At presentation size, {PRESENTATION_SIZE[0]} x {PRESENTATION_SIZE[1]} pixels.")
         for note in ss.get(scenario.NOTES, []):
-            st.warning(note, icon=":material/link_off:")
+            st.warning(plain(note), icon=":material/link_off:")
         if scenario.uses_upload():
             st.info("This page's address holds every setting but not your uploaded file: a colleague who opens "
                     "it sees the bundled mfeat data. Share the file with the link.", icon=":material/link:")
@@ -129,5 +131,5 @@ def show_method_warnings(said, names):
         text = re.sub(r"(\w+)=([\w.]+) floors those stds\.",
                       r"The library's option UL4M4Imputer(\1=\2) floors those scales; the app keeps the paper's setting.",
                       text)
-        st.warning(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}")
+        st.warning(plain(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}"))
 

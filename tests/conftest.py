@@ -26,3 +26,11 @@ def with_nan(Xs, mask):
     from ul4m4.experiment import masked
 
     return masked(Xs, mask)
+
+
+def shown(text):
+    """What a Streamlit message reads like on screen when its source was written with ``appui.text.plain``:
+    the backslash escapes and word joiners removed (other markdown is left as it is)."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import state
+from conftest import shown
 from ul4m4.experiment import MissingConfig
 
 PAGES = ["views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py", "views/4_Degradation.py"]
@@ -33,7 +34,7 @@ def chart_titles(at):
 
 def no_problem(at):
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [shown(e.value) for e in at.error]
 
 
 def page_downloads(at):
@@ -48,7 +49,7 @@ def submit(at, label):
 def test_home_shows_the_default_state():
     at = start()
     no_problem(at)
-    text = " ".join(m.value for m in at.markdown)
+    text = " ".join(shown(m.value) for m in at.markdown)
     assert "mfeat: 2000 samples, 6 modalities" in text and "of modality slots missing" in text
     assert "MCAR (each slot independently), on training and test data both incomplete" in text  # no raw codes
     assert at.session_state[state.DATASET].name == "mfeat"
@@ -71,12 +72,12 @@ def test_data_page_charts_and_synthetic():
     assert at.session_state[state.DATASET].name == "synthetic"
     at.text_input(key="syn_dims").set_value("a, b")
     submit(at, "Generate")
-    assert any("should be integers separated by commas" in e.value for e in at.error)
+    assert any("should be integers separated by commas" in shown(e.value) for e in at.error)
     assert at.session_state[state.DATASET].name == "synthetic"  # the previous data is kept
     at.text_input(key="syn_dims").set_value(" ")
     submit(at, "Generate")
     assert not at.exception
-    assert any("features per modality ' ' holds no integers" in e.value for e in at.error)
+    assert any("features per modality ' ' holds no integers" in shown(e.value) for e in at.error)
 
 
 def csv_bytes(rows=40, text=False):
@@ -100,11 +101,36 @@ def test_good_then_bad_upload():
     assert ds.name == "mine.csv" and ds.modality_names == ["img", "txt"] and (~ds.mask[:5, 1]).all()
     at.file_uploader(key="upload").set_value(("bad.csv", csv_bytes(text=True), "text/csv")).run()
     assert not at.exception
-    assert any("column 'img__1' holds text" in e.value for e in at.error)
+    assert any("column 'img__1' holds text" in shown(e.value) for e in at.error)
     assert at.session_state[state.DATASET].name == "mine.csv"  # the good data is kept
     # The other pages work on the uploaded data.
     at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
+
+
+def test_upload_messages_show_names_as_they_are_and_small_files_are_refused():
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    # The loader's message quotes the expected '<modality>__<feature>': markdown would read the "__" as
+    # bold. Its source is escaped, so it shows character for character.
+    at.file_uploader(key="upload").set_value(("a$b$.csv", b"a,b\n1,2\n", "text/csv")).run()
+    [err] = [e.value for e in at.error]
+    assert "__" not in err and "$" not in err.replace("\\$", "")  # nothing left for markdown or LaTeX
+    assert shown(err).startswith("Problem while reading 'a$b$.csv': column 'a' is not named '<modality>__<feature>'")
+    assert any(shown(i.value).startswith("'a$b$.csv' was not loaded (see the message above): the pages keep using "
+                                         "the previous dataset (mfeat)") for i in at.info)
+    # A file of too few samples for a training and a test split is refused, the previous data kept.
+    at.file_uploader(key="upload").set_value(("few.csv", csv_bytes(rows=state.MIN_SAMPLES - 1), "text/csv")).run()
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        f"Problem while reading 'few.csv': the file holds {state.MIN_SAMPLES - 1} sample(s) (rows); the app needs at "
+        f"least {state.MIN_SAMPLES}, so that a training and a test split each keep samples to cluster, complete and "
+        "score."]
+    assert at.session_state[state.DATASET].name == "mfeat"
+    at.file_uploader(key="upload").set_value(("enough.csv", csv_bytes(rows=state.MIN_SAMPLES), "text/csv")).run()
+    no_problem(at)
+    assert at.session_state[state.DATASET].name == "enough.csv"
 
 
 def test_npz_upload_with_pickled_objects_is_refused():
@@ -115,7 +141,7 @@ def test_npz_upload_with_pickled_objects_is_refused():
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value(("evil.npz", buf.getvalue(), "application/octet-stream")).run()
     assert not at.exception
-    assert any("dtype object" in e.value for e in at.error)
+    assert any("dtype object" in shown(e.value) for e in at.error)
 
 
 def test_missingness_page_simulates_and_reports():
@@ -144,7 +170,7 @@ def test_impossible_setting_shows_error_and_keeps_settings():
     at.selectbox(key="miss_mechanism").set_value("mnar_label").run()
     submit(at, "Simulate")
     assert not at.exception
-    assert any("needs labels" in e.value for e in at.error)
+    assert any("needs labels" in shown(e.value) for e in at.error)
     assert at.session_state[state.MISSING_CFG] == before
 
 
@@ -194,17 +220,17 @@ def test_cluster_page_with_ul4m4_low_rank():
     assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "SoftImpute", "UL4M4 + low rank"}
     run = at.session_state[state.MEMO][run_key(at)]
     weight = run.imputers["ul4m4_lowrank"].centre_weight_
-    assert any(f"UL4M4 + low rank weighs its centres by {weight:g}" in s.value for s in at.success)
+    assert any(f"UL4M4 + low rank weighs its centres by {weight:g}" in shown(s.value) for s in at.success)
     scores = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")].set_index("method")["mse"]
-    said = " ".join(m.value for m in [*at.success, *at.warning] if "Best:" in m.value)
+    said = " ".join(shown(m.value) for m in [*at.success, *at.warning] if "Best:" in shown(m.value))
     assert f"UL4M4 + low rank {scores['ul4m4_lowrank']:.3f}" in said
     loses = "UL4M4 loses to a baseline here." in said
     # mfeat's near-constant features: one box naming every method that said it, never one box per method.
     # (Not asserted present: warnings are recorded process-wide, and the UMAP warm-up thread's own
     # catch_warnings can swallow one; seen once in eight runs.)
-    said = [w.value.partition(": ")[2] for w in at.warning if "std below" in w.value]
+    said = [shown(w.value).partition(": ")[2] for w in at.warning if "std below" in shown(w.value)]
     assert len(said) <= 1
-    tails = [w.value.partition(": ")[2] for w in at.warning]
+    tails = [shown(w.value).partition(": ")[2] for w in at.warning]
     assert len(tails) == len(set(tails))
     assert loses == (scores.idxmin() == "softimpute" or (scores.idxmin() == "ul4m4_lowrank" and weight == 0))
 
@@ -226,7 +252,7 @@ def test_degradation_page_small_sweep():
     assert any(t.startswith("F1-macro") for t in titles)
     assert any(t.startswith("Sensitivity to the number of clusters k") for t in titles)
     assert len(page_downloads(at)) == 3
-    verdicts = [m.value for m in [*at.success, *at.warning] if m.value.startswith("At rate 0.4 (")]
+    verdicts = [shown(m.value) for m in [*at.success, *at.warning] if shown(m.value).startswith("At rate 0.4 (")]
     assert len(verdicts) == 1 and "(F1-micro, mean over seeds). Best: " in verdicts[0]
     assert "of the modality slots missing in fact" in verdicts[0]  # not only the rate asked
     assert "Complete data" not in verdicts[0]  # the ceiling is no imputer
@@ -242,12 +268,12 @@ def test_degradation_sweep_says_each_methods_warning_once():
     at.checkbox(key="deg_do_k").uncheck()
     submit(at, "Run sweep")
     no_problem(at)
-    said = [w.value for w in at.warning if "std below" in w.value]
+    said = [shown(w.value) for w in at.warning if "std below" in shown(w.value)]
     assert len(said) == 1 and said[0].startswith("UL4M4 (paper): ")
     # In the app's words: the modality's name, and the library's option named as the library's.
     assert "'zernike'" in said[0] and "modality 4" not in said[0] and "The library's option" in said[0]
     at.run()  # shown again from the session's memo, not only while the sweep runs
-    assert len([w.value for w in at.warning if "std below" in w.value]) == 1
+    assert len([shown(w.value) for w in at.warning if "std below" in shown(w.value)]) == 1
 
 
 def spy_report_snapshots(monkeypatch):
@@ -292,7 +318,7 @@ def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
     at.session_state["present_step"] = 4
     at.switch_page("views/present.py").run()
     no_problem(at)
-    caption = " ".join(m.value for m in at.markdown if "ul4m4-caption" in m.value)
+    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
     assert "of the modality slots missing in fact" in caption and "a linear classifier" in caption
     assert "UL4M4 (paper)" in caption
 
@@ -356,7 +382,7 @@ def test_degradation_bad_rates_show_error():
     at.text_input(key="deg_rates").set_value("0, 1.0")
     submit(at, "Run sweep")
     assert not at.exception
-    assert any("rate 1.0 should be in [0, 1)" in e.value for e in at.error)
+    assert any("rate 1.0 should be in [0, 1)" in shown(e.value) for e in at.error)
 
 
 def test_failed_run_keeps_previous_results(monkeypatch):
@@ -368,7 +394,7 @@ def test_failed_run_keeps_previous_results(monkeypatch):
     at.number_input(key="run_k").set_value(7)
     submit(at, "Run")
     assert not at.exception
-    assert any("needs about" in e.value and "available" in e.value for e in at.error)
+    assert any("needs about" in shown(e.value) and "available" in shown(e.value) for e in at.error)
     assert at.session_state[state.RUN_CFG] == before  # the previous settings and results stay
     assert any(t.startswith("PCA of the data completed by UL4M4 (paper)") for t in chart_titles(at))
 
@@ -389,12 +415,12 @@ def test_the_configured_upload_limit_is_what_the_page_says_and_the_loader_enforc
     at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("upload").run()
     assert at.file_uploader(key="upload").proto.max_upload_size_mb == 1
-    assert any("files up to 1 MB" in m.value for m in at.markdown)
+    assert any("files up to 1 MB" in shown(m.value) for m in at.markdown)
     big = csv_bytes(rows=30_000)  # about 2 MB
     assert len(big) > 2**20
     at.file_uploader(key="upload").set_value(("big.csv", big, "text/csv")).run()
     assert not at.exception
-    assert any("larger than the limit of 1 MB" in e.value for e in at.error)
+    assert any("larger than the limit of 1 MB" in shown(e.value) for e in at.error)
     assert at.session_state[state.DATASET].name == "mfeat"
 
 
@@ -404,10 +430,10 @@ def test_home_after_a_run_with_nothing_removed():
     at.session_state[state.MISSING_CFG] = MissingConfig(rate=0.0)
     at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
-    assert any("Nothing was removed" in i.value for i in at.info)
+    assert any("Nothing was removed" in shown(i.value) for i in at.info)
     at.switch_page("views/home.py").run()
     no_problem(at)
-    assert any("Nothing was removed, so there is no imputation error to compare" in m.value for m in at.markdown)
+    assert any("Nothing was removed, so there is no imputation error to compare" in shown(m.value) for m in at.markdown)
 
 
 def hostile_sample():
@@ -424,7 +450,7 @@ def test_hostile_uploads_are_refused_readably_in_the_app(fname, data, match):
     at.radio(key="data_source").set_value("upload").run()
     at.file_uploader(key="upload").set_value((fname, data, "application/octet-stream")).run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert len(errors) == 1 and errors[0].startswith(f"Problem while reading '{fname}':")
     if match:
         assert match in errors[0]

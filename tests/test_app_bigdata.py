@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import bigdata, state
+from conftest import shown
 
 ROOT = Path(__file__).resolve().parents[1]
 N_LARGE = 30_000
@@ -23,7 +24,7 @@ def start():
 
 def no_problem(at):
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [shown(e.value) for e in at.error]
 
 
 def submit(at, label):
@@ -57,8 +58,8 @@ def run_key(at):
 
 
 def texts(at):
-    return " ".join([m.value for m in at.markdown] + [m.value for m in at.caption] + [m.value for m in at.info]
-                    + [m.value for m in at.success])
+    return " ".join([shown(m.value) for m in at.markdown] + [shown(m.value) for m in at.caption] + [shown(m.value) for m in at.info]
+                    + [shown(m.value) for m in at.success])
 
 
 def map_spec(at):
@@ -191,5 +192,5 @@ def test_an_unreachable_scheduler_is_said_in_one_line(monkeypatch):
     at.multiselect(key="run_baselines").set_value(["mean"])
     submit(at, "Run")
     assert not at.exception
-    assert any("could not reach the Dask scheduler at 'tcp://127.0.0.1:9'" in e.value for e in at.error)
+    assert any("could not reach the Dask scheduler at 'tcp://127.0.0.1:9'" in shown(e.value) for e in at.error)
     assert at.session_state[state.RUN_CFG] == before  # the previous results stay

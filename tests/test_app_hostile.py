@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import fuzz
 from appui import state
+from conftest import shown
 from test_app import ROOT, start, submit
 
 PAGES = ["views/home.py", "views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py",
@@ -24,7 +25,7 @@ def tree_bytes(node):
 
 
 def unexpected(at):
-    return [e.value for e in at.error if "Unexpected error" in e.value]
+    return [shown(e.value) for e in at.error if "Unexpected error" in shown(e.value)]
 
 
 def formerly_breaking_files():
@@ -56,7 +57,7 @@ def check_every_page(name, fname, data):
     at = start()
     upload(at, fname, data)
     if at.session_state[state.DATASET].name != fname:  # refused: one readable error, the previous data kept
-        errors = [e.value for e in at.error]
+        errors = [shown(e.value) for e in at.error]
         assert len(errors) == 1 and errors[0].startswith(f"Problem while reading '{fname}':"), errors
         assert at.session_state[state.DATASET].name == "mfeat"
         return "refused"
@@ -107,7 +108,7 @@ def test_synthetic_data_is_checked_against_the_session_budget(budget_mb):
     at.text_input(key="syn_dims").set_value("100")  # 128 MB of data, more than the session's 64 MB
     submit(at, "Generate")
     assert not at.exception
-    assert any("Generating this synthetic data needs about" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("Generating this synthetic data needs about" in shown(e.value) for e in at.error), [shown(e.value) for e in at.error]
     assert at.session_state[state.DATASET_KEY] == before  # nothing was generated
 
 
@@ -117,8 +118,8 @@ def test_uploads_are_checked_against_the_session_budget(budget_mb):
     assert len(data) < 100_000
     at = start()
     upload(at, "zeros.npz", data)
-    assert any("would take 7.6 MB once loaded" in e.value and "the limit is 4" in e.value for e in at.error), \
-        [e.value for e in at.error]
+    assert any("would take 7.6 MB once loaded" in shown(e.value) and "the limit is 4" in shown(e.value) for e in at.error), \
+        [shown(e.value) for e in at.error]
     assert at.session_state[state.DATASET].name == "mfeat"
 
 
@@ -133,7 +134,7 @@ def test_a_sweep_is_checked_against_the_session_budget(budget_mb):
     at.number_input(key="deg_seeds").set_value(1)
     submit(at, "Run sweep")
     assert not at.exception
-    assert any("This sweep needs about" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("This sweep needs about" in shown(e.value) for e in at.error), [shown(e.value) for e in at.error]
     assert state.SWEEP_CFG not in at.session_state
 
 
@@ -149,7 +150,7 @@ def test_results_are_kept_per_session_and_bounded_in_bytes(budget_mb):
     state_memo[("old result",)] = old
     at.session_state[state.MEMO_SIZES][("old result",)] = old.nbytes
     at.switch_page("views/3_Cluster_and_impute.py").run()  # ...and a run of about 130 MB (six methods)
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
     memo = at.session_state[state.MEMO]
     assert ("old result",) not in memo and run_key(at) in memo  # the oldest went, the newest stays
     assert sum(deep_nbytes(v) for v in memo.values()) <= 200 * 2**20

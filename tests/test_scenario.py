@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import scenario, state
+from conftest import shown
 from test_app import ROOT, submit
 from ul4m4.experiment import MissingConfig, RunConfig
 
@@ -16,7 +17,7 @@ def open_app(**params):
 
 
 def sidebar_warnings(at):
-    return [w.value for w in at.sidebar.warning]
+    return [shown(w.value) for w in at.sidebar.warning]  # as it reads on screen
 
 
 def test_the_address_holds_the_scenario_and_a_new_session_reads_it_back():

@@ -8,6 +8,7 @@ import streamlit as st
 
 import ul4m4
 from appui import state
+from appui.text import plain
 from appui.widgets import chart_config, guard
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
@@ -106,16 +107,21 @@ else:
                 buf = io.BytesIO(data)
                 buf.name = up.name
                 ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes(), max_samples=state.MAX_SAMPLES)
+                if ds.n_samples < state.MIN_SAMPLES:
+                    raise ValueError(f"the file holds {ds.n_samples} sample(s) (rows); the app needs at least "
+                                     f"{state.MIN_SAMPLES}, so that a training and a test split each keep samples "
+                                     "to cluster, complete and score.")
                 adopt(ds, {"name": up.name, "source": "upload", "sha256": dg}, f"upload:{dg}")
                 ss[state.UPLOAD_DIGEST] = dg
-                st.success(f"Loaded '{up.name}'.")
+                st.success(f"Loaded '{plain(up.name)}'.")
     if ss[state.DATASET_SPEC].get("source") != "upload":
-        st.info("No file uploaded yet: the pages keep using the previous dataset "
-                f"({ss[state.DATASET].name}).")
+        what = (f"'{plain(up.name)}' was not loaded (see the message above)" if up is not None
+                else "No file uploaded yet")
+        st.info(f"{what}: the pages keep using the previous dataset ({plain(ss[state.DATASET].name)}).")
 
 ds = ss[state.DATASET]
 st.divider()
-st.subheader(f"Current dataset: {ds.name}")
+st.subheader(f"Current dataset: {plain(ds.name)}")
 if ds.description:
     st.caption(ds.description)
 n_classes = None if ds.y is None else (ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size))

@@ -8,6 +8,7 @@ import torch
 
 from appui import bigdata, state
 from appui.reporting import report_button
+from appui.text import plain
 from appui.widgets import Progress, chart_config, guard, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
@@ -347,7 +348,7 @@ else:
                             "a point on the map)", 0, ds.n_samples - 1, key="inspect_sample"))
     missing_names = [n for m, n in enumerate(names) if not mask[i, m]]
     if missing_names:
-        st.caption(f"Sample {i} misses: {', '.join(missing_names)}.")
+        st.caption(f"Sample {i} misses: {plain(', '.join(missing_names))}.")
         inspect_sample(i)
     else:
         later = incomplete[incomplete > i]

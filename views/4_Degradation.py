@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
+from appui.text import plain
 from appui.widgets import Progress, chart_config, guard, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
@@ -184,7 +185,7 @@ if df is None:
     st.stop()
 
 cfg = cfgs[0]
-st.caption(f"{ds.name}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: {cfg.classifier}, "
+st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: {cfg.classifier}, "
            f"seeds {list(cfg.seeds)}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from appui import state
+from appui.text import plain
 from appui.widgets import guard
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISM_LABELS
@@ -31,8 +32,8 @@ c1, c2, c3 = st.columns(3)
 ds = ss[state.DATASET]
 with c1:
     st.markdown("**Data**")
-    st.write(f"{ds.name}: {ds.n_samples} samples, {ds.n_modalities} modalities "
-             f"({', '.join(f'{n} {d}' for n, d in zip(ds.modality_names, ds.dims))})")
+    st.write(plain(f"{ds.name}: {ds.n_samples} samples, {ds.n_modalities} modalities "
+                   f"({', '.join(f'{n} {d}' for n, d in zip(ds.modality_names, ds.dims))})"))
     st.page_link("views/1_Data.py", label="Choose or upload data", icon=":material/database:")
 with c2:
     st.markdown("**Missingness**")
