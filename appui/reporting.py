@@ -10,6 +10,7 @@ import streamlit as st
 
 from appui import scenario, state, story
 from ul4m4 import plotting
+from ul4m4.experiment import holdout_curve
 from ul4m4.export import make_manifest, versions
 from ul4m4.report import build_report
 from ul4m4.summary import sweep_verdict
@@ -26,29 +27,63 @@ def snapshot():
     only a sweep (no UL4M4 run), a report of the sweep ("facts" None)."""
     ss = st.session_state
     run = state.current_run()
-    common = {"spec": dict(ss[state.DATASET_SPEC]), "query": "?" + urlencode(scenario.current()),
-              "upload": scenario.uses_upload()}
+    # The link reproduces the scenario; presentation mode is how it was looked at, not part of it.
+    query = {k: v for k, v in scenario.current().items() if k != "present"}
+    common = {"spec": dict(ss[state.DATASET_SPEC]), "query": "?" + urlencode(query),
+              "upload": scenario.uses_upload(), "ksweep": story.current_k_sweep()}
     if run is None:
         cfg, df = story.current_sweep()
         if df is None:
             return None
         return {"facts": None, "ds": ss[state.DATASET], "sweep": (cfg, df), **common}
-    return {"facts": story.Facts.gather(run), **common}
+    return {"facts": story.Facts.gather(run), "k_curve": state.memo_get((state.run_key(), "k_curve")), **common}
 
 
-def _sweep_parts(cfg, df, spec):
-    """The sweep's figures, its verdict table and the command line that runs it again."""
-    figs = plotting.sweep_figures(df, None)
-    figures = [(f"Imputation error (MSE, standardised units) on the removed blocks against the missing rate."
-                if k.startswith("imputation") else f"Downstream {k.replace('_', '-')} against the missing rate.", f)
+def _given(settings):
+    """Settings without those that do not apply (None), lists for tuples: what the report's tables show."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
+
+
+def sweep_command(cfg, dataset, out):
+    """The ``python -m ul4m4 sweep`` line that runs the sweep ``cfg`` again on ``dataset`` (a name or a file)."""
+    seeds = tuple(cfg.seeds)  # "3" means 0, 1, 2 to the command; other seeds are listed
+    parts = ["python -m ul4m4 sweep", f"--dataset {dataset}", f"--mechanism {cfg.mechanism}",
+             f"--rates {','.join(f'{r:g}' for r in cfg.rates)}",
+             f"--seeds {len(seeds) if seeds == tuple(range(len(seeds))) else ','.join(map(str, seeds))}",
+             f"--methods {','.join(cfg.methods)}", f"--classifier {cfg.classifier}", f"--k {cfg.k}"]
+    if cfg.ks:
+        parts.append(f"--ks {','.join(map(str, cfg.ks))}")
+    parts += [f"--apply-to {cfg.apply_to}", f"--test-size {cfg.test_size:g}"]
+    if cfg.mechanism == "pepsy":
+        parts.append(f"--pm {cfg.pm:g}")
+    if cfg.mechanism.startswith("mnar"):
+        parts.append(f"--strength {cfg.strength:g}")
+    if cfg.classifier == "fusion":
+        parts.append(f"--epochs {cfg.epochs}")
+    return " ".join(parts + [f"--out {out}"])
+
+
+def _sweep_parts(cfg, df, spec, ksweep=(None, None)):
+    """The sweep's figures (with the k-sensitivity's, when ``ksweep`` holds its settings and table), its verdict
+    table, the command lines that run them again and their settings."""
+    kcfg, kdf = ksweep
+    figs = plotting.sweep_figures(df, kdf)
+    captions = {"imputation_mse": "Imputation error (MSE, standardised units) on the removed blocks against the "
+                                  "missing rate.",
+                "k_sensitivity": (f"k-sensitivity: UL4M4 (paper) at each k of {list(kcfg.ks) if kcfg else []} at "
+                                  f"rate {kcfg.rates[0]:g} (the paper claims it is stable across cluster counts)."
+                                  if kcfg else "")}
+    figures = [(captions.get(k) or f"Downstream {k.replace('_', '-')} against the missing rate.", f)
                for k, f in figs.items()]
     v = sweep_verdict(df, "f1_micro")
     scores = v.scores.rename("F1-micro").rename(index=plotting.method_label).rename_axis("method")
     table = (f"F1-micro at rate {v.rate}, mean over seeds", scores)
-    command = (f"python -m ul4m4 sweep --dataset {spec.get('name')} --mechanism {cfg.mechanism} "
-               f"--rates {','.join(map(str, cfg.rates))} --seeds {len(cfg.seeds)} --methods {','.join(cfg.methods)} "
-               f"--k {cfg.k} --out sweep/")
-    return figures, table, command
+    commands = [sweep_command(cfg, spec.get("name"), "sweep/")]
+    settings = {"Sweep": _given(cfg.to_dict())}
+    if kcfg is not None:
+        commands.append(sweep_command(kcfg, spec.get("name"), "k_sensitivity/"))
+        settings["k-sensitivity"] = _given(kcfg.to_dict())
+    return figures, table, commands, settings
 
 
 def _upload_notes(snap):
@@ -69,18 +104,19 @@ def _sweep_report(snap):
     """The report when only a sweep ran: its settings, figures, verdict and how to run it again."""
     ds, spec = snap["ds"], snap["spec"]
     cfg, df = snap["sweep"]
-    figures, table, command = _sweep_parts(cfg, df, spec)
+    figures, table, commands, sweep_settings = _sweep_parts(cfg, df, spec, snap.get("ksweep", (None, None)))
     v = sweep_verdict(df, "f1_micro")
     listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in v.scores.sort_values(ascending=False).items())
     story_text = [(f"Best classifier input at the highest rate: {plotting.method_label(v.best)}",
                    f"F1-micro at rate {v.rate:g}, mean over {len(cfg.seeds)} seeds: {listing}. No UL4M4 run on "
                    "Cluster & impute yet: this report holds the degradation sweep only.")]
-    settings = {"Data": _data_settings(ds, spec), "Sweep": cfg.to_dict()}
+    settings = {"Data": _data_settings(ds, spec), **sweep_settings}
     figures = [("What each sample holds: features per modality.", plotting.fig_dimensions(ds.modality_names, ds.dims)),
                *figures]
+    manifest = {"command": "sweep", **{k: v for k, v in sweep_settings.items()}}
     return build_report(f"UL4M4 Explorer report: {ds.name}", settings=settings, story=story_text, tables=[table],
-                        figures=figures, versions=versions(), manifest={"command": "sweep", "sweep": cfg.to_dict()},
-                        commands=[command], link=snap["query"], notes=_upload_notes(snap))
+                        figures=figures, versions=versions(), manifest=manifest,
+                        commands=commands, link=snap["query"], notes=_upload_notes(snap))
 
 
 def report_html(snap):
@@ -110,18 +146,29 @@ def report_html(snap):
         ("Seconds per method", pd.Series({plotting.method_label(m): round(t, 3) for m, t in run.seconds.items()},
                                          name="seconds")),
     ]
+    soft = run.models.get("ul4m4_soft")
+    curve = snap.get("k_curve")
+    if curve is None and soft is not None:
+        curve = holdout_curve(soft)
+    if curve is not None and soft is not None:
+        figures.append(("Choosing k without labels: UL4M4 soft's hold-out error against k (and the true error on the "
+                        "removed blocks, when it was computed on the page).",
+                        plotting.fig_k_selection(curve, soft.n_clusters_)))
     commands = ["python -m ul4m4 impute --manifest manifest.json --out completed/"]
+    sweep_settings = {}
     if facts.sweep is not None:
-        sweep_figs, table, command = _sweep_parts(facts.sweep_cfg, facts.sweep, spec)
+        sweep_figs, table, sweep_commands, sweep_settings = _sweep_parts(facts.sweep_cfg, facts.sweep, spec,
+                                                                         snap.get("ksweep", (None, None)))
         figures += sweep_figs
         tables.append(table)
-        commands.append(command)
+        commands += sweep_commands
     notes = _upload_notes(snap)
     settings = {
         "Data": _data_settings(ds, spec),
-        "Missingness": mcfg.to_dict(),
-        "Run": {k: (list(v) if isinstance(v, tuple) else v) for k, v in rcfg.__dict__.items()},
+        "Missingness": _given(mcfg.to_dict()),
+        "Run": _given(rcfg.__dict__),
         "Map": {"projection": facts.map_method},
+        **sweep_settings,
     }
     story_text = [(facts.headline(i), facts.caption(i)) for i in range(len(story.STEPS))]
     return build_report(f"UL4M4 Explorer report: {ds.name}", settings=settings, story=story_text, tables=tables,

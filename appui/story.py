@@ -62,6 +62,16 @@ def current_sweep():
     return None, None
 
 
+def current_k_sweep():
+    """The Degradation page's last k-sensitivity sweep (settings, table) when it ran; (None, None) if not."""
+    ss = st.session_state
+    cfgs = ss.get(state.SWEEP_CFG)
+    if not cfgs or cfgs[1] is None:
+        return None, None
+    df = state.memo_get(("sweep", ss[state.DATASET_KEY], cfgs[1]))
+    return (cfgs[1], df) if df is not None else (None, None)
+
+
 def run_default_sweep(callback=None):
     ss = st.session_state
     cfg = story_sweep_config()
@@ -161,12 +171,13 @@ class Facts:
             if ul and base:
                 best_ul, best_base = min(ul, key=lambda k: scores[k]), min(base, key=lambda k: scores[k])
                 gap = scores[best_ul] / scores[best_base] - 1
+                # Said as the error's own change, relative to the baseline's (one reading only).
                 if gap < 0:
                     verdict = (f" {plotting.method_label(best_ul)} beats the best baseline, "
-                               f"{plotting.method_label(best_base)}, by {_pct(-gap)}.")
+                               f"{plotting.method_label(best_base)}: its error is {_pct(-gap)} lower.")
                 else:
-                    verdict = (f" UL4M4 loses here: {plotting.method_label(best_base)} is {_pct(gap)} better than "
-                               f"{plotting.method_label(best_ul)}.")
+                    verdict = (f" UL4M4 loses here: the error of {plotting.method_label(best_ul)} is {_pct(gap)} "
+                               f"higher than that of {plotting.method_label(best_base)}.")
             return (f"Mean squared error on the removed blocks, in standardised units (lower is better): {listing}."
                     f"{verdict}")
         if self.sweep is None:

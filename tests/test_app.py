@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +315,11 @@ def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
     submit(at, "Run sweep")
     no_problem(at)
     assert len(snaps) == 1 and snaps[0]["facts"].sweep is not None
+    # The full report also holds UL4M4 soft's choice of k, as the Cluster & impute page draws it.
+    from appui.reporting import report_html
+
+    assert "ul4m4_soft" in snaps[0]["facts"].run.models
+    assert "Choosing k without labels" in report_html(snaps[0])
     # The story's last step speaks of the share missing in fact and of the classifier the sweep used.
     at.session_state["present_step"] = 4
     at.switch_page("views/present.py").run()
@@ -321,6 +327,12 @@ def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
     caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
     assert "of the modality slots missing in fact" in caption and "a linear classifier" in caption
     assert "UL4M4 (paper)" in caption
+    # The error step says how much lower or higher the error is, with the numbers it lists.
+    at.session_state["present_step"] = 3
+    at.switch_page("views/present.py").run()
+    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    said = re.search(r"(?:its error is|the error of .+ is) (\d+)% (lower|higher)", caption)
+    assert said, caption
 
 
 def test_the_report_holds_a_sweep_when_no_ul4m4_run_exists(monkeypatch):
@@ -468,3 +480,50 @@ def test_umap_warm_up_waits_for_the_first_run(monkeypatch):
     at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)
     assert len(calls) == 1 and calls[0]  # once, with the run's per-method results already stored
+
+
+def test_degradation_k_values_fit_the_training_split_and_errors_name_the_field():
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("small.csv", csv_bytes(rows=20), "text/csv")).run()
+    at.switch_page("views/4_Degradation.py").run()
+    no_problem(at)
+    # 20 samples, 14 of them for training: the default k values are those a 14-sample split can hold.
+    assert at.text_input(key="deg_ks").value == "2, 5, 10"
+    at.text_input(key="deg_ks").set_value("2, 50, 0")
+    submit(at, "Run sweep")
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "Problem while preparing the sweep: k values: 50, 0 cannot be used; each k must lie between 1 and the 14 "
+        "training samples."]
+
+
+def test_the_sweep_report_holds_the_k_sensitivity_and_commands_that_run_both_again(monkeypatch):
+    import shlex
+
+    import appui.reporting as reporting
+    from ul4m4.cli import build_parser
+
+    snaps = spy_report_snapshots(monkeypatch)
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("breast_cancer").run()
+    at.switch_page("views/4_Degradation.py").run()
+    set_small_sweep(at)
+    at.checkbox(key="deg_do_k").check()
+    at.text_input(key="deg_ks").set_value("2, 5")
+    submit(at, "Run sweep")
+    no_problem(at)
+    main, ksens = at.session_state[state.SWEEP_CFG]
+    html = reporting.report_html(snaps[-1])
+    assert "k-sensitivity: UL4M4 (paper) at each k of [2, 5] at rate 0.4" in html
+    assert html.count('class="plotly-graph-div"') >= 4  # the data's shape, two F1 curves and the k chart
+    assert "present=" not in html and ">None<" not in html  # no presentation flag in the link, no unused settings
+    for cfg, out in ((main, "sweep/"), (ksens, "k_sensitivity/")):
+        line = reporting.sweep_command(cfg, "breast_cancer", out)
+        assert line in html
+        args = build_parser().parse_args(shlex.split(line)[3:])  # after "python -m ul4m4"
+        assert (tuple(args.rates), tuple(args.seeds), tuple(args.methods), args.k, args.ks and tuple(args.ks),
+                args.classifier, args.apply_to, args.test_size) == (
+                    cfg.rates, cfg.seeds, cfg.methods, cfg.k, cfg.ks, cfg.classifier, cfg.apply_to, cfg.test_size)

@@ -41,6 +41,7 @@ __all__ = [
     "complete_split",
     "run_methods",
     "k_curve",
+    "holdout_curve",
     "unit_key",
     "UL4M4_METHODS",
     "ul4m4_family",
@@ -306,6 +307,33 @@ def raised_by_methods(w):
     return not issubclass(w.category, DeprecationWarning) and os.path.abspath(w.filename).startswith(_METHOD_PACKAGES)
 
 
+def _chosen_factor(model):
+    """Mean hold-out MSE per (k, temperature factor) of ``model.selection_`` and the factor chosen at the model's
+    k; (None, None) when the hold-out scored nothing."""
+    sel = model.selection_
+    if sel is None or sel["holdout_mse"].isna().all():
+        return None, None
+    best = sel.groupby(["n_clusters", "temperature_factor"], dropna=False)["holdout_mse"].mean().reset_index()
+    at_k = best[best["n_clusters"] == model.n_clusters_]
+    return best, at_k.loc[at_k["holdout_mse"].idxmin(), "temperature_factor"]
+
+
+def holdout_curve(model):
+    """Hold-out error against k of a model fitted with a search over k, at the temperature factor chosen at the
+    chosen k (what chose k, label-free).
+
+    Returns
+    -------
+    DataFrame with columns ``k`` and ``holdout_mse``, or None when the model searched nothing or its hold-out
+    scored nothing (every sample observed a single modality).
+    """
+    best, f = _chosen_factor(model)
+    if best is None:
+        return None
+    same = best["temperature_factor"].isna() if pd.isna(f) else best["temperature_factor"] == f
+    return best[same].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]].reset_index(drop=True)
+
+
 def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
     """Hold-out error and true error against k for a fitted "ul4m4_soft" model.
 
@@ -318,10 +346,12 @@ def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
     -------
     DataFrame with columns ``k``, ``holdout_mse``, ``true_mse_soft``, ``true_mse_paper``
     """
-    sel = model.selection_
-    best = sel.groupby(["n_clusters", "temperature_factor"], dropna=False)["holdout_mse"].mean().reset_index()
-    f = best.loc[best[best["n_clusters"] == model.n_clusters_]["holdout_mse"].idxmin(), "temperature_factor"]
-    hold = best[best["temperature_factor"] == f].set_index("n_clusters")["holdout_mse"]
+    curve = holdout_curve(model)
+    if curve is None:
+        raise ValueError("the model's hold-out scored no setting (every sample observes a single modality), so "
+                         "there is no curve against k.")
+    f = _chosen_factor(model)[1]
+    hold = curve.set_index("k")["holdout_mse"]
     Xin = masked(dataset.Xs, mres.mask)
     Xtr = [X[mres.train_idx] for X in Xin]
     rows = []

@@ -12,7 +12,7 @@ from appui.text import plain
 from appui.widgets import Progress, chart_config, guard, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, k_curve, ul4m4_family
+from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, holdout_curve, k_curve, ul4m4_family
 from ul4m4.memory import available_bytes
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
@@ -147,15 +147,16 @@ else:
     st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch", placeholder="–")
 
 # ---- Choosing k without labels ------------------------------------------------------------------------------
-if soft is not None and soft.selection_ is not None:
+if soft is not None and soft.selection_ is not None and holdout_curve(soft) is None:
+    st.subheader("Choosing k without labels")
+    st.info("Every training sample observes a single modality, so the hold-out could hide nothing and k was not "
+            f"chosen by it: UL4M4 soft, auto used k = {soft.n_clusters_}, the smallest of its grid.")
+elif soft is not None and soft.selection_ is not None:
     st.subheader("Choosing k without labels")
     curve_key = (state.run_key(), "k_curve")
     curve = state.memo_get(curve_key)
     if curve is None:
-        sel = soft.selection_
-        best = sel.groupby(["n_clusters", "temperature_factor"])["holdout_mse"].mean().reset_index()
-        f = best.loc[best[best["n_clusters"] == soft.n_clusters_]["holdout_mse"].idxmin(), "temperature_factor"]
-        curve = best[best["temperature_factor"] == f].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]]
+        curve = holdout_curve(soft)
         button_slot = st.empty()
         if button_slot.button("Add the true error at every k (fits two models per k on the training split)",
                               key="k_curve_btn"):
@@ -326,9 +327,12 @@ def inspect_sample(i):
                 "runner-up distance": p.runner_up_distance[i, m],
             })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="–")
-    st.caption("Paper: distance is r, the candidate's distance to its nearest centre. Soft: the sample's distance to "
-               "the centre with the largest weight; the fill is the weighted mean of the centres that hold the "
-               "modality. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")
+    st.caption("Paper: distance is r, the candidate's distance to its nearest centre; the runner-up is the next "
+               "candidate whose centre holds the modality. Soft: the sample's distance to the centre with the "
+               "largest weight, and the runner-up is the centre with the second largest; the fill is the weighted "
+               "mean of the centres that hold the modality, a centre's weight growing with its members and "
+               "falling with its distance (members x exp(-distance / temperature)), so a large centre may outweigh "
+               "a nearer, smaller one. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")
     r = model.candidate_distances([X[[i]] for X in ds.Xs], mask[[i]])[0]
     chosen_src = {m: int(prov.source[i, m]) for m in range(len(names)) if not mask[i, m] and prov.source[i, m] >= 0}
     st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", config=chart_config(), key="fig_candidates")

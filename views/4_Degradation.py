@@ -22,6 +22,7 @@ from ul4m4.timing import estimate_sweep_seconds, format_seconds
 from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
+K_VALUES = (2, 5, 10, 20, 40)  # the k-sensitivity's default k values (those a training split can hold)
 
 state.ensure_defaults()
 ss = st.session_state
@@ -41,6 +42,19 @@ if ds.y is None:
 mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism", format_func=MECHANISM_LABELS.get,
                     index=list(MECHANISMS).index(ss[state.MISSING_CFG].mechanism))
 st.caption(f"Here a rate means: {RATE_MEANING[mech]}.")
+n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
+
+
+def read_ks(text):
+    """The k values of the form: integers from 1 to the training samples, or a ValueError naming the field."""
+    ks = parse_list(text, int, "k values")
+    bad = [k for k in ks if not 1 <= k <= n_train]
+    if bad:
+        raise ValueError(f"k values: {', '.join(map(str, bad))} cannot be used; each k must lie between 1 and the "
+                         f"{n_train} training samples.")
+    return ks
+
+
 with st.form("degradation_form"):
     # The whole width: six chosen methods fit on one line, none hidden behind the others.
     methods = st.multiselect("Methods", list(SWEEP_METHODS),
@@ -57,7 +71,7 @@ with st.form("degradation_form"):
     st.markdown("**k-sensitivity** (the paper claims UL4M4 is stable across cluster counts: check it)")
     c1, c2 = st.columns(2)
     do_k = c1.checkbox("Also run UL4M4 at several k", True, key="deg_do_k")
-    ks_txt = c1.text_input("k values", "2, 5, 10, 20, 40", key="deg_ks")
+    ks_txt = c1.text_input("k values", ", ".join(str(v) for v in K_VALUES if v <= n_train) or "1", key="deg_ks")
     k_rate = c2.number_input("at rate", 0.0, 0.95, 0.4, 0.05, key="deg_k_rate")
     run_clicked = st.form_submit_button("Run sweep", type="primary")
 
@@ -65,7 +79,6 @@ with st.form("degradation_form"):
 def sweep_memory(ks, n_rates=None):
     """Estimated peak memory of a sweep with these settings (the largest k of ``ks``; ``n_rates`` rates, None
     while they cannot be read)."""
-    n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
     return estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, ks, tuple(methods) or ("mean",), n_classes, classifier,
                                 n_rates=n_rates)
@@ -84,10 +97,9 @@ def sweep_seconds():
     (None when the rates or k values cannot be read yet: the form says why on Run)."""
     try:
         rates = parse_list(rates_txt, float, "rates")
-        ks = parse_list(ks_txt, int, "k values") if do_k and "ul4m4" in methods else ()
+        ks = read_ks(ks_txt) if do_k and "ul4m4" in methods else ()
     except ValueError:
         return None
-    n_train = ds.n_samples - int(round(SweepConfig().test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
     # Per seed: an imputer and its probe per method at each rate above 0; one probe on the observed data,
     # shared by the ceiling and every method at rate 0 (nothing is removed there, nothing is fitted).
@@ -115,7 +127,7 @@ if run_clicked:
                            k=int(k), apply_to=apply_to, pm=float(pm))
         ksens = None
         if do_k and "ul4m4" in methods:
-            ks = parse_list(ks_txt, int, "k values")
+            ks = read_ks(ks_txt)
             ksens = SweepConfig(mechanism=mech, rates=(float(k_rate),), seeds=seeds,
                                 methods=tuple(m for m in methods if m != "complete"), classifier=classifier,
                                 k=int(k), ks=ks, apply_to=apply_to, pm=float(pm))
