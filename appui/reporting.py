@@ -113,7 +113,9 @@ def _sweep_report(snap):
     settings = {"Data": _data_settings(ds, spec), **sweep_settings}
     figures = [("What each sample holds: features per modality.", plotting.fig_dimensions(ds.modality_names, ds.dims)),
                *figures]
-    manifest = {"command": "sweep", **{k: v for k, v in sweep_settings.items()}}
+    # Keyed as the command line's own sweep manifest ("sweep"), the k-sensitivity beside it.
+    manifest = {"command": "sweep", "sweep": cfg.to_dict(),
+                **({"k_sensitivity": snap["ksweep"][0].to_dict()} if snap.get("ksweep", (None,))[0] else {})}
     return build_report(f"UL4M4 Explorer report: {ds.name}", settings=settings, story=story_text, tables=[table],
                         figures=figures, versions=versions(), manifest=manifest,
                         commands=commands, link=snap["query"], notes=_upload_notes(snap))

@@ -156,7 +156,7 @@ def draw_live(rows, kind):
     part = pd.DataFrame(rows, columns=COLUMNS)
     fig = plotting.fig_k_sensitivity(part) if kind == "k" else plotting.fig_degradation(part, "f1_micro")
     with live.container():
-        st.caption(f"Results so far ({len(part)} units); the curves grow as the sweep runs.")
+        st.caption(f"Results so far ({len(part)} units classified); the curves grow as the sweep runs.")
         st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_deg_live_{drawn[1]}")
 
 
@@ -227,8 +227,15 @@ if "k_sensitivity" in figs:
 show_method_warnings([w for c in cfgs if c is not None
                       for w in state.memo_get(("sweep_warnings", ss[state.DATASET_KEY], c)) or []], ds.modality_names)
 
+READABLE = {"method": "method", "rate": "rate", "seed": "seed", "k": "k", "classifier": "classifier",
+            "realized_slot_rate": "slots missing in fact", "realized_incomplete_rate": "samples incomplete",
+            "f1_micro": "F1-micro", "f1_macro": "F1-macro", "accuracy": "accuracy",
+            "flattened_f1_micro": "flattened F1-micro", "imputation_mse": "imputation MSE", "seconds": "seconds"}
 with st.expander("Results table"):
-    st.dataframe(df, hide_index=True, width="stretch", placeholder="–")
+    # Method names and columns in words; columns empty for every unit (flattened F1 on single-label data) left
+    # out. The CSV download below keeps the table as computed.
+    shown_df = df.dropna(axis=1, how="all").assign(method=df["method"].map(plotting.method_label))
+    st.dataframe(shown_df.rename(columns=READABLE), hide_index=True, width="stretch", placeholder="–")
 
 # On multilabel data this explains the figure below it; on single-label data it is background, folded away.
 with st.expander("Why 'F1-micro' in the published scripts looks so good (multilabel data such as MM-IMDb)",
