@@ -188,3 +188,15 @@ def test_mse_is_drawn_as_dots_not_bars_on_its_log_scale():
     fig = plotting.fig_imputation_error(errors, "mse")
     assert {t.type for t in fig.data} == {"scatter"} and fig.layout.yaxis.type == "log"
     assert {t.type for t in plotting.fig_imputation_error(errors, "cosine").data} == {"bar"}
+
+
+@pytest.mark.parametrize("values, at_least", [([0.45, 1.05], 5), ([0.6, 0.9], 5), ([2.0], 5), ([0.2, 1.5], 6)])
+def test_log_axes_over_a_narrow_range_still_show_several_labels(values, at_least):
+    import plotly.graph_objects as go
+
+    fig = plotting.readable_log_ticks(go.Figure(), values)
+    ticks = np.asarray(fig.layout.yaxis.tickvals)
+    lo, hi = min(values), max(values)
+    within = ticks[(ticks >= lo) & (ticks <= hi)] if hi > lo else ticks[(ticks >= lo / 1.3) & (ticks <= hi * 1.3)]
+    assert within.size >= at_least - 3 and len(ticks) >= at_least, list(ticks)
+    assert len(set(fig.layout.yaxis.ticktext)) == len(ticks)

@@ -356,16 +356,20 @@ def fig_imputation_error(errors, metric="mse", split="all"):
 
 def readable_log_ticks(fig, values, axis="y"):
     """Label a log axis at 1, 2 and 5 times the powers of ten within the data, each written in full (plotly
-    writes 20 and 0.2 both as "2" between its decade labels)."""
+    writes 20 and 0.2 both as "2" between its decade labels); data within one decade get a label at every
+    digit (0.4, 0.5, ..., 1) and data within a factor of 2 at every half digit (0.45, 0.5, 0.55, ...), so an
+    axis always shows several labels."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         return fig
     lo, hi = v.min(), v.max()
+    span = hi / lo
+    digits = (1, 2, 5) if span > 10 else tuple(range(1, 10)) if span > 2 else tuple(np.arange(10, 100, 5) / 10)
     ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 2)
-             for m in (1, 2, 5)]
+             for m in digits]
     inside = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
-    getattr(fig, f"update_{axis}axes")(tickvals=inside, ticktext=[f"{t:g}" for t in inside])
+    getattr(fig, f"update_{axis}axes")(tickvals=inside, ticktext=[f"{float(f'{t:.3g}'):.12g}" for t in inside])
     return fig
 
 

@@ -46,12 +46,13 @@ with st.form("run_form"):
     device = c3.selectbox("Device", devices, index=devices.index(rcfg.device) if rcfg.device in devices else 0,
                           key="run_device", help="CUDA is offered when a GPU is present.")
     baselines = [m for m in METHODS if m != "ul4m4"]
-    chosen = c3.multiselect("Also run", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
-                            format_func=lambda m: METHODS[m], key="run_baselines",
-                            help="UL4M4 (paper) always runs with the k above. 'UL4M4 soft, auto' chooses its own k "
-                                 "and temperature without labels. 'UL4M4 + low rank' adds a SoftImpute model of what "
-                                 "the soft centres leave (about 9 s on mfeat). The iterative imputer is slow on "
-                                 "wide embeddings (minutes on mfeat).")
+    # The whole width and the short labels: every chosen method shows, none cut (what each one is: the help).
+    chosen = st.multiselect("Also run", baselines, default=[m for m in rcfg.methods if m != "ul4m4"],
+                            format_func=plotting.method_label, key="run_baselines",
+                            help="UL4M4 (paper) always runs with the k above. "
+                                 + " ".join(f"{METHODS[m]}." for m in baselines)
+                                 + " 'UL4M4 + low rank' takes about 9 s on mfeat; the iterative imputer is slow on "
+                                   "wide embeddings (minutes on mfeat).")
     address = bigdata.scheduler_address()
     where = None
     if address is not None:
