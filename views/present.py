@@ -68,6 +68,9 @@ if fig is not None:
         fig.update_layout(font_size=17, title_font_size=22, legend_font_size=16, hoverlabel_font_size=16)
         fig.update_xaxes(tickfont_size=15, title_font_size=17)  # the house layout sets the axes' own sizes
         fig.update_yaxes(tickfont_size=15, title_font_size=17)
+        # Tall enough for the whole legend at that size (the map's 13 entries were cut, behind a scrollbar).
+        entries = sum(t.showlegend is not False for t in fig.data)
+        fig.update_layout(height=max(fig.layout.height or 450, 200 + 36 * entries))
     st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_story_{step}")
 elif step == len(story.STEPS) - 1:
     st.info("The downstream curves have not been computed for this scenario yet.")
