@@ -112,7 +112,7 @@ def sweep_seconds():
 need = sweep_memory((int(k),), readable_rates())
 avail = available_bytes()
 secs = sweep_seconds()
-st.caption(f"Estimated time: {format_seconds(secs) if secs is not None else 'unknown until the rates and k values read'}"
+st.caption(f"Estimated time: {format_seconds(secs) if secs is not None else 'unknown until the rates and k values can be read'}"
            " (rough, from this machine's measured speed; finished units are kept, so a change reruns only what it "
            f"touches). Estimated memory: {mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
 
