@@ -48,7 +48,10 @@ def _libc():
 _LIBC = _libc()
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 ARENAS = 2  # malloc arenas shared by the script threads (glibc's default allows 8 per core)
-MMAP_FROM_BYTES = 1 << 20  # allocations from this size get their own mapping, returned when freed
+# Allocations from this size get their own mapping, returned when freed. Not lower: every such allocation
+# page-faults its memory in afresh, and at 1 MB the sweeps' many few-MB temporaries made the app's default
+# Degradation sweep take 74.8 s instead of 55.4 s (benchmarks/RESULTS.md).
+MMAP_FROM_BYTES = 4 << 20
 
 
 def tune_malloc():
