@@ -63,10 +63,11 @@ def current_sweep():
 
 
 def current_k_sweep():
-    """The Degradation page's last k-sensitivity sweep (settings, table) when it ran; (None, None) if not."""
+    """The Degradation page's last k-sensitivity sweep (settings, table) when it ran beside the sweep that
+    ``current_sweep`` gives (the page's own, not the story's); (None, None) if not."""
     ss = st.session_state
     cfgs = ss.get(state.SWEEP_CFG)
-    if not cfgs or cfgs[1] is None:
+    if not cfgs or cfgs[1] is None or state.memo_get(("sweep", ss[state.DATASET_KEY], cfgs[0])) is None:
         return None, None
     df = state.memo_get(("sweep", ss[state.DATASET_KEY], cfgs[1]))
     return (cfgs[1], df) if df is not None else (None, None)
