@@ -300,16 +300,24 @@ def set_small_sweep(at):
     at.checkbox(key="deg_do_k").uncheck()
 
 
-def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
-    # The sidebar's Report is built after the page ran: a sweep that just finished is in it at once.
-    snaps = spy_report_snapshots(monkeypatch)
+def small_sweep_on_breast_cancer(run_first=False):
+    """A session on breast cancer at the Degradation page, its form set by ``set_small_sweep`` (after a
+    Cluster & impute run when ``run_first``); nothing submitted yet."""
     at = start()
     at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("views/3_Cluster_and_impute.py").run()
-    no_problem(at)
+    if run_first:
+        at.switch_page("views/3_Cluster_and_impute.py").run()
+        no_problem(at)
     at.switch_page("views/4_Degradation.py").run()
     set_small_sweep(at)
+    return at
+
+
+def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
+    # The sidebar's Report is built after the page ran: a sweep that just finished is in it at once.
+    snaps = spy_report_snapshots(monkeypatch)
+    at = small_sweep_on_breast_cancer(run_first=True)
     assert snaps and snaps[-1]["facts"].sweep is None  # a run, no sweep yet
     snaps.clear()
     submit(at, "Run sweep")
@@ -341,12 +349,8 @@ def test_the_report_holds_a_sweep_when_no_ul4m4_run_exists(monkeypatch):
     import appui.reporting as reporting
 
     snaps = spy_report_snapshots(monkeypatch)
-    at = start()
-    at.switch_page("views/1_Data.py").run()
-    at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("views/4_Degradation.py").run()
+    at = small_sweep_on_breast_cancer()
     assert not [b for b in at.get("download_button") if b.key == "dl_report_sidebar" and not b.proto.disabled]
-    set_small_sweep(at)
     snaps.clear()
     submit(at, "Run sweep")
     no_problem(at)
@@ -506,11 +510,7 @@ def test_the_sweep_report_holds_the_k_sensitivity_and_commands_that_run_both_aga
     from ul4m4.cli import build_parser
 
     snaps = spy_report_snapshots(monkeypatch)
-    at = start()
-    at.switch_page("views/1_Data.py").run()
-    at.radio(key="data_source").set_value("breast_cancer").run()
-    at.switch_page("views/4_Degradation.py").run()
-    set_small_sweep(at)
+    at = small_sweep_on_breast_cancer()
     at.checkbox(key="deg_do_k").check()
     at.text_input(key="deg_ks").set_value("2, 5")
     submit(at, "Run sweep")
