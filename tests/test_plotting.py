@@ -200,3 +200,10 @@ def test_log_axes_over_a_narrow_range_still_show_several_labels(values, at_least
     within = ticks[(ticks >= lo) & (ticks <= hi)] if hi > lo else ticks[(ticks >= lo / 1.3) & (ticks <= hi * 1.3)]
     assert within.size >= at_least - 3 and len(ticks) >= at_least, list(ticks)
     assert len(set(fig.layout.yaxis.ticktext)) == len(ticks)
+
+
+def test_class_bars_name_a_class_once_when_its_name_is_its_number():
+    fig = plotting.fig_label_balance(np.array([0, 1, 1, 2]), ["0", "1", "2"])
+    assert list(fig.data[0].x) == ["0", "1", "2"]
+    fig = plotting.fig_label_balance(np.array([0, 1, 1, 2]), ["cat", "dog", "2"])
+    assert list(fig.data[0].x) == ["0: cat", "1: dog", "2"]

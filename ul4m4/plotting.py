@@ -105,7 +105,9 @@ def fig_label_balance(y, target_names=None):
         classes, counts = np.unique(y, return_counts=True)
         names = [str(c) for c in classes]
         if target_names is not None and len(target_names) == len(classes) and np.issubdtype(classes.dtype, np.integer):
-            names = [f"{c}: {target_names[int(c)]}" if int(c) < len(target_names) else str(c) for c in classes]
+            # "3: cat", but "3" alone where the class's name is its number (mfeat's digits read "0: 0" otherwise).
+            names = [str(c) if int(c) >= len(target_names) or str(target_names[int(c)]) == str(c)
+                     else f"{c}: {target_names[int(c)]}" for c in classes]
         title, xt, yt = "Samples per class", "Class", "Number of samples"
     fig = go.Figure(go.Bar(x=[str(n) for n in names], y=counts, marker_color="#1f77b4", name="samples"))
     fig.update_layout(title=title, xaxis_title=xt, yaxis_title=yt, showlegend=False, **LAYOUT)
