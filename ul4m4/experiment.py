@@ -327,7 +327,11 @@ def holdout_curve(model):
     DataFrame with columns ``k`` and ``holdout_mse``, or None when the model searched nothing or its hold-out
     scored nothing (every sample observed a single modality).
     """
-    best, f = _chosen_factor(model)
+    return _curve_at(*_chosen_factor(model))
+
+
+def _curve_at(best, f):
+    """The rows of ``best`` (from ``_chosen_factor``) at the temperature factor ``f``, as (k, holdout_mse)."""
     if best is None:
         return None
     same = best["temperature_factor"].isna() if pd.isna(f) else best["temperature_factor"] == f
@@ -346,12 +350,11 @@ def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
     -------
     DataFrame with columns ``k``, ``holdout_mse``, ``true_mse_soft``, ``true_mse_paper``
     """
-    curve = holdout_curve(model)
-    if curve is None:
+    best, f = _chosen_factor(model)
+    if best is None:
         raise ValueError("the model's hold-out scored no setting (every sample observes a single modality), so "
                          "there is no curve against k.")
-    f = _chosen_factor(model)[1]
-    hold = curve.set_index("k")["holdout_mse"]
+    hold = _curve_at(best, f).set_index("k")["holdout_mse"]
     Xin = masked(dataset.Xs, mres.mask)
     Xtr = [X[mres.train_idx] for X in Xin]
     rows = []

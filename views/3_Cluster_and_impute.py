@@ -148,7 +148,8 @@ else:
     st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch", placeholder="–")
 
 # ---- Choosing k without labels ------------------------------------------------------------------------------
-if soft is not None and soft.selection_ is not None and holdout_curve(soft) is None:
+hold_curve = holdout_curve(soft) if soft is not None and soft.selection_ is not None else None
+if soft is not None and soft.selection_ is not None and hold_curve is None:
     st.subheader("Choosing k without labels")
     st.info("Every training sample observes a single modality, so the hold-out could hide nothing and k was not "
             f"chosen by it: UL4M4 soft, auto used k = {soft.n_clusters_}, the smallest of its grid.")
@@ -157,7 +158,7 @@ elif soft is not None and soft.selection_ is not None:
     curve_key = (state.run_key(), "k_curve")
     curve = state.memo_get(curve_key)
     if curve is None:
-        curve = holdout_curve(soft)
+        curve = hold_curve
         button_slot = st.empty()
         if button_slot.button("Add the true error at every k (fits two models per k on the training split)",
                               key="k_curve_btn"):
