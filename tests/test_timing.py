@@ -52,7 +52,31 @@ def test_machine_speed_is_the_best_seen(monkeypatch):
     a = machine_speed()
     assert a > 1e8 and machine_speed() == a  # not measured again within REMEASURE_S
     monkeypatch.setattr(timing, "REMEASURE_S", 0.0)
+    monkeypatch.setattr(timing, "EARLY_REMEASURE_S", 0.0)
     assert machine_speed() >= a  # measured again, and a slower reading never lowers it
+
+
+def test_a_slow_first_reading_is_replaced_soon(monkeypatch):
+    """A young process reads the speed again within seconds, not a minute: a first reading taken while the
+    machine was busy (a server starting) does not make the estimates of the next minute too long."""
+    import ul4m4.timing as timing
+
+    readings = iter([1e9, 8e10, 9e10, 7e10, 5e10, 2e11])
+    clock = [1000.0]
+    monkeypatch.setattr(timing, "_SPEEDS", {})
+    monkeypatch.setattr(timing, "_matmul_speed", lambda dev: next(readings))
+    monkeypatch.setattr(timing.time, "monotonic", lambda: clock[0])
+    seen = []
+    for step in (0.0, 1.0, 1.5, 3.0, 3.0, 3.0, 30.0, 40.0):
+        clock[0] += step
+        seen.append(machine_speed())
+    # read at t = 0, 2.5, 5.5 and 8.5 s (EARLY_READINGS = 4, every EARLY_REMEASURE_S = 2 s), then not
+    # until REMEASURE_S = 60 s have passed (t = 81.5 s: 5e10, slower, so the best stays)
+    assert seen == [1e9, 1e9, 8e10, 9e10, 9e10, 9e10, 9e10, 9e10]
+    clock[0] += 30.0
+    assert machine_speed() == 9e10  # within a minute of the last reading
+    clock[0] += 30.0
+    assert machine_speed() == 2e11  # a minute on: read again, faster
 
 
 @pytest.mark.slow

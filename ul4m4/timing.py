@@ -45,34 +45,48 @@ ITERATIVE_S_PER_FIT_SAMPLE = 1.4e-6
 SECONDS_PER_SAMPLE_COMPLETED = 8e-6
 
 
-_SPEEDS = {}  # device -> (best flop/s seen, when last measured)
+_SPEEDS = {}  # device -> (best flop/s seen, when last measured, measurements so far)
 REMEASURE_S = 60.0
+# The first few readings of a process come while it is young, when a reading is most often taken on a busy
+# machine (a server importing its libraries, a browser loading the page on the same cores): until
+# ``EARLY_READINGS`` have been taken, the speed is read again whenever ``EARLY_REMEASURE_S`` have passed.
+EARLY_READINGS = 4
+EARLY_REMEASURE_S = 2.0
 
 
-def machine_speed(device="cpu"):
-    """Float32 flop/s of a 768 x 768 x 768 matrix product with torch on ``device``: the best seen in this
-    process, measured again (best of 6 after a warm-up, about 0.1 s on a 2-core CPU) at most every
-    ``REMEASURE_S`` seconds. The best, not the latest: a measurement taken while the machine is busy
-    (a server starting, another session's run) would make every later estimate too long; the estimates
-    are for the machine's own speed, and work takes longer while it is shared."""
+def _matmul_speed(dev, size=768, repeats=7):
+    """Float32 flop/s of a size^3 torch matrix product on ``dev``: the fastest of ``repeats`` (the first
+    is a warm-up in effect)."""
     import torch
 
-    best, when = _SPEEDS.get(device, (0.0, -math.inf))
-    if time.monotonic() - when < REMEASURE_S:
-        return best
-    dev = torch.device(device)
-    size = 768
     a = torch.rand(size, size, device=dev)
     b = torch.rand(size, size, device=dev)
     fastest = math.inf
-    for _ in range(7):
+    for _ in range(repeats):
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t = time.perf_counter()
         (a @ b).sum().item()
         fastest = min(fastest, time.perf_counter() - t)
-    best = max(best, float(2 * size**3 / max(fastest, 1e-6)))
-    _SPEEDS[device] = (best, time.monotonic())
+    return float(2 * size**3 / max(fastest, 1e-6))
+
+
+def machine_speed(device="cpu"):
+    """Float32 flop/s of a 768 x 768 x 768 matrix product with torch on ``device``: the best seen in this
+    process, measured again (best of 6 after a warm-up, about 0.05-0.1 s on a 2-core CPU) at most every
+    ``REMEASURE_S`` seconds, and every ``EARLY_REMEASURE_S`` seconds until ``EARLY_READINGS`` readings have
+    been taken. The best, not the latest: a measurement taken while the machine is busy (a server
+    starting, another session's run) would make every later estimate too long; the estimates are for the
+    machine's own speed, and work takes longer while it is shared. (A fresh server's first reading was
+    seen 3-4x too low, making a 54 s sweep "about 3 min".)"""
+    import torch
+
+    best, when, count = _SPEEDS.get(device, (0.0, -math.inf, 0))
+    wait = EARLY_REMEASURE_S if count < EARLY_READINGS else REMEASURE_S
+    if time.monotonic() - when < wait:
+        return best
+    best = max(best, _matmul_speed(torch.device(device)))
+    _SPEEDS[device] = (best, time.monotonic(), count + 1)
     return best
 
 
