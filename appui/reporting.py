@@ -164,7 +164,9 @@ def report_html(snap):
         figures += sweep_figs
         tables.append(table)
         commands += sweep_commands
-    notes = _upload_notes(snap)
+    notes = _upload_notes(snap) + [
+        f"{plotting.method_label(f.method)} failed on these data and is left out of this report: "
+        + (f.message if f.expected else f"unexpected error ({f.error_type})") for f in run.failed.values()]
     settings = {
         "Data": _data_settings(ds, spec),
         "Missingness": _given(mcfg.to_dict()),

@@ -14,6 +14,7 @@ and the upload limit follows it; the memo is bounded in bytes and evicts its old
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import OrderedDict
 
@@ -24,6 +25,8 @@ from appui import housekeeping
 from ul4m4.datasets import DEFAULT_MAX_BYTES
 from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, make_mask, run_methods
 from ul4m4.memory import deep_nbytes, set_memory_limit
+
+log = logging.getLogger("ul4m4.app")
 
 # Session-state keys (the only place they are spelled out).
 DATASET = "dataset"  # ul4m4.Dataset
@@ -166,13 +169,29 @@ def units():
     return got if got is not None else memo_put(key, {})
 
 
+class MethodFailed(Exception):
+    """The paper's UL4M4 failed in a run: without it the page has nothing to show (``widgets.guard`` says why)."""
+
+    def __init__(self, failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 def run_and_remember(cfg, callback=None):
     """Run ``cfg`` on the current data and mask, reusing the per-method results already held, and keep
-    the result. The per-method store is measured again afterwards, since the run filled it in place."""
+    the result. The per-method store is measured again afterwards, since the run filled it in place.
+
+    A method that fails is left out of the result (``RunResult.failed`` says why; the page shows it) and
+    the others are kept; if the paper's UL4M4 fails, ``MethodFailed`` is raised and nothing is kept."""
     ss = st.session_state
     store = units()
-    result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store)
+    result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store, on_error="skip")
     memo_put(("units", ss[DATASET_KEY], ss[MISSING_CFG]), store)
+    for f in result.failed.values():
+        if not f.expected and f.method != "ul4m4":  # guard logs the paper's
+            log.error("unexpected error in %s during a run:\n%s", f.method, f.traceback)
+    if "ul4m4" in result.failed:
+        raise MethodFailed(result.failed["ul4m4"])
     warm_umap()  # after the run, not beside it (see warm_umap)
     return memo_put(run_key(cfg), result)
 

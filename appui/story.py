@@ -179,8 +179,10 @@ class Facts:
                 else:
                     verdict = (f" UL4M4 loses here: the error of {plotting.method_label(best_ul)} is {_pct(gap)} "
                                f"higher than that of {plotting.method_label(best_base)}.")
+            failed = ", ".join(plotting.method_label(m) for m in self.run.failed)
+            tail = f" ({failed} could not run on these data.)" if failed else ""
             return (f"Mean squared error on the removed blocks, in standardised units (lower is better): {listing}."
-                    f"{verdict}")
+                    f"{verdict}{tail}")
         if self.sweep is None:
             return ("For every missing rate and seed, each method fills the training and test data, a classifier is "
                     "trained on the filled training data and scored on the filled test data.")

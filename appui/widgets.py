@@ -16,6 +16,18 @@ from ul4m4.plotting import STATUS_COLOURS, method_label
 log = logging.getLogger("ul4m4.app")
 
 
+def error_text(what, error_type, message, expected, kept="The previous results are kept"):
+    """What the page says about an error while ``what`` (words, e.g. "running kNN"): the library's message
+    for an error about the data or settings (``expected``), a memory hint for ``MemoryError``, and for
+    anything else (a bug) only its type and a request to report it. ``kept`` says what the user still has."""
+    if error_type == "MemoryError":
+        return f"Not enough memory while {plain(what)}. Try a smaller dataset, fewer clusters or fewer methods."
+    if expected:
+        return f"Problem while {plain(what)}: {plain(message)}"
+    return (f"Unexpected error while {plain(what)} ({plain(error_type)}). {kept}; please report this with the "
+            "settings you used.")
+
+
 @contextlib.contextmanager
 def guard(what):
     """Show library errors as a readable ``st.error``; unexpected errors get a short note, no traceback.
@@ -26,15 +38,37 @@ def guard(what):
     """
     try:
         yield
+    except state.MethodFailed as exc:  # the paper's UL4M4 failed inside a run: as if it had raised here
+        f = exc.failure
+        if not f.expected:
+            log.error("unexpected error in %s while %s:\n%s", f.method, what, f.traceback)
+        st.error(error_text(what, f.error_type, f.message, f.expected),
+                 icon=":material/memory:" if f.error_type == "MemoryError" else
+                 ":material/error:" if f.expected else ":material/bug_report:")
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        st.error(f"Problem while {plain(what)}: {plain(exc)}", icon=":material/error:")
+        st.error(error_text(what, type(exc).__name__, exc, True), icon=":material/error:")
     except MemoryError:
-        st.error(f"Not enough memory while {plain(what)}. Try a smaller dataset, fewer clusters or fewer methods.",
-                 icon=":material/memory:")
+        st.error(error_text(what, "MemoryError", "", True), icon=":material/memory:")
     except Exception as exc:  # a bug: keep the page alive, log the traceback for the developers
         log.error("unexpected error while %s:\n%s", what, traceback.format_exc())
-        st.error(f"Unexpected error while {plain(what)} ({type(exc).__name__}). The previous results are kept; "
-                 "please report this with the settings you used.", icon=":material/bug_report:")
+        st.error(error_text(what, type(exc).__name__, exc, False), icon=":material/bug_report:")
+
+
+def show_method_failures(failed):
+    """One box per method that failed in a run (``RunResult.failed``): which, why, and that the other
+    methods' results are shown without it (``state.run_and_remember`` logged the unexpected ones)."""
+    for f in failed.values():
+        label = method_label(f.method)
+        if f.error_type == "MemoryError":
+            text, icon = (f"Not enough memory while running {plain(label)}: it is left out of the results below. "
+                          "Try a smaller dataset, fewer clusters or fewer methods.", ":material/memory:")
+        elif f.expected:
+            text, icon = (f"{plain(label)} could not run on these data and is left out of the results below: "
+                          f"{plain(f.message)}", ":material/error:")
+        else:
+            text, icon = (f"Unexpected error while running {plain(label)} ({plain(f.error_type)}): it is left out of "
+                          "the results below; please report this with the settings you used.", ":material/bug_report:")
+        st.error(text, icon=icon)
 
 
 class Progress:

@@ -527,3 +527,66 @@ def test_the_sweep_report_holds_the_k_sensitivity_and_commands_that_run_both_aga
         assert (tuple(args.rates), tuple(args.seeds), tuple(args.methods), args.k, args.ks and tuple(args.ks),
                 args.classifier, args.apply_to, args.test_size) == (
                     cfg.rates, cfg.seeds, cfg.methods, cfg.k, cfg.ks, cfg.classifier, cfg.apply_to, cfg.test_size)
+
+
+def test_a_method_that_fails_is_named_and_the_others_are_shown(monkeypatch):
+    """One baseline failing on the data does not take the run with it: the page names it and why, shows the
+    other methods' results, and the report and the story say it was left out. A bug gets no traceback on
+    the page, and a failing paper UL4M4 keeps the previous results."""
+    import ul4m4.experiment as ex
+
+    make = ex.make_imputer
+    fails = {}
+
+    def patched(name, *args, **kwargs):
+        imp = make(name, *args, **kwargs)
+        if name in fails:
+            def fit(*a, **k):
+                raise fails[name]
+            imp.fit = fit
+        return imp
+
+    monkeypatch.setattr(ex, "make_imputer", patched)
+    snaps = spy_report_snapshots(monkeypatch)
+    fails["knn"] = ValueError("every neighbour of sample 3 misses 'fou'")
+    at = start()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "kNN could not run on these data and is left out of the results below: every neighbour of sample 3 "
+        "misses 'fou'"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "UL4M4 soft, auto", "Zero fill", "Mean", "SoftImpute"}
+    assert any(t.startswith("PCA of the data completed by UL4M4 (paper)") for t in chart_titles(at))
+    from appui.reporting import report_html
+
+    assert "kNN failed on these data and is left out of this report: every neighbour of sample 3" in \
+        report_html(snaps[-1])
+    at.session_state["present_step"] = 3
+    at.switch_page("views/present.py").run()
+    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    assert "(kNN could not run on these data.)" in caption
+
+    # A bug in a baseline: its type and a request to report it, no traceback; the others still shown.
+    fails["knn"] = IndexError("index 7 is out of bounds")
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    at.number_input(key="run_k").set_value(4)
+    at.multiselect(key="run_baselines").set_value(["knn", "mean"])
+    submit(at, "Run")
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "Unexpected error while running kNN (IndexError): it is left out of the results below; please report "
+        "this with the settings you used."]
+    assert at.session_state[state.RUN_CFG].n_clusters == 4
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "Mean"}
+
+    # The paper's UL4M4 failing: nothing to show for these settings, the previous results stay.
+    fails["ul4m4"] = ValueError("the clusters are all empty")
+    at.number_input(key="run_k").set_value(5)
+    submit(at, "Run")
+    assert not at.exception
+    errors = [shown(e.value) for e in at.error]
+    assert errors[0] == "Problem while running the imputers: the clusters are all empty", errors
+    assert any("those of the previous settings" in i.value for i in at.info)
+    assert at.session_state[state.RUN_CFG].n_clusters == 4

@@ -166,3 +166,47 @@ def test_k_curve_reports_holdout_and_true_error_per_k():
     # UL4M4 soft's error at the chosen k is what run_methods measured for it.
     err = run.errors[(run.errors["split"] == "all") & (run.errors["modality"] == "all")]["mse"].iloc[0]
     assert curve.loc[curve["k"] == soft.n_clusters_, "true_mse_soft"].iloc[0] == pytest.approx(err, rel=0.05)
+
+
+def _failing_imputer(monkeypatch, method, exc):
+    """Make ``method``'s imputer raise ``exc`` in its fit (a stand-in for data that do not suit it)."""
+    import ul4m4.experiment as ex
+
+    make = ex.make_imputer
+
+    def patched(name, *args, **kwargs):
+        imp = make(name, *args, **kwargs)
+        if name == method:
+            def fit(*a, **k):
+                raise exc
+            imp.fit = fit
+        return imp
+
+    monkeypatch.setattr(ex, "make_imputer", patched)
+
+
+@pytest.mark.parametrize("exc, expected", [(ValueError("the neighbours are all missing"), True),
+                                           (MemoryError(), True), (IndexError("index 7 is out of bounds"), False)])
+def test_one_failing_method_leaves_the_others_with_on_error_skip(ds, monkeypatch, exc, expected):
+    m = make_mask(ds, MissingConfig(rate=0.3, seed=1))
+    cfg = RunConfig(methods=("ul4m4", "knn", "mean"), n_clusters=3)
+    _failing_imputer(monkeypatch, "knn", exc)
+    with pytest.raises(type(exc)):  # the default stops the run, as before
+        run_methods(ds, m, cfg)
+    reuse = {}
+    run = run_methods(ds, m, cfg, reuse=reuse, on_error="skip")
+    assert list(run.completed) == ["ul4m4", "mean"] and set(run.seconds) == {"ul4m4", "mean"}
+    assert set(run.errors["method"]) == {"ul4m4", "mean"}
+    f = run.failed["knn"]
+    assert (f.method, f.error_type, f.message, f.expected) == ("knn", type(exc).__name__, str(exc), expected)
+    assert type(exc).__name__ in f.traceback and "def fit" not in f.message
+    assert len(reuse) == 2  # the failed method is not kept: a later run tries it again
+    # The others' numbers are those of a run without the failing method.
+    alone = run_methods(ds, m, RunConfig(methods=("ul4m4", "mean"), n_clusters=3))
+    assert alone.errors.equals(run.errors)
+
+
+def test_on_error_is_checked(ds):
+    m = make_mask(ds, MissingConfig(rate=0.3, seed=1))
+    with pytest.raises(ValueError, match="on_error='ignore' is not one of 'raise', 'skip'"):
+        run_methods(ds, m, RunConfig(methods=("mean",)), on_error="ignore")

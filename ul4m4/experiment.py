@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 
@@ -31,6 +32,7 @@ __all__ = [
     "MaskResult",
     "RunConfig",
     "RunResult",
+    "MethodFailure",
     "default_n_clusters",
     "split_indices",
     "make_mask",
@@ -137,6 +139,25 @@ class RunConfig:
     scheduler: str | None = None
 
 
+# Errors that say the data or settings do not suit a method (the library's own checks); any other error
+# a method raises is unexpected (a bug) and is reported as such.
+EXPECTED_ERRORS = (ValueError, TypeError, OSError, MemoryError)
+
+
+@dataclass(frozen=True)
+class MethodFailure:
+    """A method that raised inside ``run_methods(..., on_error="skip")``: the error's type name and message,
+    whether it is one of ``EXPECTED_ERRORS`` (the data or settings do not suit the method) or unexpected
+    (a bug), and the traceback as text for a log. The exception itself is not kept: its traceback would
+    hold the method's arrays alive."""
+
+    method: str
+    error_type: str
+    message: str
+    expected: bool
+    traceback: str = ""
+
+
 @dataclass
 class RunResult:
     """Completed data of every method, the fitted UL4M4 models and the error table.
@@ -144,6 +165,8 @@ class RunResult:
     ``model`` and ``provenance`` are those of the paper's "ul4m4" (None when it did not run);
     ``models`` and ``provenances`` hold every UL4M4 method's (``UL4M4_METHODS``) by name; ``imputers``
     every method's fitted imputer (what the other methods chose, e.g. SoftImpute's shrinkage).
+    ``failed`` holds a ``MethodFailure`` per method that raised (only with ``on_error="skip"``); such a
+    method is in none of the other fields.
     """
 
     completed: dict
@@ -155,6 +178,7 @@ class RunResult:
     models: dict = field(default_factory=dict)
     provenances: dict = field(default_factory=dict)
     imputers: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)
 
 
 def ul4m4_family(run):
@@ -535,7 +559,8 @@ def unit_key(method, cfg: RunConfig):
     return (method,)
 
 
-def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None, reuse=None):
+def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, available_memory=None, reuse=None,
+                on_error="raise"):
     """Fit every method on the training split, complete all samples, measure errors on removed blocks.
 
     Parameters
@@ -551,14 +576,21 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
     reuse : dict or None
         Results of earlier runs on the same data and mask, by ``unit_key``: a method found there is not
         fitted again, and new results are added to it.
+    on_error : "raise" or "skip"
+        What an error inside one method does (the checks of the whole run raise either way): "raise" stops
+        the run; "skip" records a ``MethodFailure`` in ``RunResult.failed`` and goes on with the next
+        method, so one method that does not suit the data does not take the others' results with it.
+        A failed method is not added to ``reuse``: a later run tries it again.
 
     Returns
     -------
     RunResult
     """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error={on_error!r} is not one of 'raise', 'skip'.")
     check_run(dataset, mres, cfg, available_memory)
     completed, seconds, caught = {}, {}, []
-    models, provs, imputers = {}, {}, {}
+    models, provs, imputers, failed = {}, {}, {}, {}
     rows = []
     for i, method in enumerate(cfg.methods):
         if callback is not None:
@@ -569,7 +601,14 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
         else:
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
-                unit = fit_complete(method, dataset, mres, cfg, callback if method in UL4M4_METHODS else None)
+                try:
+                    unit = fit_complete(method, dataset, mres, cfg, callback if method in UL4M4_METHODS else None)
+                except Exception as exc:
+                    if on_error == "raise":
+                        raise
+                    failed[method] = MethodFailure(method, type(exc).__name__, str(exc),
+                                                   isinstance(exc, EXPECTED_ERRORS), traceback.format_exc())
+                    continue
             said = [f"{method}: {x.message}" for x in w if raised_by_methods(x)]
             if reuse is not None:
                 reuse[key] = (unit, said)
@@ -585,4 +624,4 @@ def run_methods(dataset, mres: MaskResult, cfg: RunConfig, callback=None, availa
     errors = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["method", "split", "modality", "n_removed", "mse", "cosine"])
     return RunResult(completed, models.get("ul4m4"), provs.get("ul4m4"), errors, seconds, caught, models, provs,
-                     imputers)
+                     imputers, failed)

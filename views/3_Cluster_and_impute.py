@@ -9,7 +9,7 @@ import torch
 from appui import bigdata, state
 from appui.reporting import report_button
 from appui.text import plain
-from appui.widgets import Progress, chart_config, guard, show_method_warnings
+from appui.widgets import Progress, chart_config, guard, show_method_failures, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, holdout_curve, k_curve, ul4m4_family
@@ -113,6 +113,7 @@ st.success(
     + "Time: " + ", ".join(f"{plotting.method_label(m)} {t:.2f} s" for m, t in run.seconds.items()) + "."
 )
 show_method_warnings(run.warnings, names)  # one box per message, naming every method that gave it
+show_method_failures(run.failed)  # a method that failed is left out; the others' results stand
 for name, mdl in run.models.items():
     prov_m = run.provenances[name]
     if mdl.suspect_centres_.size:
