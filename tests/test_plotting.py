@@ -207,3 +207,21 @@ def test_class_bars_name_a_class_once_when_its_name_is_its_number():
     assert list(fig.data[0].x) == ["0", "1", "2"]
     fig = plotting.fig_label_balance(np.array([0, 1, 1, 2]), ["cat", "dog", "2"])
     assert list(fig.data[0].x) == ["0: cat", "1: dog", "2"]
+
+
+def test_methods_differ_by_shape_as_well_as_colour(bits):
+    """Each method's markers have a shape of their own, the same on every chart that draws methods, and
+    none is a shape of the modality-block code: red and green (UL4M4, kNN) alone are lost on many readers."""
+    from ul4m4.experiment import METHODS
+
+    symbols = {m: plotting.method_symbol(m) for m in METHODS}
+    assert len(set(symbols.values())) == len(symbols)
+    assert plotting.method_symbol("complete") not in symbols.values()
+    # the plain circle is any marker's default; the open circle and the cross mean missing and imputed
+    assert not set(symbols.values()) & {plotting.STATUS_SYMBOLS["missing"], plotting.STATUS_SYMBOLS["imputed"], "star"}
+    figs = figures(bits)
+    for name in ("error", "degradation", "error_rate", "k"):
+        drawn = {t.name: t.marker.symbol for t in figs[name].data if t.name and t.mode and "markers" in t.mode}
+        assert drawn, name
+        by_label = {plotting.method_label(m): s for m, s in {**symbols, "complete": "hourglass"}.items()}
+        assert all(by_label[label] == sym for label, sym in drawn.items()), (name, drawn)

@@ -21,6 +21,7 @@ __all__ = [
     "STATUS_LEGEND",
     "cluster_color",
     "method_color",
+    "method_symbol",
     "fig_dimensions",
     "fig_scales",
     "fig_label_balance",
@@ -63,6 +64,20 @@ def cluster_color(j):
 
 def method_color(method):
     return METHOD_COLORS.get(method, "#8c564b")
+
+
+# A marker shape per method, beside its colour: a reader who cannot tell the red of UL4M4 (paper) from
+# the green of kNN (the commonest colour-vision deficiency) tells a circle from a triangle, and so does
+# a greyscale print. None of them is a shape of the modality-block code (circle-open, x) or the centres' star.
+METHOD_SYMBOLS = {
+    "ul4m4": "circle", "ul4m4_soft": "diamond", "ul4m4_lowrank": "star-diamond", "zero": "triangle-down",
+    "mean": "square", "knn": "triangle-up", "iterative": "pentagon", "softimpute": "hexagon",
+    "complete": "hourglass",
+}
+
+
+def method_symbol(method):
+    return METHOD_SYMBOLS.get(method, "circle")
 
 
 def method_label(method):
@@ -340,6 +355,7 @@ def fig_imputation_error(errors, metric="mse", split="all"):
                       hovertemplate="%{x}: %{y:.3f} (%{customdata} removed blocks)<extra></extra>")
         if log:
             fig.add_trace(go.Scatter(mode="markers", marker=dict(size=11, color=method_color(method),
+                                                                 symbol=method_symbol(method),
                                                                  line=dict(width=1, color="white")), **common))
         else:
             fig.add_trace(go.Bar(marker_color=method_color(method), **common))
@@ -432,7 +448,8 @@ def _rgba(hex_colour, alpha):
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=None, showlegend=True):
+def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=None, showlegend=True,
+                    symbol="circle"):
     kw = {} if row is None else {"row": row, "col": col}
     std = np.nan_to_num(np.asarray(std, dtype=float))
     if np.any(std > 0):
@@ -440,7 +457,7 @@ def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=No
                                  mode="lines", fill="toself", fillcolor=_rgba(colour, 0.15), line=dict(width=0),
                                  hoverinfo="skip", showlegend=False, legendgroup=name), **kw)
     fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name, legendgroup=name, showlegend=showlegend,
-                             line=dict(color=colour, dash=dash), marker=dict(size=7)), **kw)
+                             line=dict(color=colour, dash=dash), marker=dict(size=8, symbol=symbol)), **kw)
 
 
 def fig_degradation(df, metric="f1_micro"):
@@ -452,13 +469,13 @@ def fig_degradation(df, metric="f1_micro"):
         if method == "complete":
             m, s = float(sub["mean"].mean()), float(sub["std"].fillna(0).mean())
             _line_with_band(fig, np.array([0.0, x_max]), np.array([m, m]), np.array([s, s]),
-                            method_label(method), method_color(method), dash="dash")
+                            method_label(method), method_color(method), dash="dash", symbol=method_symbol(method))
             continue
         if sub["k"].notna().any() and sub["k"].nunique() > 1:
             sub = sub[sub["k"] == sub["k"].min()]
         sub = sub.sort_values("x")
         _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
-                        method_label(method), method_color(method))
+                        method_label(method), method_color(method), symbol=method_symbol(method))
     label = METRIC_LABELS.get(metric, metric)
     fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
@@ -476,7 +493,7 @@ def fig_error_vs_rate(df):
             sub = sub[sub["k"] == sub["k"].min()]
         sub = sub.sort_values("x")
         _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
-                        method_label(method), method_color(method))
+                        method_label(method), method_color(method), symbol=method_symbol(method))
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
@@ -492,11 +509,13 @@ def fig_k_sensitivity(df, metric="f1_micro"):
         u = summ[summ["method"] == "ul4m4"].sort_values("k")
         if len(u):
             _line_with_band(fig, u["k"].to_numpy(dtype=float), u["mean"].to_numpy(), u["std"].to_numpy(),
-                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col, showlegend=col == 1)
+                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col, showlegend=col == 1,
+                            symbol=method_symbol("ul4m4"))
         ks = u["k"].to_numpy(dtype=float) if len(u) else np.array([1.0, 2.0])
         for method, sub in summ[summ["method"] != "ul4m4"].groupby("method", sort=False):
             m = float(sub["mean"].mean())
-            fig.add_trace(go.Scatter(x=[ks.min(), ks.max()], y=[m, m], mode="lines", name=method_label(method),
+            fig.add_trace(go.Scatter(x=[ks.min(), ks.max()], y=[m, m], mode="lines+markers", name=method_label(method),
+                                     marker=dict(size=8, symbol=method_symbol(method)),
                                      legendgroup=method, showlegend=col == 1,
                                      line=dict(color=method_color(method), dash="dash")), row=1, col=col)
         if col == 1:
