@@ -197,3 +197,26 @@ def test_a_value_given_twice_is_refused(ds, field, values, said):
 
     with pytest.raises(ValueError, match=said):
         check_sweep(replace(SweepConfig(methods=("ul4m4", "mean"), k=3), **{field: values}), ds)
+
+
+@pytest.mark.parametrize("ks", [None, (2, 3)])
+def test_a_failing_unit_names_its_method_rate_and_seed(ds, monkeypatch, ks):
+    """A method's own message may not say which unit it came from: the sweep's error does, so the user
+    knows which method or rate to drop."""
+    import ul4m4.experiment as ex
+
+    make = ex.make_imputer
+
+    def patched(name, *args, **kwargs):
+        imp = make(name, *args, **kwargs)
+        if name == "ul4m4" and (ks is None or imp.n_clusters == 3):
+            def fit(*a, **k):
+                raise ValueError("no sample observes 'fou'")
+            imp.fit = fit
+        return imp
+
+    monkeypatch.setattr(ex, "make_imputer", patched)
+    cfg = SweepConfig(rates=(0.0, 0.4), seeds=(1,), methods=("mean", "ul4m4"), k=3, ks=ks)
+    unit = "(seed 1)" if ks is None else "(seed 1, k=3)"
+    with pytest.raises(ValueError, match=rf"^method 'ul4m4' at rate 0.4 \({unit[1:-1]}\) failed: no sample observes 'fou'$"):
+        run_sweep(ds, cfg)

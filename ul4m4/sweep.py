@@ -292,7 +292,12 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
                     rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        completed, _, _, _ = complete_split(method, dataset, mres, rc)
+                        try:
+                            completed, _, _, _ = complete_split(method, dataset, mres, rc)
+                        except (ValueError, TypeError) as exc:  # which unit: the message alone may not say
+                            kk = f", k={k}" if k is not None and len(ks) > 1 else ""
+                            kind = ValueError if isinstance(exc, ValueError) else TypeError
+                            raise kind(f"method {method!r} at rate {rate:g} (seed {seed}{kk}) failed: {exc}") from exc
                     _pass_on(caught, method, said, callback)
                     if truth is None:  # checked and standardised once per sweep
                         truth = Truth(dataset.Xs, dataset.mask)
