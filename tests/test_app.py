@@ -590,3 +590,28 @@ def test_a_method_that_fails_is_named_and_the_others_are_shown(monkeypatch):
     assert errors[0] == "Problem while running the imputers: the clusters are all empty", errors
     assert any("those of the previous settings" in i.value for i in at.info)
     assert at.session_state[state.RUN_CFG].n_clusters == 4
+
+
+def test_the_sweep_estimate_counts_only_the_units_still_to_run():
+    """The estimate of a sweep (drawn above it while it runs) counts what is left to compute: the units
+    kept from an earlier sweep are said, and the time covers only the new ones."""
+    at = start()
+    at.switch_page("views/4_Degradation.py").run()
+
+    def estimate():
+        return [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
+
+    set_small_sweep(at)  # UL4M4 and mean at rates 0 and 0.4, one seed: 4 units
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert "already computed" not in estimate()
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "zero"])
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert "4 of its 6 units already computed in this session and reused" in estimate(), estimate()
+    submit(at, "Run sweep")
+    assert "under a second, 6 of its 6 units already computed" in estimate(), estimate()
+    at.multiselect(key="deg_methods").set_value([])
+    submit(at, "Run sweep")
+    assert estimate().startswith("Estimated time: unknown until the rates, k values and methods can be read")
+    assert [shown(e.value) for e in at.error] == ["Problem while preparing the sweep: choose at least one method"]

@@ -17,7 +17,7 @@ from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
-from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep
+from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep, plan, unit_key
 from ul4m4.timing import estimate_sweep_seconds, format_seconds
 from ul4m4.validation import parse_list
 
@@ -92,45 +92,71 @@ def readable_rates():
         return None
 
 
+def form_configs():
+    """The sweeps the form describes, (main, k-sensitivity or None), as Run builds them; ValueError while
+    a field cannot be read (Run says which)."""
+    rates = parse_list(rates_txt, float, "rates")
+    seeds = tuple(range(int(n_seeds)))
+    main = SweepConfig(mechanism=mech, rates=rates, seeds=seeds, methods=tuple(methods), classifier=classifier,
+                       k=int(k), apply_to=apply_to, pm=float(pm))
+    ksens = None
+    if do_k and "ul4m4" in methods:
+        ksens = SweepConfig(mechanism=mech, rates=(float(k_rate),), seeds=seeds,
+                            methods=tuple(m for m in methods if m != "complete"), classifier=classifier,
+                            k=int(k), ks=read_ks(ks_txt), apply_to=apply_to, pm=float(pm))
+    return main, ksens
+
+
 def sweep_seconds():
-    """Estimated seconds of the sweep the form describes, before the units already known are taken out
-    (None when the rates or k values cannot be read yet: the form says why on Run)."""
+    """Estimated seconds of the units of the form's sweeps that are not finished yet, how many of their
+    units are finished (kept from earlier sweeps of this session) and how many there are; None while the
+    form cannot be read or names no method (Run says why)."""
+    if not methods:
+        return None
     try:
-        rates = parse_list(rates_txt, float, "rates")
-        ks = read_ks(ks_txt) if do_k and "ul4m4" in methods else ()
+        cfgs = [c for c in form_configs() if c is not None]
     except ValueError:
         return None
+    store = state.sweep_units()
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
-    # Per seed: an imputer and its probe per method at each rate above 0; one probe on the observed data,
-    # shared by the ceiling and every method at rate 0 (nothing is removed there, nothing is fitted).
-    imputers = [m for m in methods if m != "complete"]
-    units = ([(m, int(k)) for m in imputers for r in rates if r > 0] + [("complete", None)]) * int(n_seeds)
-    units += [("ul4m4", int(kk)) for kk in ks if kk != int(k)] * int(n_seeds)
-    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, units, n_classes, classifier)
+    seen, todo, observed, kept = set(), [], set(), 0
+    for c in cfgs:
+        for seed, rate, method, kk in plan(c):
+            key = unit_key(c, seed, rate, method, kk)
+            if key in seen:
+                continue  # the k-sensitivity shares its baselines and UL4M4 at k with the main sweep
+            seen.add(key)
+            if key in store:
+                kept += 1
+            elif method == "complete" or rate == 0:
+                # Nothing is fitted; one probe on the observed data per seed serves them all.
+                if seed not in observed:
+                    observed.add(seed)
+                    todo.append(("complete", None))
+            else:
+                todo.append((method, int(kk or k)))
+    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier), kept, len(seen)
 
 
 need = sweep_memory((int(k),), readable_rates())
 avail = available_bytes()
-secs = sweep_seconds()
-st.caption(f"Estimated time: {format_seconds(secs) if secs is not None else 'unknown until the rates and k values can be read'}"
-           " (rough, from this machine's measured speed; finished units are kept, so a change reruns only what it "
-           f"touches). Estimated memory: {mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
+estimate = sweep_seconds()
+if estimate is None:
+    when = "unknown until the rates, k values and methods can be read"
+else:
+    secs, kept, total = estimate
+    when = format_seconds(secs) + (f", {kept} of its {total} units already computed in this session and reused"
+                                   if kept else "")
+st.caption(f"Estimated time: {when} (rough, from this machine's measured speed; finished units are kept, so a "
+           f"change reruns only what it touches). Estimated memory: {mb(need)}"
+           + (f" of {mb(avail)} available." if avail else "."))
 
 
 if run_clicked:
     with guard("preparing the sweep"):
-        rates = parse_list(rates_txt, float, "rates")
-        seeds = tuple(range(int(n_seeds)))
         if not methods:
             raise ValueError("choose at least one method")
-        main = SweepConfig(mechanism=mech, rates=rates, seeds=seeds, methods=tuple(methods), classifier=classifier,
-                           k=int(k), apply_to=apply_to, pm=float(pm))
-        ksens = None
-        if do_k and "ul4m4" in methods:
-            ks = read_ks(ks_txt)
-            ksens = SweepConfig(mechanism=mech, rates=(float(k_rate),), seeds=seeds,
-                                methods=tuple(m for m in methods if m != "complete"), classifier=classifier,
-                                k=int(k), ks=ks, apply_to=apply_to, pm=float(pm))
+        main, ksens = form_configs()
         for c in (main, ksens):
             if c is not None:
                 check_sweep(c, ds)
