@@ -35,11 +35,14 @@ def _pct(x):
 
 
 def story_sweep_config():
-    """The sweep the story shows when the Degradation page has none: that page's defaults on the current
-    mechanism and k (5 rates x 3 seeds, linear probe)."""
+    """The sweep the story shows when the Degradation page has none: 5 rates x 3 seeds, the linear probe,
+    the current mechanism and k, ``STORY_SWEEP_METHODS`` (the ceiling only on data without gaps)."""
     ss = st.session_state
     mcfg = ss[state.MISSING_CFG]
-    return SweepConfig(mechanism=mcfg.mechanism, k=int(ss[state.RUN_CFG].n_clusters), methods=STORY_SWEEP_METHODS,
+    # The ceiling needs data without gaps of their own (an upload may have some): left out otherwise.
+    full = bool(ss[state.DATASET].mask.all())
+    methods = tuple(m for m in STORY_SWEEP_METHODS if full or m != "complete")
+    return SweepConfig(mechanism=mcfg.mechanism, k=int(ss[state.RUN_CFG].n_clusters), methods=methods,
                        apply_to=mcfg.apply_to, strength=float(mcfg.strength))
 
 

@@ -615,3 +615,52 @@ def test_the_sweep_estimate_counts_only_the_units_still_to_run():
     submit(at, "Run sweep")
     assert estimate().startswith("Estimated time: unknown until the rates, k values and methods can be read")
     assert [shown(e.value) for e in at.error] == ["Problem while preparing the sweep: choose at least one method"]
+
+
+def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
+    """An upload whose samples already lack modalities: the Degradation page does not preselect the ceiling
+    (it needs data without gaps, and says so if chosen), its default sweep runs, and so does the story's,
+    whose failure, if any, stays on the page."""
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("gaps.csv", csv_bytes(rows=60), "text/csv")).run()
+    no_problem(at)
+    at.switch_page("views/4_Degradation.py").run()
+    assert "complete" not in at.multiselect(key="deg_methods").value
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(1)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "complete"])
+    at.checkbox(key="deg_do_k").uncheck()
+    submit(at, "Run sweep")
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "Problem while preparing the sweep: 'complete' (the ceiling: the classifier on the data with nothing "
+        "removed) needs data without gaps, and these data already lack 5 modality block(s); leave it out (each "
+        "method's score at rate 0 is that of the data as they are, gaps filled by the method)."]
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert set(at.session_state[state.MEMO][("sweep", at.session_state[state.DATASET_KEY],
+                                             at.session_state[state.SWEEP_CFG][0])]["method"]) == {"ul4m4", "mean"}
+
+    # The story's own sweep: without the ceiling here; a failure keeps its message on the page.
+    import appui.story as story
+
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("gaps.csv", csv_bytes(rows=60), "text/csv")).run()
+    at.session_state["present_step"] = 4
+    at.switch_page("views/present.py").run()
+    no_problem(at)
+    button = [b for b in at.button if b.key == "present_sweep"][0]
+    assert "Complete data" not in button.label
+    real = story.run_sweep
+    monkeypatch.setattr(story, "run_sweep", lambda *a, **k: (_ for _ in ()).throw(ValueError("the probe diverged")))
+    button.click().run()
+    assert [shown(e.value) for e in at.error] == ["Problem while running the sweep: the probe diverged"]
+    monkeypatch.setattr(story, "run_sweep", real)
+    [b for b in at.button if b.key == "present_sweep"][0].click().run()
+    no_problem(at)
+    assert any(t.startswith("F1-micro on the test split") for t in chart_titles(at))

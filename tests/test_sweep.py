@@ -220,3 +220,15 @@ def test_a_failing_unit_names_its_method_rate_and_seed(ds, monkeypatch, ks):
     unit = "(seed 1)" if ks is None else "(seed 1, k=3)"
     with pytest.raises(ValueError, match=rf"^method 'ul4m4' at rate 0.4 \({unit[1:-1]}\) failed: no sample observes 'fou'$"):
         run_sweep(ds, cfg)
+
+
+def test_the_ceiling_needs_data_without_gaps(ds):
+    from dataclasses import replace
+
+    gappy = replace(ds, mask=ds.mask.copy())
+    gappy.mask[:3, 1] = False
+    with pytest.raises(ValueError, match=r"^'complete' \(the ceiling.*already lack 3 modality block\(s\); leave it out"):
+        run_sweep(gappy, SweepConfig(rates=(0.0,), seeds=(0,), methods=("mean", "complete")))
+    # Without it the sweep runs, and every method's score at rate 0 is of the data with their own gaps filled.
+    df = run_sweep(gappy, SweepConfig(rates=(0.0, 0.3), seeds=(0,), methods=("mean", "ul4m4"), k=3))
+    assert len(df) == 4 and df["f1_micro"].notna().all()

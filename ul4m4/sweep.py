@@ -98,6 +98,11 @@ def check_sweep(cfg, dataset):
     bad = [m for m in cfg.methods if m not in SWEEP_METHODS]
     if bad or not cfg.methods:
         raise ValueError(f"methods {bad or '(none)'} not known; choose from {sorted(SWEEP_METHODS)}.")
+    if "complete" in cfg.methods and not dataset.mask.all():
+        lacking = int((~dataset.mask).sum())
+        raise ValueError(f"'complete' (the ceiling: the classifier on the data with nothing removed) needs data "
+                         f"without gaps, and these data already lack {lacking} modality block(s); leave it out (each "
+                         "method's score at rate 0 is that of the data as they are, gaps filled by the method).")
     if cfg.classifier not in CLASSIFIERS:
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")
     if cfg.apply_to not in SPLIT_CHOICES:

@@ -57,8 +57,10 @@ def read_ks(text):
 
 with st.form("degradation_form"):
     # The whole width: six chosen methods fit on one line, none hidden behind the others.
+    # The ceiling needs data without gaps of their own (an upload may have some): not preselected otherwise.
     methods = st.multiselect("Methods", list(SWEEP_METHODS),
-                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "complete"],
+                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute"]
+                             + (["complete"] if ds.mask.all() else []),
                              format_func=plotting.method_label, key="deg_methods")
     c1, c2, c3 = st.columns(3)
     rates_txt = c1.text_input("Rates (comma-separated, each in [0, 1))", "0, 0.2, 0.4, 0.6, 0.8", key="deg_rates")

@@ -76,10 +76,13 @@ elif step == len(story.STEPS) - 1:
     st.info("The downstream curves have not been computed for this scenario yet.")
     if st.button(f"Compute them now ({story.sweep_description()})", type="primary", key="present_sweep"):
         prog = Progress("Running the downstream sweep...")
+        done = False
         with guard("running the sweep"):
             story.run_default_sweep(callback=prog.method_step)
+            done = True
         prog.done()
-        st.rerun()
+        if done:  # a failed sweep leaves its message on the page: a rerun would wipe it
+            st.rerun()
 
 st.divider()
 report_button("dl_report_present")
