@@ -184,7 +184,7 @@ def report_button(key):
     """The download; the file is built only when the button is clicked (from a snapshot taken now)."""
     snap = snapshot()
     st.download_button("Report (one HTML file)", (lambda: report_html(snap)) if snap else b"", _file_name(),
-                       "text/html", key=key, icon=":material/description:", disabled=snap is None,
+                       "text/html", on_click="ignore", key=key, icon=":material/description:", disabled=snap is None,
                        help="Settings, numbers, every figure, software versions and how to reproduce it; opens "
                             "offline." if snap else "Run UL4M4 (Cluster & impute) or a sweep (Degradation) first: the "
                             "report holds their results.")

@@ -93,9 +93,9 @@ else:
     names = ["image", "text"]
     c1, c2 = st.columns(2)
     c1.download_button("Example CSV", to_frame(exX, names, ex.y).to_csv(index=False).encode(), "example.csv",
-                       "text/csv", key="dl_example_csv")
+                       "text/csv", on_click="ignore", key="dl_example_csv")
     c2.download_button("Example NPZ", to_npz_bytes(exX, names, ex.y), "example.npz", "application/octet-stream",
-                       key="dl_example_npz")
+                       on_click="ignore", key="dl_example_npz")
     st.caption(f"Once loaded, an upload may take up to {mb(state.max_upload_bytes())} of memory (what this session "
                "has left, a third of it, as loading needs about twice the data; numbers become float64).")
     up = st.file_uploader("Upload a .npz, .csv or .parquet file", type=["npz", "csv", "parquet"], key="upload")

@@ -235,7 +235,7 @@ def _selection_body(ids, table, n_imp, shown):
     if len(ids) > SELECTION_SHOWN:
         st.caption(f"The table lists the first {SELECTION_SHOWN} of them; the download holds all {len(ids)}.")
     st.download_button("Selected samples (.csv)", table.to_csv(index=False).encode(), "selected_samples.csv",
-                       "text/csv", key="dl_selection")
+                       "text/csv", on_click="ignore", key="dl_selection")
 
 
 # ---- Map ---------------------------------------------------------------------------------------------------
@@ -373,13 +373,13 @@ c1, c2, c3, c4 = st.columns(4)
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.
 completed_m = run.completed[method]
 c1.download_button("Completed data (.npz)", lambda: to_npz_bytes(completed_m, names, ds.y, mask),
-                   f"{ds.name}_{method}_completed.npz", key="dl_npz")
+                   f"{ds.name}_{method}_completed.npz", on_click="ignore", key="dl_npz")
 c2.download_button("Completed data (.parquet)", lambda: to_parquet_bytes(completed_m, names, ds.y),
-                   f"{ds.name}_{method}_completed.parquet", key="dl_parquet")
+                   f"{ds.name}_{method}_completed.parquet", on_click="ignore", key="dl_parquet")
 c3.download_button("Mask (.csv)", lambda: mask_csv_bytes(mask, names), f"{ds.name}_mask.csv", "text/csv",
-                   key="dl_mask")
+                   on_click="ignore", key="dl_mask")
 c4.download_button("Run manifest (.json)", lambda: manifest_json(manifest), "manifest.json", "application/json",
-                   key="dl_manifest")
+                   on_click="ignore", key="dl_manifest")
 report_button("dl_report")
 st.caption("The .npz holds the completed modalities, y and the mask (True = observed before imputation); the "
            "manifest holds every setting and the software versions, so the run can be repeated headless.")

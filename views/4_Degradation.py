@@ -292,10 +292,10 @@ st.subheader("Downloads")
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.
 c1, c2, c3 = st.columns(3)
 c1.download_button("Results (.csv)", lambda: df.to_csv(index=False).encode(), f"{ds.name}_degradation.csv",
-                   "text/csv", key="dl_deg_csv")
+                   "text/csv", on_click="ignore", key="dl_deg_csv")
 if kdf is not None:
     c2.download_button("k-sensitivity (.csv)", lambda: kdf.to_csv(index=False).encode(),
-                       f"{ds.name}_k_sensitivity.csv", "text/csv", key="dl_deg_k_csv")
+                       f"{ds.name}_k_sensitivity.csv", "text/csv", on_click="ignore", key="dl_deg_k_csv")
 c3.download_button("Figures (.html, offline)",
                    lambda: plotting.figures_html(list(figs.values()), f"UL4M4 degradation: {ds.name}").encode(),
-                   f"{ds.name}_degradation.html", "text/html", key="dl_deg_html")
+                   f"{ds.name}_degradation.html", "text/html", on_click="ignore", key="dl_deg_html")
