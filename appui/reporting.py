@@ -86,6 +86,11 @@ def _sweep_parts(cfg, df, spec, ksweep=(None, None)):
     return figures, table, commands, settings
 
 
+def _rates_args(mres, mcfg, names):
+    report, where = mres.applied_report(mcfg.apply_to)
+    return report, names, where
+
+
 def _upload_notes(snap):
     spec = snap["spec"]
     if snap["upload"]:
@@ -132,7 +137,8 @@ def report_html(snap):
                              {"n_iter": int(run.model.n_iter_), "converged": bool(run.model.converged_)})
     figures = [
         ("What each sample holds: features per modality.", plotting.fig_dimensions(names, ds.dims)),
-        ("Requested and realised missing rates.", plotting.fig_rates(mres.report, names)),
+        ("Requested and realised missing rates (of the data that lost modalities).",
+         plotting.fig_rates(*_rates_args(mres, mcfg, names))),
         ("The mask after simulation (blue observed, orange missing).", plotting.fig_mask_heatmap(mres.mask, names)),
         ("Missing patterns.", plotting.fig_patterns(mres.report.pattern_counts, names)),
         ("Imputation error on the removed blocks, standardised units.",

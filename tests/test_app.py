@@ -160,6 +160,29 @@ def test_missingness_page_simulates_and_reports():
     assert any(t.startswith("Mask of") for t in titles) and any(t.startswith("Missing patterns") for t in titles)
 
 
+def test_requested_and_realised_rates_compare_the_split_that_lost_modalities():
+    """With only the test split losing modalities, the request (95 % of its slots) is set beside what the test
+    split lost, not beside the whole data's share (which the untouched training split halves)."""
+    at = start()
+    at.switch_page("views/2_Missingness.py").run()
+    at.slider(key="miss_rate").set_value(0.95)
+    at.radio(key="miss_apply_to").set_value("test")
+    at.slider(key="miss_test_size").set_value(0.5)
+    submit(at, "Simulate")
+    no_problem(at)
+    fig = [json.loads(el.proto.spec) for el in at.get("plotly_chart")
+           if "Requested vs realised" in json.loads(el.proto.spec)["layout"]["title"]["text"]][0]
+    assert fig["layout"]["title"]["text"] == "Requested vs realised missingness (test split)"
+    requested, realised = fig["data"][0]["y"][0], fig["data"][1]["y"][0]
+    assert requested == 95.0 and 75 < realised < 95  # the test split's slots (a sample keeps one modality)
+    metric = [m for m in at.metric if m.label.startswith("Missing modality slots")][0]
+    assert metric.label == "Missing modality slots (test split)" and metric.value == f"{realised:.1f}%"
+    info = " ".join(i.value for i in at.info)
+    assert "Only the test split loses modalities" in info
+    caption = [c.value for c in at.caption if c.value.startswith("Current settings")][0]
+    assert "; train on complete data, test incomplete; seed 0;" in caption
+
+
 def test_impossible_setting_shows_error_and_keeps_settings():
     at = start()
     at.switch_page("views/1_Data.py").run()

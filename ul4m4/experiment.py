@@ -122,6 +122,13 @@ class MaskResult:
     report_test: object
     stratified: bool
 
+    def applied_report(self, apply_to):
+        """(report, where) of the data a request with ``apply_to`` (a key of ``SPLIT_CHOICES``) removed
+        modalities from: the whole data ("" for ``where``), or one split ("training split", "test split").
+        Requested and realised rates compare like with like only there."""
+        return {"both": (self.report, ""), "test": (self.report_test, "test split"),
+                "train": (self.report_train, "training split")}[apply_to]
+
 
 @dataclass(frozen=True)
 class RunConfig:

@@ -31,18 +31,19 @@ MECHANISM_LABELS = {
 }
 
 MECHANISMS = {
-    "mcar": "MCAR: every modality slot is removed independently with probability `rate`.",
-    "standard": "Paper's standard scheme: modality m is kept with probability keep_probs[m].",
-    "complex": "Paper's complex scheme: each sample draws a whole pattern from pattern_freqs.",
-    "pepsy": "PEPSY (pm, ps): floor(M*pm) lead modalities each lose a fraction ps of samples; "
-    "no sample loses all leads.",
-    "mutually_exclusive": "iMML 'mem': a fraction `rate` of samples keep exactly one modality, "
-    "spread evenly over modalities.",
-    "partial": "iMML 'pm': a fraction `rate` of samples lose a random non-empty subset of a fixed "
-    "set of incomplete modalities.",
+    "mcar": "MCAR: every modality slot is removed independently, with the missing rate as its probability.",
+    "standard": "The paper's standard scheme: each modality is kept with a probability of its own.",
+    "complex": "The paper's complex scheme: each sample draws a whole pattern of observed modalities, with the "
+    "patterns' given frequencies.",
+    "pepsy": "PEPSY: a fraction pm of the modalities (rounded down) are leads, and each lead loses a fraction ps of "
+    "the samples; no sample loses all the leads.",
+    "mutually_exclusive": "iMML's 'mem': a fraction of the samples (the rate) keep exactly one modality, spread "
+    "evenly over the modalities.",
+    "partial": "iMML's 'pm': a fraction of the samples (the rate) lose a random non-empty subset of a fixed set of "
+    "incomplete modalities.",
     "mnar_value": "MNAR by value: a slot's chance to be missing rises with the modality's own first "
-    "principal-component score (needs Xs).",
-    "mnar_label": "MNAR by label: some classes lose modalities more often than others (needs y).",
+    "principal-component score.",
+    "mnar_label": "MNAR by label: some classes lose modalities more often than others (needs labels).",
 }
 
 

@@ -188,8 +188,9 @@ def fig_patterns(pattern_counts, names, top=20):
     return fig
 
 
-def fig_rates(report, names):
-    """Requested versus realised missing rates: slots, incomplete samples and each modality."""
+def fig_rates(report, names, where=""):
+    """Requested versus realised missing rates: slots, incomplete samples and each modality. ``report`` is
+    of the data the request applied to; ``where`` names them in the title (e.g. "test split")."""
     cats = ["missing slots", "incomplete samples"] + [f"{n} missing" for n in names]
     realised = [report.realized_slot_rate, report.realized_incomplete_rate] + list(report.per_modality_missing)
     requested = [np.nan] * len(cats)
@@ -203,7 +204,8 @@ def fig_rates(report, names):
         go.Bar(x=cats, y=[100 * v for v in realised], name="realised", marker_color="#1d3557",
                text=[f"{100 * v:.1f}%" for v in realised], textposition="outside"),
     ])
-    fig.update_layout(title="Requested vs realised missingness", xaxis_title="Rate", yaxis_title="Percent (%)",
+    fig.update_layout(title="Requested vs realised missingness" + (f" ({where})" if where else ""), xaxis_title="Rate",
+                      yaxis_title="Percent (%)",
                       barmode="group", **LAYOUT)
     return fig
 

@@ -36,7 +36,8 @@ RATE_MEANING = {
     "partial": "fraction of samples made incomplete",
     "standard": "1 - keep probability of every modality but the first (always kept, as in the paper)",
     "complex": "1 - frequency of the complete pattern; the rest is spread evenly over 'only modality m' patterns",
-    "pepsy": "ps (fraction of samples each lead modality loses), with pm fixed by --pm",
+    "pepsy": "ps (fraction of samples each lead modality loses), with pm (the fraction of modalities that "
+             "are leads) set on its own",
 }
 COLUMNS = ["method", "rate", "seed", "k", "classifier", "realized_slot_rate", "realized_incomplete_rate",
            "f1_micro", "f1_macro", "accuracy", "flattened_f1_micro", "imputation_mse", "seconds"]

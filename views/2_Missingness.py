@@ -82,32 +82,38 @@ with guard("simulating missingness"):
     mres = state.current_mask()
 if mres is not None:
     rep = mres.report
+    # The request applies to the split(s) that lose modalities: requested and realised rates are compared there.
+    affected, where = mres.applied_report(cfg.apply_to)
     st.subheader("Result")
-    st.caption(f"Current settings: {LABELS[cfg.mechanism]}, on {SPLIT_CHOICES[cfg.apply_to]}, seed {cfg.seed}; "
+    st.caption(f"Current settings: {LABELS[cfg.mechanism]}; {SPLIT_CHOICES[cfg.apply_to]}; seed {cfg.seed}; "
                f"{mres.train_idx.size} training and {mres.test_idx.size} test samples"
                f"{' (stratified)' if mres.stratified else ' (not stratified: a class is too small)'}.")
     c1, c2, c3 = st.columns(3)
-    req = f"{100 * rep.requested_rate:.1f}% requested ({rep.requested_kind})"
-    c1.metric("Missing modality slots", f"{100 * rep.realized_slot_rate:.1f}%", help=req)
-    c2.metric("Incomplete samples", f"{100 * rep.realized_incomplete_rate:.1f}%")
+    req = f"{100 * affected.requested_rate:.1f}% requested ({affected.requested_kind})"
+    on = f" ({where})" if where else ""
+    c1.metric("Missing modality slots" + on, f"{100 * affected.realized_slot_rate:.1f}%", help=req)
+    c2.metric("Incomplete samples" + on, f"{100 * affected.realized_incomplete_rate:.1f}%")
     c3.metric("Samples given one modality back", rep.n_restored,
               help="Samples the mechanism would have emptied get one modality back (chosen at random); "
                    "this lowers the realised rate below the requested one.")
     if cfg.apply_to != "both":
-        st.info(f"Only the {cfg.apply_to} split loses modalities. "
+        st.info(f"Only the {where} loses modalities; the rates above are of that split (the table below gives "
+                "both). "
                 + ("UL4M4 and the baselines are then fitted on complete training data, as the published "
                    "MOSI script does by default." if cfg.apply_to == "test" else ""))
-    st.plotly_chart(plotting.fig_rates(rep, names), width="stretch", config=chart_config(), key="fig_rates")
+    st.plotly_chart(plotting.fig_rates(affected, names, where), width="stretch", config=chart_config(), key="fig_rates")
     c1, c2 = st.columns(2)
     c1.plotly_chart(plotting.fig_mask_heatmap(mres.mask, names), width="stretch", config=chart_config(), key="fig_mask")
     c2.plotly_chart(plotting.fig_patterns(rep.pattern_counts, names), width="stretch", config=chart_config(), key="fig_patterns")
-    splits = pd.DataFrame([
-        {"split": s, "samples": len(idx), "missing slots (%)": round(100 * r.realized_slot_rate, 1),
-         "incomplete samples (%)": round(100 * r.realized_incomplete_rate, 1),
-         **{f"{n} missing (%)": round(100 * v, 1) for n, v in zip(names, r.per_modality_missing)}}
-        for s, idx, r in (("train", mres.train_idx, mres.report_train), ("test", mres.test_idx, mres.report_test))
-    ])
-    st.dataframe(splits, hide_index=True, width="stretch")
+    # One row per measure, one column per split: as many modalities as the data have, none cut off at the side.
+    splits = pd.DataFrame({
+        s: {"samples": len(idx), "missing slots (%)": round(100 * r.realized_slot_rate, 1),
+            "incomplete samples (%)": round(100 * r.realized_incomplete_rate, 1),
+            **{f"{n} missing (%)": round(100 * v, 1) for n, v in zip(names, r.per_modality_missing)}}
+        for s, idx, r in (("training split", mres.train_idx, mres.report_train),
+                          ("test split", mres.test_idx, mres.report_test))
+    })
+    st.dataframe(splits, width="stretch")
     with st.expander("Pattern table"):
         st.dataframe(plotting.pattern_table(rep, names), hide_index=True, width="stretch")
     st.page_link("views/3_Cluster_and_impute.py", label="Next: cluster & impute", icon=":material/arrow_forward:")
