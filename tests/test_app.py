@@ -421,7 +421,7 @@ def test_degradation_bad_rates_show_error():
     at.text_input(key="deg_rates").set_value("0, 1.0")
     submit(at, "Run sweep")
     assert not at.exception
-    assert any("rate 1.0 should be in [0, 1)" in shown(e.value) for e in at.error)
+    assert any("rate 1.0 should be below 1 (a fraction in [0, 1))" in shown(e.value) for e in at.error)
 
 
 def test_failed_run_keeps_previous_results(monkeypatch):

@@ -24,7 +24,7 @@ def test_sweep_end_to_end(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["sweep", "--rates", "0,x"], "--rates: '0,x' should be numbers"),
-    (["sweep", "--rates", "0,1"], "rate 1.0 should be in [0, 1)"),
+    (["sweep", "--rates", "0,1"], "rate 1.0 should be below 1 (a fraction in [0, 1))"),
     (["sweep", "--methods", "ul4m4,magic"], "methods ['magic'] not known"),
     (["sweep", "--mechanism", "nope"], "invalid choice: 'nope'"),
     (["sweep", "--seeds", "0"], "--seeds 0 should be at least 1"),
@@ -57,8 +57,8 @@ def test_real_process_exit_status(tmp_path):
     res = subprocess.run([sys.executable, "-m", "ul4m4", "sweep", "--rates", "0,2", "--out", "o"], capture_output=True,
                          text=True, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["python -m ul4m4 sweep: error: rate 2.0 should be in [0, 1): a rate of 1 "
-                                               "would leave nothing observed."]
+    assert res.stderr.strip().splitlines() == ["python -m ul4m4 sweep: error: rate 2.0 should be below 1 (a fraction in "
+                                               "[0, 1)): a rate of 1 would leave nothing observed."]
     assert list(tmp_path.iterdir()) == []
 
 

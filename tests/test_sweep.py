@@ -61,7 +61,8 @@ def test_rate_config_meanings():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"rates": (1.0,)}, r"rate 1.0 should be in \[0, 1\)"),
+    ({"rates": (1.0,)}, r"rate 1.0 should be below 1 \(a fraction in \[0, 1\)\)"),
+    ({"rates": (0.2, -0.1)}, r"^rate -0.1 is negative; a rate is a fraction in \[0, 1\)\.$"),
     ({"methods": ("foo",)}, "not known"),
     ({"classifier": "svm"}, "classifier='svm'"),
     ({"k": 10_000}, "k=10000 should be between 1"),

@@ -112,8 +112,11 @@ def check_sweep(cfg, dataset):
     if not cfg.rates:
         raise ValueError("give at least one rate.")
     for r in cfg.rates:
-        if not (0 <= r < 1):
-            raise ValueError(f"rate {r} should be in [0, 1): a rate of 1 would leave nothing observed.")
+        if r < 0:
+            raise ValueError(f"rate {r} is negative; a rate is a fraction in [0, 1).")
+        if not r < 1:
+            raise ValueError(f"rate {r} should be below 1 (a fraction in [0, 1)): a rate of 1 would leave nothing "
+                             "observed.")
     if not cfg.seeds:
         raise ValueError("give at least one seed.")
     for what, values in (("rates", cfg.rates), ("seeds", cfg.seeds), ("k values", cfg.ks or ())):
