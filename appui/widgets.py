@@ -82,7 +82,7 @@ class Progress:
         if stage == "method":
             done, total = info["done"], info["total"]
             name = info.get("method")
-            text = f"Running {name} ({done + 1}/{total})..." if name else "Done."
+            text = f"Running {method_label(name)} ({done + 1}/{total})..." if name else "Done."
             self.bar.progress(min(done / max(total, 1), 1.0), text=text)
         elif stage == "seeding":
             self.bar.progress(0.0, text=f"UL4M4: k-means++ seeding, centre {info['done']}/{info['total']}")
@@ -91,7 +91,13 @@ class Progress:
                                         f"({info['n_changed']} samples changed cluster)")
         elif stage == "sweep":
             done, total = info["done"], info["total"]
-            self.bar.progress(min(done / max(total, 1), 1.0), text=info.get("text", f"{done}/{total}"))
+            if "method" in info:  # the method by its label (the library's text names it by its key)
+                k = f", k = {info['k']}" if info.get("k") is not None else ""
+                text = (f"Seed {info['seed']}, rate {info['rate']:g}: {method_label(info['method'])}{k} done "
+                        f"({done}/{total})")
+            else:
+                text = info.get("text", f"{done}/{total}")
+            self.bar.progress(min(done / max(total, 1), 1.0), text=plain(text))
 
     def done(self):
         self.bar.empty()

@@ -79,6 +79,16 @@ def test_data_page_charts_and_synthetic():
     submit(at, "Generate")
     assert not at.exception
     assert any("features per modality ' ' holds no integers" in shown(e.value) for e in at.error)
+    # Said in the form's words, not the library's parameter names.
+    for text, said in (("4, 5", "'Features per modality' holds 2 numbers for 3 modalities; give one number for all, "
+                                "or one per modality."),
+                       ("4, 0, -2", "'Features per modality': 0, -2 cannot be used; each modality needs at least "
+                                    "1 feature.")):
+        at.text_input(key="syn_dims").set_value(text)
+        submit(at, "Generate")
+        assert [shown(e.value) for e in at.error] == [f"Problem while generating synthetic data: {said}"]
+    assert [n.label for n in at.number_input if n.key in ("syn_n", "syn_m")] == ["Samples (20 to 100,000)",
+                                                                                 "Modalities (1 to 8)"]
 
 
 def csv_bytes(rows=40, text=False):

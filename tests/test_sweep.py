@@ -23,6 +23,10 @@ def test_table_shape_and_seeds(table):
     assert len(df) == 2 * 2 * 5
     assert sorted(df["seed"].unique()) == [0, 1]
     assert calls[-1]["done"] == calls[-1]["total"] == 20
+    # Each unit's call names it, so a page can word it (the method by its label).
+    units = {(c["seed"], c["rate"], c["method"], c["k"]) for c in calls if c["stage"] == "sweep"}
+    assert units == {(s, r, m, None) for s in (0, 1) for r in (0.0, 0.4) for m in ("ul4m4", "mean", "zero", "knn",
+                                                                                   "complete")}
     incomplete = df[(df["rate"] == 0.4) & (df["method"] != "complete")]
     assert incomplete["realized_slot_rate"].between(0.25, 0.45).all()
     assert (df.loc[df["method"] == "complete", "realized_slot_rate"] == 0).all()

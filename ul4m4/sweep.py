@@ -220,7 +220,8 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
         Finished units by ``unit_key``, for this dataset only: units found there are not run again, and
         new ones are added.
     callback : callable(dict) or None
-        Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit, and as
+        Called as {"stage": "sweep", "done": i, "total": n, "seed", "rate", "method", "k" (None unless the
+        sweep has several), "text": ...} after each unit, and as
         {"stage": "warning", "method": ..., "text": ...} the first time a method gives a warning (each
         distinct warning once per sweep; without a callback it is issued as a warning, once).
     """
@@ -240,8 +241,8 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
         if callback is not None:
             seed, rate, method, k = units[i]
             kk = f", k={k}" if k is not None and len(ks) > 1 else ""
-            callback({"stage": "sweep", "done": done, "total": total,
-                      "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
+            callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
+                      "k": k if len(ks) > 1 else None, "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
 
     def flush(pending):
         if not pending:

@@ -46,19 +46,27 @@ elif source == "synthetic":
         st.markdown("Latent clusters shared across modalities; *correlation* sets how much the modalities "
                     "share (1: all see the same latent), *noise* the per-feature noise.")
         c1, c2, c3 = st.columns(3)
-        n = c1.number_input("Samples", 20, 100_000, 600, step=100, key="syn_n")
-        M = c1.number_input("Modalities", 1, 8, 3, key="syn_m")
+        # Each field says its range: Streamlit only turns a value outside it red, without a word.
+        n = c1.number_input("Samples (20 to 100,000)", 20, 100_000, 600, step=100, key="syn_n")
+        M = c1.number_input("Modalities (1 to 8)", 1, 8, 3, key="syn_m")
         dims_txt = c1.text_input("Features per modality (one number, or one per modality)", "16", key="syn_dims")
-        k = c2.number_input("Latent clusters", 1, 50, 4, key="syn_k")
+        k = c2.number_input("Latent clusters (1 to 50)", 1, 50, 4, key="syn_k")
         corr = c2.slider("Cross-modal correlation", 0.0, 1.0, 0.8, 0.05, key="syn_corr")
         noise = c2.slider("Noise (std)", 0.0, 3.0, 0.5, 0.1, key="syn_noise")
         sep = c3.slider("Cluster separation", 0.5, 6.0, 2.5, 0.5, key="syn_sep")
         multilabel = c3.checkbox("Multilabel targets", False, key="syn_multilabel")
-        n_labels = c3.number_input("Labels (if multilabel)", 1, 30, 5, key="syn_labels")
+        n_labels = c3.number_input("Labels, if multilabel (1 to 30)", 1, 30, 5, key="syn_labels")
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
         go = st.form_submit_button("Generate", type="primary")
     with guard("generating synthetic data"):
         dims = parse_list(dims_txt, int, "features per modality")
+        # Said with the form's own field names (the library's message names its parameters).
+        if len(dims) not in (1, int(M)):
+            raise ValueError(f"'Features per modality' holds {len(dims)} numbers for {int(M)} modalities; give one "
+                             "number for all, or one per modality.")
+        if min(dims) < 1:
+            raise ValueError(f"'Features per modality': {', '.join(str(d) for d in dims if d < 1)} cannot be used; "
+                             "each modality needs at least 1 feature.")
         dims = dims[0] if len(dims) == 1 else dims
         params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
                       n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),

@@ -225,8 +225,8 @@ if df is None:
     st.stop()
 
 cfg = cfgs[0]
-st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: {cfg.classifier}, "
-           f"seeds {list(cfg.seeds)}, "
+st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: "
+           f"{CLASSIFIERS.get(cfg.classifier, cfg.classifier)}, seeds {', '.join(map(str, cfg.seeds))}, "
            f"{SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)
 st.plotly_chart(figs["f1_micro"], width="stretch", config=chart_config(), key="fig_deg_micro")
