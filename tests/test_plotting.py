@@ -225,3 +225,25 @@ def test_methods_differ_by_shape_as_well_as_colour(bits):
         assert drawn, name
         by_label = {plotting.method_label(m): s for m, s in {**symbols, "complete": "hourglass"}.items()}
         assert all(by_label[label] == sym for label, sym in drawn.items()), (name, drawn)
+
+
+@pytest.mark.parametrize("values", [[1.2], [0.6, 0.9], [0.45, 1.05], [0.2, 1.5], [2.0, 2.01], [0.3, 2.9]])
+def test_log_labels_are_never_crowded(values):
+    """Narrow data (a sweep with one rate, one modality) get labels spread over an axis fitted to the data:
+    none closer than 1/12 of the axis to the next, every value drawn inside the axis."""
+    import plotly.graph_objects as go
+
+    fig = plotting.readable_log_ticks(go.Figure(), values)
+    lo, hi = fig.layout.yaxis.range
+    ticks = np.log10(np.asarray(fig.layout.yaxis.tickvals))
+    assert len(ticks) >= 3 and np.all(np.diff(ticks) >= (hi - lo) / 12 * (1 - 1e-6))
+    assert lo < np.log10(min(values)) and np.log10(max(values)) < hi and lo <= ticks.min() and ticks.max() <= hi
+
+
+def test_a_sweep_with_one_rate_keeps_its_axis_a_fraction():
+    sweep = pd.DataFrame({"method": "ul4m4", "rate": 0.4, "seed": [0], "k": 3.0, "classifier": "linear",
+                          "realized_slot_rate": 0.38, "realized_incomplete_rate": 0.7, "f1_micro": 0.9, "f1_macro": 0.9,
+                          "accuracy": 0.9, "flattened_f1_micro": np.nan, "imputation_mse": 1.2, "seconds": 1.0})
+    for fig in (plotting.fig_degradation(sweep), plotting.fig_error_vs_rate(sweep)):
+        lo, hi = fig.layout.xaxis.range
+        assert -0.05 <= lo < 0.38 < hi <= 0.5

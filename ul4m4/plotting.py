@@ -375,22 +375,50 @@ def fig_imputation_error(errors, metric="mse", split="all"):
 
 
 def readable_log_ticks(fig, values, axis="y"):
-    """Label a log axis at 1, 2 and 5 times the powers of ten within the data, each written in full (plotly
-    writes 20 and 0.2 both as "2" between its decade labels); data within one decade get a label at every
-    digit (0.4, 0.5, ..., 1) and data within a factor of 2 at every half digit (0.45, 0.5, 0.55, ...), so an
-    axis always shows several labels."""
+    """Label a log axis with round numbers, each written in full (plotly writes 20 and 0.2 both as "2"
+    between its decade labels), never crowded.
+
+    Data spanning more than a factor of 10 get 1, 2 and 5 times the powers of ten and plotly's own range.
+    Narrower data get the range of the data (``values``: pass every value drawn, bands included) with a
+    small margin, and labels at every digit, half digit or tenth of a digit as the range is wider or
+    narrower, the roundest first, each at least 1/12 of the axis from the next: an axis always shows
+    several labels, evenly spread (a lone point got 0.55, 0.6, ..., 0.95 squeezed under 1 once)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         return fig
     lo, hi = v.min(), v.max()
-    span = hi / lo
-    digits = (1, 2, 5) if span > 10 else tuple(range(1, 10)) if span > 2 else tuple(np.arange(10, 100, 5) / 10)
-    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 2)
-             for m in digits]
-    inside = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
-    getattr(fig, f"update_{axis}axes")(tickvals=inside, ticktext=[f"{float(f'{t:.3g}'):.12g}" for t in inside])
+    update = getattr(fig, f"update_{axis}axes")
+    if hi / lo > 10:
+        ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 2)
+                 for m in (1, 2, 5)]
+        inside = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]
+        update(tickvals=inside, ticktext=[_tick_text(t) for t in inside])
+        return fig
+    a, b = lo / 1.15, hi * 1.15  # the axis: the data and a margin
+    ratio = b / a
+    step = 1.0 if ratio > 2.5 else 0.5 if ratio > 1.5 else 0.1
+    mantissas = np.round(np.arange(1.0, 10.0, step), 1)
+    candidates = [float(f"{m * 10.0 ** e:.3g}") for e in range(int(np.floor(np.log10(a))) - 1, int(np.ceil(np.log10(b))) + 1)
+                  for m in mantissas]
+    candidates = sorted({t for t in candidates if a <= t <= b})
+
+    def roundness(t):  # 1 and the powers of ten first, then 2 and 5, whole digits, halves, tenths
+        m = round(t / 10.0 ** np.floor(np.log10(t)), 6)
+        return (0 if m == 1 else 1 if m in (2, 5) else 2 if m == int(m) else 3 if 2 * m == int(2 * m) else 4, t)
+
+    gap = np.log10(ratio) / 12
+    kept = []
+    for t in sorted(candidates, key=roundness):
+        if all(abs(np.log10(t / u)) >= gap * (1 - 1e-9) for u in kept):
+            kept.append(t)
+    kept.sort()
+    update(range=[np.log10(a), np.log10(b)], tickvals=kept, ticktext=[_tick_text(t) for t in kept])
     return fig
+
+
+def _tick_text(t):
+    return f"{float(f'{t:.3g}'):.12g}"
 
 
 def fig_candidates(r, chosen_by_modality, names):
@@ -482,7 +510,14 @@ def fig_degradation(df, metric="f1_micro"):
     fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title=f"{label} (test split)", **LAYOUT)
-    return fig
+    return _fraction_axis(fig, x_max)
+
+
+def _fraction_axis(fig, x_max):
+    """The realised-rate axis from 0 to the largest rate drawn: a fraction, never -0.5 to 1.5 (plotly's range
+    around a single point)."""
+    x_max = float(x_max) if np.isfinite(x_max) else 1.0
+    return fig.update_xaxes(range=[-0.02, max(x_max, 0.1) + 0.03])
 
 
 def fig_error_vs_rate(df):
@@ -496,10 +531,12 @@ def fig_error_vs_rate(df):
         sub = sub.sort_values("x")
         _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
                         method_label(method), method_color(method), symbol=method_symbol(method))
+    _fraction_axis(fig, summ["x"].max() if len(summ) else 1.0)
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
-    return readable_log_ticks(fig, summ["mean"])
+    std = summ["std"].fillna(0).to_numpy()
+    return readable_log_ticks(fig, np.concatenate([summ["mean"] - std, summ["mean"] + std, summ["mean"]]))
 
 
 def fig_k_sensitivity(df, metric="f1_micro"):
