@@ -296,24 +296,24 @@ _TRICKY_CELLS = ["1_000", "\u0661\u0662", "\uff11\uff12", "NAN", "nAn", "1.5\u00
 @pytest.mark.parametrize("cell", _TRICKY_CELLS, ids=ascii)
 def test_both_csv_parsers_accept_and_refuse_the_same_cells(cell):
     """One grammar for a numeric cell: whichever parser the table's shape picks, a cell reads as the same
-    number, or is refused with a message naming its column and data row."""
+    number, or is refused with a message naming its column and the file's line."""
     import ul4m4.files as F
 
     rows = [["1", "2", "0"], ["3", "4", "1"], [cell, "6", "0"]]
     data = ("a__0,b__0,y\n" + "\n".join(",".join(f'"{v}"' if v else v for v in r) for r in rows) + "\n").encode()
-    header, n = F._csv_scan(data)
+    header, n, lines = F._csv_scan(data)
     groups, y_cols = F._layout(header)
     out = {}
     for name in ("_csv_rows", "_csv_pandas"):
         try:
-            Xs, _ = getattr(F, name)(data, header, groups, y_cols, n, 10**6)
+            Xs, _ = getattr(F, name)(data, header, groups, y_cols, n, 10**6, lines)
             out[name] = Xs[0][2, 0]
         except ValueError as exc:
             out[name] = str(exc)
     a, b = out["_csv_rows"], out["_csv_pandas"]
     if isinstance(a, str) or isinstance(b, str):
         assert a == b, out
-        assert "column 'a__0' holds text in data row 3" in a
+        assert "column 'a__0' holds text in line 4 of the file" in a
     else:
         assert a == b or (np.isnan(a) and np.isnan(b)), out
     expect_number = cell in ("Inf", "-infinity", "INF", " 1.5", "1.5 ", "+1", ".5", "5.", "1E3", "-0", "0001", "1e400",
@@ -333,12 +333,12 @@ def test_both_csv_parsers_agree_on_random_cells():
         cell = "".join(rng.choice(alphabet, size=int(rng.integers(1, 7))))
         quoted = '"' + cell.replace('"', '""') + '"'
         data = f"a__0,b__0,y\n1,2,0\n3,4,1\n{quoted},6,0\n".encode()
-        header, n = F._csv_scan(data)
+        header, n, lines = F._csv_scan(data)
         groups, y_cols = F._layout(header)
         got = []
         for parse in (F._csv_rows, F._csv_pandas):
             try:
-                got.append(float(parse(data, header, groups, y_cols, n, 10**6)[0][0][2, 0]))
+                got.append(float(parse(data, header, groups, y_cols, n, 10**6, lines)[0][0][2, 0]))
             except ValueError as exc:
                 got.append(str(exc))
         a, b = got
@@ -422,3 +422,46 @@ def test_random_corruptions_of_good_files():
 @pytest.mark.slow
 def test_random_corruptions_many():
     _check_mutations(fuzz.mutations(np.random.default_rng(1), 3000))
+
+
+def test_every_csv_message_names_the_files_line():
+    """One way to name a row in every message about a CSV file: its line in the file (the header is line 1,
+    blank lines count), whichever check found it: the parse, or the checks of the values after it."""
+    from ul4m4 import load_dataset
+
+    def message(text):
+        f = io.BytesIO(text.encode())
+        f.name = "t.csv"
+        with pytest.raises(ValueError) as exc:
+            load_dataset(f)
+        return str(exc.value)
+
+    head = "a__0,a__1,b__0,y\n"
+    good = [f"{i},{i + 1},{i},{i % 2}" for i in range(30)]
+    cases = {
+        "text": (good[:5] + ["1,oops,2,0"] + good[5:], "holds text in line 7 of the file"),
+        "ragged": (good[:5] + ["1,2,0"] + good[5:], "line 7 of the file has 3 field(s)"),
+        "partial": (good[:10] + ["1,,2,0"] + good[10:], "first at line 12 of the file"),
+        "inf": (good[:3] + ["1,inf,2,0"] + good[3:], "first at line 5 of the file"),
+        "blank lines counted": (good[:2] + ["", ""] + good[2:3] + ["1,,2,0"] + good[3:], "first at line 7 of the file"),
+    }
+    for name, (rows, said) in cases.items():
+        got = message(head + "\n".join(rows) + "\n")
+        assert said in got, (name, got)
+        assert "row 1" not in got and "data row" not in got, (name, got)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_column_empty_in_every_row_is_named(kind):
+    import pandas as pd
+
+    from ul4m4 import load_dataset
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"image__0": rng.normal(size=30), "image__1": np.nan, "text__0": rng.normal(size=30),
+                       "y": np.arange(30) % 2})
+    f = io.BytesIO(df.to_csv(index=False).encode() if kind == "csv" else df.to_parquet(index=False))
+    f.name = f"t.{kind}"
+    with pytest.raises(ValueError, match=r"^column\(s\) 'image__1' of modality 'image' are empty in every row while "
+                                         r"its other columns hold values"):
+        load_dataset(f)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -71,14 +72,21 @@ class Dataset:
         return self.y is not None and self.y.ndim == 2
 
 
-def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=None, max_label_bytes=None):
-    """Validate the parts of a dataset, naming modalities in error messages."""
+_ROW_NUMBER = re.compile(r"\brow (\d+)")
+
+
+def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=None, max_label_bytes=None,
+            name_row=None):
+    """Validate the parts of a dataset, naming modalities in error messages, and samples as ``name_row(i)``
+    says (a file's line, say) when given."""
     try:
         Xs, mask = check_Xs(Xs, mask)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         for m in range(len(names) - 1, -1, -1):
             msg = msg.replace(f"Xs[{m}]", f"modality '{names[m]}'")
+        if name_row is not None:
+            msg = _ROW_NUMBER.sub(lambda hit: name_row(int(hit.group(1))), msg)
         raise ValueError(msg) from None
     if len(set(names)) != len(names):
         raise ValueError(f"Modality names must be unique; got {names}.")
@@ -346,7 +354,7 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
     # What the modalities take once validated; the labels may use the rest of the budget.
     used = sum(int(np.prod(X.shape)) * (4 if X.dtype == np.float32 else 8) for X in parts.Xs)
     return _finish(fname, parts.Xs, parts.mask, parts.y, parts.names, description=parts.description,
-                   max_label_bytes=max(max_bytes - used, 0))
+                   max_label_bytes=max(max_bytes - used, 0), name_row=parts.name_row)
 
 
 def _read_bytes(source, fname, max_bytes):
