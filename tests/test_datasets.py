@@ -18,7 +18,7 @@ def test_mfeat():
 
 def test_breast_cancer():
     ds = load_dataset("breast_cancer")
-    assert ds.dims == [10, 10, 10] and ds.modality_names == ["mean", "error", "worst"]
+    assert ds.dims == [10, 10, 10] and ds.modality_names == ["mean values", "standard errors", "worst values"]
     assert ds.n_samples == 569 and set(np.unique(ds.y)) == {0, 1}
 
 

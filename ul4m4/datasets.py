@@ -23,7 +23,8 @@ __all__ = ["Dataset", "load_dataset", "make_synthetic", "digits_quadrants", "BUN
 
 BUNDLED = {
     "mfeat": "UCI Multiple Features: 2,000 handwritten digits (10 classes), six feature views.",
-    "breast_cancer": "Wisconsin breast cancer (scikit-learn): 569 samples, mean / error / worst features.",
+    "breast_cancer": "Wisconsin breast cancer (scikit-learn): 569 samples; modalities: the mean, standard error and "
+                     "worst value of 10 cell-nucleus features.",
     "synthetic": "Generated latent clusters with known ground truth (seeded).",
 }
 # Largest file, and largest size its data may take once loaded; bigger files are refused before anything
@@ -176,7 +177,8 @@ def load_breast_cancer_views():
         [X[:, 0:10], X[:, 10:20], X[:, 20:30]],
         None,
         data.target,
-        ["mean", "error", "worst"],
+        # Not "mean", "error", "worst": a modality called "mean" read like the Mean imputer beside it.
+        ["mean values", "standard errors", "worst values"],
         [str(t) for t in data.target_names],
         BUNDLED["breast_cancer"],
     )

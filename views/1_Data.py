@@ -133,12 +133,13 @@ st.subheader(f"Current dataset: {plain(ds.name)}")
 if ds.description:
     st.caption(ds.description)
 n_classes = None if ds.y is None else (ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size))
-labels = "none" if ds.y is None else (f"multilabel, {n_classes} label{'s' * (n_classes != 1)}" if ds.is_multilabel
+# Short values: a metric cuts what does not fit its column ("multilabel, 3..." once).
+labels = "none" if ds.y is None else (f"{n_classes} label{'s' * (n_classes != 1)}" if ds.is_multilabel
                                       else f"{n_classes} class{'es' * (n_classes != 1)}")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Samples", f"{ds.n_samples:,}")
 c2.metric("Modalities", ds.n_modalities)
-c3.metric("Labels", labels)
+c3.metric("Labels (multilabel)" if ds.is_multilabel else "Labels", labels)
 c4.metric("Missing slots in the data itself", f"{100 * (~ds.mask).mean():.1f}%")
 
 summary = pd.DataFrame({
