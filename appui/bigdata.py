@@ -60,7 +60,7 @@ def describe_estimates(secs, total, need, available=None):
     per = ", ".join(f"{plotting.method_label(m)} {format_seconds(s)}" for m, s in secs.items())
     mem = f"{need / 2**20:,.0f} MB" + (f" of the {available / 2**20:,.0f} MB available" if available else "")
     return (f"Estimated before running: {format_seconds(total)} in all ({per}); memory {mem}. Estimates are rough "
-            "(within a few times), from this machine's measured speed.")
+            f"(within a few times), from this machine's measured speed{busy_note()}.")
 
 
 def runs_on_open(ds, n_train, cfg):

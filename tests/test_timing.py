@@ -95,3 +95,12 @@ def test_estimates_are_within_a_few_times_of_measured_runs():
             run_methods(ds, mres, RunConfig(methods=(method,), n_clusters=8))
             secs = time.perf_counter() - t
         assert 1 / 8 <= est / secs <= 8, (method, est, secs)
+
+
+def test_a_busy_machine_is_said_beside_the_estimate():
+    from ul4m4.timing import busy_note
+
+    assert busy_note(load=2.9, cores=2) == ""  # a session's own last run leaves about one per core
+    assert busy_note(load=3.4, cores=2) == ("; the machine is busy now (load 3.4 on 2 cores: other runs), so expect "
+                                            "longer")
+    assert busy_note(load=1.5, cores=1).startswith("; the machine is busy now (load 1.5 on 1 core:")

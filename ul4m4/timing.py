@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 __all__ = ["machine_speed", "estimate_run_seconds", "estimate_map_seconds", "estimate_sweep_seconds",
-           "format_seconds", "LLOYD_ITERATIONS"]
+           "format_seconds", "busy_note", "LLOYD_ITERATIONS"]
 
 # Lloyd iterations assumed for the paper's UL4M4 (it stops when no sample moves; 10-60 on the bundled data)
 # and for the "soft, auto" preset, which stops once at most 1 % of the samples move.
@@ -195,3 +195,22 @@ def format_seconds(seconds):
     if seconds < 5400:
         return f"about {seconds / 60:.0f} min"
     return f"about {seconds / 3600:.1f} h"
+
+
+def busy_note(load=None, cores=None):
+    """A clause for an estimate when the machine is busy now (its 1-minute load average at least 1.5 times
+    its number of cores: other runs, other users; a session's own finished run leaves at most about one
+    per core), else "". The estimates are for the machine to itself, and a busy machine takes several
+    times longer (a 1-second run took 5 s beside one other 2-thread job here)."""
+    import os
+
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # not available on this system
+            return ""
+    cores = cores or os.cpu_count() or 1
+    if load < 1.5 * cores:
+        return ""
+    return (f"; the machine is busy now (load {load:.1f} on {cores} core{'s' * (cores != 1)}: other runs), "
+            "so expect longer")

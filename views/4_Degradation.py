@@ -18,7 +18,7 @@ from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep, plan, unit_key
-from ul4m4.timing import estimate_sweep_seconds, format_seconds
+from ul4m4.timing import busy_note, estimate_sweep_seconds, format_seconds
 from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
@@ -149,8 +149,8 @@ else:
     secs, kept, total = estimate
     when = format_seconds(secs) + (f", {kept} of its {total} units already computed in this session and reused"
                                    if kept else "")
-st.caption(f"Estimated time: {when} (rough, from this machine's measured speed; finished units are kept, so a "
-           f"change reruns only what it touches). Estimated memory: {mb(need)}"
+st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{busy_note()}; finished units are "
+           f"kept, so a change reruns only what it touches). Estimated memory: {mb(need)}"
            + (f" of {mb(avail)} available." if avail else "."))
 
 
