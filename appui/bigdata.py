@@ -17,7 +17,7 @@ import numpy as np
 
 from ul4m4 import plotting
 from ul4m4.memory import estimate_run_bytes
-from ul4m4.timing import REFERENCE_SPEED, estimate_run_seconds, format_seconds
+from ul4m4.timing import REFERENCE_SPEED, busy_note, estimate_run_seconds, format_seconds
 
 MAP_MAX_POINTS = 10_000
 LARGE_SAMPLES = 20_000
