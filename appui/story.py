@@ -243,6 +243,6 @@ class Facts:
                 else ("UMAP 1 (no units)", "UMAP 2 (no units)"))
         return plotting.fig_cluster_map(emb.coords, labels, ~mask.all(axis=1), centres, axis_names=axes,
                                         title=f"{'PCA' if method == 'pca' else 'UMAP'} of the data completed by UL4M4 "
-                                              "(circle: observed, x: some modality imputed, star: centre)"
-                                              + (f"<br><sup>{ids.size:,} of {self.ds.n_samples:,} samples shown "
-                                                 "(a random subsample)</sup>" if ids.size < self.ds.n_samples else ""))
+                                              "(paper)<br><sup>circle: observed, x: some modality imputed, star: centre"
+                                              + (f"; {ids.size:,} of {self.ds.n_samples:,} samples shown (a random "
+                                                 "subsample)" if ids.size < self.ds.n_samples else "") + "</sup>")

@@ -281,10 +281,11 @@ if emb is not None:
              for i in ids]
     fig = plotting.fig_cluster_map(
         emb.coords, cb[ids], imputed[ids], centres,
-        title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)} "
-              "(circle: observed, x: some modality imputed, star: centre)"
-              + (f"<br><sup>{ids.size:,} of {ds.n_samples:,} samples shown (a random subsample)</sup>"
-                 if ids.size < ds.n_samples else ""),
+        # The key on a line of its own: one long line ran under the chart's toolbar.
+        title=f"{'PCA' if map_method == 'pca' else 'UMAP'} of the data completed by {plotting.method_label(shown)}"
+              "<br><sup>circle: observed, x: some modality imputed, star: centre"
+              + (f"; {ids.size:,} of {ds.n_samples:,} samples shown (a random subsample)" if ids.size < ds.n_samples
+                 else "") + "</sup>",
         axis_names=axes, colour_title=ctitle, hover=hover,
         centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=ids,
     )
