@@ -247,3 +247,14 @@ def test_a_sweep_with_one_rate_keeps_its_axis_a_fraction():
     for fig in (plotting.fig_degradation(sweep), plotting.fig_error_vs_rate(sweep)):
         lo, hi = fig.layout.xaxis.range
         assert -0.05 <= lo < 0.38 < hi <= 0.5
+
+
+def test_map_legend_swatches_do_not_borrow_a_points_shape(bits):
+    """Each cluster's legend entry is a square in its colour, whatever shape its first point has (a cross
+    for one cluster and a circle for the next read as if the shape meant something there)."""
+    fig = figures(bits)["map"]
+    legend = [t for t in fig.data if t.showlegend is not False and t.name.startswith("cluster ")
+              and not t.name.startswith("cluster centre")]
+    assert legend and all(t.marker.symbol == "square" and list(t.x) == [None] for t in legend)
+    points = [t for t in fig.data if t.name.startswith("cluster ") and t.showlegend is False]
+    assert {t.legendgroup for t in points} == {t.legendgroup for t in legend}

@@ -257,10 +257,14 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
             x=coords[sel, 0], y=coords[sel, 1], mode="markers", customdata=ids[sel],
             marker=dict(size=6, color=colour, symbol=np.where(imputed[sel], "x", "circle"), opacity=0.75,
                         line=dict(width=0)),
-            name=f"{colour_title} {g}", legendgroup=str(g),
+            name=f"{colour_title} {g}", legendgroup=str(g), showlegend=False,
             text=None if hover is None else np.asarray(hover)[sel],
             hovertemplate="%{text}<extra></extra>" if hover is not None else None,
         ))
+        # The legend's swatch is a square in the group's colour: the trace's own would take its first point's
+        # shape, a circle for one cluster and a cross for the next, as if the shape meant something there.
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{colour_title} {g}", legendgroup=str(g),
+                                 marker=dict(size=9, color=colour, symbol="square")))
     # The points' colour is the cluster (or label, or confidence), so the shape legend is drawn in a neutral
     # grey: the status colours would name colours no point has.
     for status, tag in (("observed", "all modalities observed"), ("imputed", "some modality imputed")):
