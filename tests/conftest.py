@@ -34,3 +34,15 @@ def shown(text):
     import re
 
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
+
+
+@pytest.fixture(autouse=True)
+def _machine_speed_kept_apart(monkeypatch, tmp_path_factory):
+    """Tests neither read nor write the speed the app keeps in the user's cache between processes
+    (``ul4m4.timing._speed_file``), nor each other's: a speed seen elsewhere would change what a test reads."""
+    import ul4m4.timing as timing
+
+    import uuid
+
+    where = tmp_path_factory.getbasetemp() / f"machine_speed_{uuid.uuid4().hex}.json"  # one per test, made on use
+    monkeypatch.setattr(timing, "_speed_file", lambda: where)

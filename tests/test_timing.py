@@ -104,3 +104,32 @@ def test_a_busy_machine_is_said_beside_the_estimate():
     assert busy_note(load=3.4, cores=2) == ("; the machine is busy now (load 3.4 on 2 cores: other runs), so expect "
                                             "longer")
     assert busy_note(load=1.5, cores=1).startswith("; the machine is busy now (load 1.5 on 1 core:")
+
+
+def test_the_best_speed_is_kept_for_later_processes(monkeypatch, tmp_path):
+    """A fresh server's first reading comes while it starts (and a browser loads the page on the same
+    cores); it starts from the best an earlier process saw on this machine (``python -m ul4m4 warmup``)."""
+    import ul4m4.timing as timing
+
+    where = tmp_path / "cache" / "machine_speed.json"
+    monkeypatch.setattr(timing, "_speed_file", lambda: where)
+    monkeypatch.setattr(timing, "_SPEEDS", {})
+    monkeypatch.setattr(timing, "_matmul_speed", lambda dev: 5e10)
+    assert machine_speed() == 5e10 and where.exists()  # the earlier process (the warm-up, say)
+    monkeypatch.setattr(timing, "_SPEEDS", {})  # a new process, busy while it starts
+    monkeypatch.setattr(timing, "_matmul_speed", lambda dev: 1e10)
+    assert machine_speed() == 5e10
+    # A slower reading is not written over the best; a faster one is.
+    assert __import__("json").loads(where.read_text()) == {timing._speed_key("cpu"): 5e10}
+    monkeypatch.setattr(timing, "_SPEEDS", {})
+    monkeypatch.setattr(timing, "_matmul_speed", lambda dev: 8e10)
+    assert machine_speed() == 8e10 and list(__import__("json").loads(where.read_text()).values()) == [8e10]
+    # A damaged or unwritable cache is ignored: the process reads the speed itself.
+    where.write_text("{not json")
+    monkeypatch.setattr(timing, "_SPEEDS", {})
+    monkeypatch.setattr(timing, "_matmul_speed", lambda dev: 3e10)
+    assert machine_speed() == 3e10
+    monkeypatch.setattr(timing, "_speed_file", lambda: tmp_path / "a-file" / "x.json")
+    (tmp_path / "a-file").write_text("a file where a folder should be")
+    monkeypatch.setattr(timing, "_SPEEDS", {})
+    assert machine_speed() == 3e10

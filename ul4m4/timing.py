@@ -71,6 +71,61 @@ def _matmul_speed(dev, size=768, repeats=7):
     return float(2 * size**3 / max(fastest, 1e-6))
 
 
+def _speed_file():
+    """Where the best speed seen on this machine is kept between processes (``$XDG_CACHE_HOME`` or
+    ``~/.cache``, as numba keeps its compiled code), so that a fresh server's first estimates do not rest on
+    a reading taken while it starts (with a browser loading the page on the same cores: 3-4x too slow)."""
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "ul4m4" / "machine_speed.json"
+
+
+def _speed_key(device):
+    import os
+    import platform
+
+    import torch
+
+    return f"{platform.node()}|{os.cpu_count()}|{torch.get_num_threads()}|{torch.__version__}|{device}"
+
+
+def _stored_speed(device):
+    """The best speed an earlier process saw on this machine (0.0 when none, or unreadable)."""
+    import json
+
+    try:
+        value = json.loads(_speed_file().read_text(encoding="utf-8")).get(_speed_key(device), 0.0)
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else 0.0
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def _store_speed(device, speed):
+    """Keep ``speed`` for later processes if it is the best seen; a cache that cannot be written is skipped."""
+    import json
+    import os
+
+    path = _speed_file()
+    try:
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+            table = table if isinstance(table, dict) else {}
+        except (OSError, ValueError):
+            table = {}
+        key = _speed_key(device)
+        if speed <= float(table.get(key, 0.0) or 0.0):
+            return
+        table[key] = speed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table), encoding="utf-8")
+        os.replace(tmp, path)  # whole or not at all, should two processes write at once
+    except (OSError, ValueError, TypeError):
+        pass
+
+
 def machine_speed(device="cpu"):
     """Float32 flop/s of a 768 x 768 x 768 matrix product with torch on ``device``: the best seen in this
     process, measured again (best of 6 after a warm-up, about 0.05-0.1 s on a 2-core CPU) at most every
@@ -78,14 +133,21 @@ def machine_speed(device="cpu"):
     been taken. The best, not the latest: a measurement taken while the machine is busy (a server
     starting, another session's run) would make every later estimate too long; the estimates are for the
     machine's own speed, and work takes longer while it is shared. (A fresh server's first reading was
-    seen 3-4x too low, making a 54 s sweep "about 3 min".)"""
+    seen 3-4x too low, making a 54 s sweep "about 3 min".) The best is kept between processes
+    (``_speed_file``; ``python -m ul4m4 warmup`` takes a reading before the app starts), and a process
+    starts from what earlier ones saw."""
     import torch
 
-    best, when, count = _SPEEDS.get(device, (0.0, -math.inf, 0))
+    if device not in _SPEEDS:
+        _SPEEDS[device] = (_stored_speed(device), -math.inf, 0)
+    best, when, count = _SPEEDS[device]
     wait = EARLY_REMEASURE_S if count < EARLY_READINGS else REMEASURE_S
     if time.monotonic() - when < wait:
         return best
-    best = max(best, _matmul_speed(torch.device(device)))
+    reading = _matmul_speed(torch.device(device))
+    if reading > best:
+        _store_speed(device, reading)
+    best = max(best, reading)
     _SPEEDS[device] = (best, time.monotonic(), count + 1)
     return best
 
