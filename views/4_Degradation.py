@@ -121,6 +121,7 @@ def sweep_seconds():
         return None
     store = state.sweep_units()
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
+    full = bool(ds.mask.all())
     seen, todo, observed, kept = set(), [], set(), 0
     for c in cfgs:
         for seed, rate, method, kk in plan(c):
@@ -130,8 +131,9 @@ def sweep_seconds():
             seen.add(key)
             if key in store:
                 kept += 1
-            elif method == "complete" or rate == 0:
-                # Nothing is fitted; one probe on the observed data per seed serves them all.
+            elif method == "complete" or (rate == 0 and full):
+                # Nothing is fitted (data without gaps of their own, nothing removed); one probe on the
+                # observed data per seed serves them all.
                 if seed not in observed:
                     observed.add(seed)
                     todo.append(("complete", None))
