@@ -1,11 +1,19 @@
 """UL4M4 Explorer: the app's entry point. Sets up the session (defaults, the scenario in the address),
 the navigation and the sidebar, then runs the page the address names."""
 
-import streamlit as st
+import os
 
-from appui import scenario, state
-from appui.reporting import report_button
-from appui.widgets import guard, sidebar
+# Before torch loads its OpenMP runtime (the first import of appui below): threads that wait between
+# torch's parallel regions sleep instead of spinning. Same results; on 2 cores the issue's sweep in the
+# browser used 17-20 s of the server's CPU instead of 22-25 s, and a run beside another busy process took
+# 2.6 s instead of 5.5 s (benchmarks/RESULTS.md). A value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import streamlit as st  # noqa: E402
+
+from appui import scenario, state  # noqa: E402
+from appui.reporting import report_button  # noqa: E402
+from appui.widgets import guard, sidebar  # noqa: E402
 
 st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
 state.ensure_defaults()

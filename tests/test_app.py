@@ -697,3 +697,25 @@ def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     [b for b in at.button if b.key == "present_sweep"][0].click().run()
     no_problem(at)
     assert any(t.startswith("F1-micro on the test split") for t in chart_titles(at))
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_server_sets_openmp_threads_to_sleep_before_torch_loads(given, expected):
+    """app.py sets OMP_WAIT_POLICY before anything imports torch (OpenMP reads it once, when torch loads),
+    and keeps a value the user set."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            "assert 'torch' not in sys.modules\n"
+            "AppTest.from_file('app.py', default_timeout=240).run()\n"
+            "assert 'torch' in sys.modules\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == expected
