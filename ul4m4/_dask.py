@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import operator
-import re
 import threading
 
 import dask
@@ -37,7 +36,7 @@ from dask.sizeof import sizeof
 
 from ._lloyd import LloydResult, ZBlocks, pass_inertia, pass_sums, update_centres
 from .scaling import observed_sq_dev, observed_sum, std_from
-from .validation import check_modality_dtype, check_Xs
+from .validation import ROW_NUMBER, check_modality_dtype, check_Xs
 
 __all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
            "SEED_SAMPLE_PER_CLUSTER", "connect", "on_scheduler", "from_arrays"]
@@ -179,13 +178,10 @@ def _as_float(x):
     return arr
 
 
-_ROW_NUMBER = re.compile(r"\brow (\d+)")
-
-
 def _in_rows(exc, offset, xs):
     """The error of a chunk's check, saying which rows the chunk holds and numbering rows globally."""
     n = np.shape(xs[0])[0] if len(xs) else 0
-    msg = _ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset}", str(exc))
+    msg = ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset}", str(exc))
     return type(exc)(f"rows {offset}-{offset + n - 1}: {msg}")
 
 

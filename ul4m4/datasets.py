@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb,
                     read_parts, read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
-from .validation import check_random_state, check_Xs
+from .validation import ROW_NUMBER, check_random_state, check_Xs
 
 __all__ = ["Dataset", "load_dataset", "make_synthetic", "digits_quadrants", "BUNDLED", "DEFAULT_MAX_BYTES"]
 
@@ -73,9 +72,6 @@ class Dataset:
         return self.y is not None and self.y.ndim == 2
 
 
-_ROW_NUMBER = re.compile(r"\brow (\d+)")
-
-
 def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=None, max_label_bytes=None,
             name_row=None):
     """Validate the parts of a dataset, naming modalities in error messages, and samples as ``name_row(i)``
@@ -87,7 +83,7 @@ def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=No
         for m in range(len(names) - 1, -1, -1):
             msg = msg.replace(f"Xs[{m}]", f"modality '{names[m]}'")
         if name_row is not None:
-            msg = _ROW_NUMBER.sub(lambda hit: name_row(int(hit.group(1))), msg)
+            msg = ROW_NUMBER.sub(lambda hit: name_row(int(hit.group(1))), msg)
         raise ValueError(msg) from None
     if len(set(names)) != len(names):
         raise ValueError(f"Modality names must be unique; got {names}.")

@@ -229,6 +229,9 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
     ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     units = plan(cfg)
     total, done, emitted = len(units), 0, 0
+
+    def k_words(k):  # a unit's k is worth naming only when the sweep has several
+        return f", k={k}" if k is not None and len(ks) > 1 else ""
     rows = [None] * total
     observed = {}  # seed -> predictions on the observed data
     truth = None  # imputation_metrics.Truth of the dataset, made when first needed
@@ -240,9 +243,9 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
         done += 1
         if callback is not None:
             seed, rate, method, k = units[i]
-            kk = f", k={k}" if k is not None and len(ks) > 1 else ""
             callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
-                      "k": k if len(ks) > 1 else None, "text": f"seed {seed}, rate {rate}: {method}{kk} ({done}/{total})"})
+                      "k": k if len(ks) > 1 else None,
+                      "text": f"seed {seed}, rate {rate}: {method}{k_words(k)} ({done}/{total})"})
 
     def flush(pending):
         if not pending:
@@ -305,9 +308,9 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
                         try:
                             completed, _, _, _ = complete_split(method, dataset, mres, rc)
                         except (ValueError, TypeError) as exc:  # which unit: the message alone may not say
-                            kk = f", k={k}" if k is not None and len(ks) > 1 else ""
                             kind = ValueError if isinstance(exc, ValueError) else TypeError
-                            raise kind(f"method {method!r} at rate {rate:g} (seed {seed}{kk}) failed: {exc}") from exc
+                            raise kind(f"method {method!r} at rate {rate:g} (seed {seed}{k_words(k)}) failed: "
+                                       f"{exc}") from exc
                     _pass_on(caught, method, said, callback)
                     if truth is None:  # checked and standardised once per sweep
                         truth = Truth(dataset.Xs, dataset.mask)

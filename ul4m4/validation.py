@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import sys
 import warnings
 
@@ -101,6 +102,11 @@ def is_dask_input(Xs, mask=None):
         return False
     items = list(Xs) if isinstance(Xs, (list, tuple)) else []
     return any(isinstance(v, da.Array) for v in [*items, mask])
+
+
+# How ``check_Xs``'s messages name a sample ("first at row 12"): callers that know better names rewrite
+# them with this pattern (a chunk's offset, a file's line).
+ROW_NUMBER = re.compile(r"\brow (\d+)")
 
 
 def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True,
