@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import scenario, state, story
+from appui.widgets import sweep_failure_texts
 from ul4m4 import plotting
 from ul4m4.experiment import holdout_curve
 from ul4m4.export import make_manifest, versions
@@ -29,8 +30,12 @@ def snapshot():
     run = state.current_run()
     # The link reproduces the scenario; presentation mode is how it was looked at, not part of it.
     query = {k: v for k, v in scenario.current().items() if k != "present"}
+    ksweep = story.current_k_sweep()
     common = {"spec": dict(ss[state.DATASET_SPEC]), "query": "?" + urlencode(query),
-              "upload": scenario.uses_upload(), "ksweep": story.current_k_sweep()}
+              "upload": scenario.uses_upload(), "ksweep": ksweep,
+              "sweep_notes": [text for c in (story.current_sweep()[0], ksweep[0]) if c is not None
+                              for text, _ in sweep_failure_texts(
+                                  state.memo_get(("sweep_failures", ss[state.DATASET_KEY], c)) or [], c)]}
     if run is None:
         cfg, df = story.current_sweep()
         if df is None:
@@ -113,7 +118,9 @@ def _sweep_report(snap):
     v = sweep_verdict(df, "f1_micro")
     listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in v.scores.sort_values(ascending=False).items())
     story_text = [(f"Best classifier input at the highest rate: {plotting.method_label(v.best)}",
-                   f"F1-micro at rate {v.rate:g}, mean over {len(cfg.seeds)} seeds: {listing}. No UL4M4 run on "
+                   f"F1-micro at rate {v.rate:g}, mean over "
+                   f"{'the seeds every method has' if snap.get('sweep_notes') else f'{len(cfg.seeds)} seeds'}: "
+                   f"{listing}. No UL4M4 run on "
                    "Cluster & impute yet: this report holds the degradation sweep only.")]
     settings = {"Data": _data_settings(ds, spec), **sweep_settings}
     figures = [("What each sample holds: features per modality.", plotting.fig_dimensions(ds.modality_names, ds.dims)),
@@ -123,7 +130,7 @@ def _sweep_report(snap):
                 **({"k_sensitivity": snap["ksweep"][0].to_dict()} if snap.get("ksweep", (None,))[0] else {})}
     return build_report(f"UL4M4 Explorer report: {ds.name}", settings=settings, story=story_text, tables=[table],
                         figures=figures, versions=versions(), manifest=manifest,
-                        commands=commands, link=snap["query"], notes=_upload_notes(snap))
+                        commands=commands, link=snap["query"], notes=_upload_notes(snap) + snap.get("sweep_notes", []))
 
 
 def report_html(snap):
@@ -173,6 +180,8 @@ def report_html(snap):
     notes = _upload_notes(snap) + [
         f"{plotting.method_label(f.method)} failed on these data and is left out of this report: "
         + (f.message if f.expected else f"unexpected error ({f.error_type})") for f in run.failed.values()]
+    if facts.sweep is not None:
+        notes += snap.get("sweep_notes", [])
     settings = {
         "Data": _data_settings(ds, spec),
         "Missingness": _given(mcfg.to_dict()),

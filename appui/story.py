@@ -3,9 +3,9 @@ plain-language caption computed from the current numbers (including when UL4M4 l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
-import numpy as np
 import streamlit as st
 
 from appui import bigdata, state
@@ -13,8 +13,10 @@ from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, ul4m4_family
 from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.projection import project_2d
-from ul4m4.summary import SWEEP_FAMILY, imputation_verdict, realised_slot_rate, sweep_verdict
-from ul4m4.sweep import SweepConfig, check_sweep, run_sweep
+from ul4m4.summary import SWEEP_FAMILY, failure_summary, imputation_verdict, realised_slot_rate, sweep_verdict
+from ul4m4.sweep import SweepConfig, check_sweep, plan, run_sweep
+
+log = logging.getLogger("ul4m4.app")
 
 STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
 # Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
@@ -82,8 +84,25 @@ def run_default_sweep(callback=None):
     ds = ss[state.DATASET]
     check_sweep(cfg, ds)
     store = state.sweep_units()  # units the Degradation page already ran are not run again
-    df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), run_sweep(ds, cfg, callback=callback, cache=store))
+    failed = []  # units left out: a method that cannot run at some rates does not stop the others
+
+    def progress(info):
+        if info.get("stage") == "failed":
+            failed.append(info["failure"])
+            if not info["failure"].expected:
+                log.error("unexpected error in %s during the story's sweep (%s):\n%s", info["failure"].method,
+                          info["failure"].where(), info["failure"].traceback)
+        if callback is not None:
+            callback(info)
+
+    df = run_sweep(ds, cfg, callback=progress, cache=store, on_error="skip")
     state.keep_sweep_units(store)
+    if df.empty:  # nothing to draw: say why, as a failed sweep does
+        f = failed[0]
+        raise ValueError(f"no unit of the sweep could run; {plotting.method_label(f.method)} at {f.where()}: "
+                         f"{f.message if f.expected else f'unexpected error ({f.error_type})'}")
+    state.memo_put(("sweep_failures", ss[state.DATASET_KEY], cfg), failed)
+    df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), df)
     ss[state.SWEEP_CFG] = (cfg, None)  # the Degradation page shows it too
     return df
 
@@ -102,6 +121,7 @@ class Facts:
     map_method: str = "pca"
     map_key: tuple = ()
     emb: object = None  # the 2-D map of the UL4M4 completion, when already computed
+    sweep_failures: list = field(default_factory=list)  # the sweep's units left out (sweep.UnitFailure)
 
     @classmethod
     def gather(cls, run):
@@ -110,8 +130,9 @@ class Facts:
         cfg, df = current_sweep()
         method = ss[state.MAP_METHOD]
         key = (state.run_key(), "map", method, "ul4m4")
+        failures = (state.memo_get(("sweep_failures", ss[state.DATASET_KEY], cfg)) or []) if cfg is not None else []
         return cls(ss[state.DATASET], state.current_mask(), ss[state.MISSING_CFG], ss[state.RUN_CFG], run, cfg, df,
-                   method, key, state.memo_get(key))
+                   method, key, state.memo_get(key), failures)
 
     # -- words -------------------------------------------------------------------------------------------
     def headline(self, step):
@@ -204,8 +225,17 @@ class Facts:
                         f"{plotting.method_label(best_ul)}.")
         clf = "the paper's fusion classifier" if self.sweep_cfg.classifier == "fusion" else "a linear classifier"
         realised = realised_slot_rate(self.sweep, v.rate)
+        seeds = f"mean over {len(self.sweep_cfg.seeds)} seeds"
+        if self.sweep_failures:
+            planned = {}
+            for _, _, m, _ in plan(self.sweep_cfg):
+                planned[m] = planned.get(m, 0) + 1
+            tail += " Left out where they could not run: " + "; ".join(
+                f"{plotting.method_label(g['method'])} " + ("everywhere" if g["everywhere"] else f"at {g['where']}")
+                for g in failure_summary(self.sweep_failures, planned)) + "."
+            seeds = "mean over the seeds every method has"
         return (f"F1-micro of {clf} at the sweep's highest rate ({v.rate:g} asked; {_pct(realised)} of the modality slots "
-                f"missing in fact, as every sample keeps one), mean over {len(self.sweep_cfg.seeds)} seeds: {listing}"
+                f"missing in fact, as every sample keeps one), {seeds}: {listing}"
                 + (f"; with nothing missing it scores {ceiling:.3f}." if ceiling == ceiling else ".") + tail)
 
     # -- figures -----------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import streamlit as st
 from appui import scenario, state
 from appui.text import plain
 from ul4m4.plotting import STATUS_COLOURS, method_label
+from ul4m4.summary import failure_summary
+from ul4m4.sweep import plan
 
 log = logging.getLogger("ul4m4.app")
 
@@ -69,6 +71,36 @@ def show_method_failures(failed):
             text, icon = (f"Unexpected error while running {plain(label)} ({plain(f.error_type)}): it is left out of "
                           "the results below; please report this with the settings you used.", ":material/bug_report:")
         st.error(text, icon=icon)
+
+
+def sweep_failure_texts(failures, cfg):
+    """(text, icon) per method and kind of error among the units a sweep left out (``sweep.UnitFailure``),
+    for ``cfg`` (a ``SweepConfig``): which method, where (rates, seeds, k), why, and what the curves show.
+    The texts are plain words (``plain`` them for a Streamlit message)."""
+    planned = {}
+    for _, _, method, _ in plan(cfg):
+        planned[method] = planned.get(method, 0) + 1
+    out = []
+    for g in failure_summary(failures, planned):
+        label = method_label(g["method"])
+        where = "at every rate" if g["everywhere"] else f"at {g['where']}"
+        left = "its curve is missing" if g["everywhere"] else "its curve has gaps there"
+        if g["error_type"] == "MemoryError":
+            out.append((f"Not enough memory while running {label} {where}, so {left}. Try a smaller dataset, smaller "
+                        "k values or fewer methods.", ":material/memory:"))
+        elif g["expected"]:
+            out.append((f"{label} could not run {where}, so {left}: {g['message']}", ":material/error:"))
+        else:
+            out.append((f"Unexpected error ({g['error_type']}) while running {label} {where}, so {left}; please "
+                        "report this with the settings you used.", ":material/bug_report:"))
+    return out
+
+
+def show_sweep_failures(failures, cfg):
+    """One box per method and kind of error among the units a sweep left out (the other methods' curves
+    stand; methods are compared on the seeds they all have)."""
+    for text, icon in sweep_failure_texts(failures, cfg):
+        st.error(plain(text), icon=icon)
 
 
 class Progress:

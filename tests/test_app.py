@@ -1,5 +1,6 @@
 """The app, page by page, with streamlit.testing (no browser): defaults, uploads, runs, bad settings."""
 
+import base64
 import io
 import json
 import re
@@ -560,6 +561,62 @@ def test_the_sweep_report_holds_the_k_sensitivity_and_commands_that_run_both_aga
         assert (tuple(args.rates), tuple(args.seeds), tuple(args.methods), args.k, args.ks and tuple(args.ks),
                 args.classifier, args.apply_to, args.test_size) == (
                     cfg.rates, cfg.seeds, cfg.methods, cfg.k, cfg.ks, cfg.classifier, cfg.apply_to, cfg.test_size)
+
+
+def test_a_method_that_fails_in_a_sweep_leaves_gaps_and_the_others_curves(monkeypatch):
+    """A method that cannot run at some rates does not stop the Degradation sweep: the page names the method,
+    where and why, draws the others' curves (and its own where it ran), compares the methods on the seeds
+    they all have, and the report and the story say what was left out. A bug gets its type, no traceback."""
+    import ul4m4.sweep as sw
+
+    real, fail = sw.complete_split, {}
+
+    def patched(method, dataset, mres, rc):
+        if method in fail and (~mres.mask).mean() > 0.25 and rc.seed in fail[method][1]:
+            raise fail[method][0]
+        return real(method, dataset, mres, rc)
+
+    monkeypatch.setattr(sw, "complete_split", patched)
+    snaps = spy_report_snapshots(monkeypatch)
+    fail["knn"] = (ValueError("no donor shares a modality with sample 4"), (0, 1))
+    at = small_sweep_on_breast_cancer(run_first=True)
+    at.number_input(key="deg_seeds").set_value(2)
+    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean", "knn"])
+    submit(at, "Run sweep")
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "kNN could not run at rate 0.4 (seeds 0, 1), so its curve has gaps there: no donor shares a modality with "
+        "sample 4"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    knn = [t for t in spec["data"] if t.get("name") == "kNN"]
+    assert len(knn) == 1 and len(base64.b64decode(knn[0]["x"]["bdata"])) == 8  # one point: rate 0 only
+    verdicts = [shown(m.value) for m in [*at.success, *at.warning] if shown(m.value).startswith("At rate 0.4 (")]
+    assert len(verdicts) == 1 and "UL4M4 (paper)" in verdicts[0] and "kNN" not in verdicts[0].split("Best:")[0]
+    assert "Best: Mean. Not compared, as they did not run at this rate: kNN." in verdicts[0]
+    from appui.reporting import report_html
+
+    assert "kNN could not run at rate 0.4 (seeds 0, 1), so its curve has gaps there: no donor shares" in \
+        report_html(snaps[-1])
+    at.session_state["present_step"] = 4
+    at.switch_page("views/present.py").run()
+    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    assert "Left out where they could not run: kNN at rate 0.4 (seeds 0, 1)." in caption
+    assert "mean over the seeds every method has" in caption
+
+    # A bug at one seed: its type and a request to report it; the methods compared on seed 0 alone.
+    fail["knn"] = (IndexError("index 7 is out of bounds"), (1,))
+    at.switch_page("views/4_Degradation.py").run()
+    at.text_input(key="deg_rates").set_value("0, 0.4")
+    at.number_input(key="deg_seeds").set_value(2)
+    at.multiselect(key="deg_methods").set_value(["mean", "knn"])
+    at.checkbox(key="deg_do_k").uncheck()
+    submit(at, "Run sweep")
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "Unexpected error (IndexError) while running kNN at rate 0.4 (seed 1), so its curve has gaps there; please "
+        "report this with the settings you used."]
+    table = at.session_state[state.SWEEP_CFG]
+    assert table[0].methods == ("mean", "knn")
 
 
 def test_a_method_that_fails_is_named_and_the_others_are_shown(monkeypatch):

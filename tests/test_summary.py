@@ -74,3 +74,36 @@ def test_sweep_verdict_at_highest_rate_without_the_ceiling():
     assert "complete" not in v.scores  # 0.99 would otherwise win
     assert v.scores.to_dict() == pytest.approx({"mean": 0.70, "ul4m4": 0.60})
     assert v.best == "mean"
+
+
+def test_sweep_verdict_compares_methods_on_the_seeds_they_all_have():
+    """A method left out at some seeds (its units failed) is compared with the others on the seeds every
+    method has, not its mean over fewer seeds against theirs over more."""
+    import pandas as pd
+
+    from ul4m4.summary import sweep_verdict
+
+    rows = [("a", 0.6, 0, 0.9), ("a", 0.6, 1, 0.5), ("b", 0.6, 0, 0.8), ("complete", 0.6, 0, 1.0),
+            ("complete", 0.6, 1, 1.0), ("a", 0.0, 0, 0.1)]
+    df = pd.DataFrame(rows, columns=["method", "rate", "seed", "f1_micro"])
+    v = sweep_verdict(df)
+    assert v.rate == 0.6 and v.scores.to_dict() == {"a": 0.9, "b": 0.8} and v.best == "a"
+    # Every method at every seed: the plain mean over seeds, as before.
+    v = sweep_verdict(df[df["method"] != "b"])
+    assert v.scores.to_dict() == {"a": 0.7} and v.best == "a"
+
+
+def test_failure_summary_groups_by_method_and_kind_and_says_where():
+    from ul4m4.summary import failure_summary
+    from ul4m4.sweep import UnitFailure
+
+    fs = [UnitFailure("knn", 0, 0.8, None, "ValueError", "no donor (seed 0)", True),
+          UnitFailure("knn", 1, 0.8, None, "ValueError", "no donor (seed 1)", True),
+          UnitFailure("knn", 1, 0.6, None, "ValueError", "no donor", True),
+          UnitFailure("ul4m4", 0, 0.4, 40, "MemoryError", "", True),
+          UnitFailure("knn", 2, 0.8, None, "IndexError", "index 7", False)]
+    out = failure_summary(fs, {"knn": 6, "ul4m4": 1})
+    assert [(g["method"], g["error_type"], g["n"], g["everywhere"], g["where"], g["message"]) for g in out] == [
+        ("knn", "ValueError", 3, False, "rate 0.8 (seeds 0, 1); rate 0.6 (seed 1)", "no donor (seed 0)"),
+        ("ul4m4", "MemoryError", 1, True, "k=40 at rate 0.4 (seed 0)", ""),
+        ("knn", "IndexError", 1, False, "rate 0.8 (seed 2)", "index 7")]

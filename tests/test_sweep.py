@@ -237,3 +237,89 @@ def test_the_ceiling_needs_data_without_gaps(ds):
     # Without it the sweep runs, and every method's score at rate 0 is of the data with their own gaps filled.
     df = run_sweep(gappy, SweepConfig(rates=(0.0, 0.3), seeds=(0,), methods=("mean", "ul4m4"), k=3))
     assert len(df) == 4 and df["f1_micro"].notna().all()
+
+
+@pytest.fixture
+def failing_units(monkeypatch):
+    """kNN fails (an expected error) at rate 0.4 at every seed, mean (a bug) at rate 0.4 of seed 1; counts the
+    units whose data were completed."""
+    import ul4m4.sweep as sw
+
+    real, completed = sw.complete_split, []
+
+    def patched(method, dataset, mres, rc):
+        high = (~mres.mask).mean() > 0.25
+        if high and method == "knn" and state["fail"]:
+            raise ValueError("no donor shares a modality")
+        if high and method == "mean" and rc.seed == 1 and state["fail"]:
+            raise IndexError("index 7 is out of bounds")
+        completed.append((method, rc.seed))
+        return real(method, dataset, mres, rc)
+
+    state = {"fail": True}
+    monkeypatch.setattr(sw, "complete_split", patched)
+    return state, completed
+
+
+def test_a_failing_unit_is_left_out_and_the_others_stand(ds, failing_units):
+    """With on_error="skip" a unit whose method raises has no row; the others do. Each failure is called
+    back once (which unit, the error, expected or a bug), the progress still counts every unit, and a failed
+    unit is not cached: a later sweep tries it again, and only it."""
+    state, completed = failing_units
+    cfg = SweepConfig(rates=(0.0, 0.4), seeds=(0, 1), methods=("mean", "knn", "ul4m4"), k=3)
+    calls, store = [], {}
+    df = run_sweep(ds, cfg, callback=calls.append, cache=store, on_error="skip")
+    planned = {(m, r, s) for s in (0, 1) for r in (0.0, 0.4) for m in ("mean", "knn", "ul4m4")}
+    left_out = {("knn", 0.4, 0), ("knn", 0.4, 1), ("mean", 0.4, 1)}
+    assert set(zip(df["method"], df["rate"], df["seed"])) == planned - left_out and len(df) == 9
+    assert df["f1_micro"].notna().all()
+    failures = [c["failure"] for c in calls if c["stage"] == "failed"]
+    assert [(f.method, f.rate, f.seed, f.k, f.error_type, f.message, f.expected) for f in failures] == [
+        ("knn", 0.4, 0, None, "ValueError", "no donor shares a modality", True),
+        ("mean", 0.4, 1, None, "IndexError", "index 7 is out of bounds", False),
+        ("knn", 0.4, 1, None, "ValueError", "no donor shares a modality", True)]
+    assert "IndexError: index 7 is out of bounds" in failures[1].traceback
+    assert [c["text"] for c in calls if c["stage"] == "failed"][0] == \
+        "knn at rate 0.4, seed 0 failed and is left out: no donor shares a modality"
+    progress = [c for c in calls if c["stage"] == "sweep"]
+    assert [c["done"] for c in progress] == list(range(1, 13)) and progress[-1]["total"] == 12
+    assert len(store) == 9
+    # The failures fixed: only the three units left out are computed again, and the table is whole.
+    state["fail"] = False
+    completed.clear()
+    df2 = run_sweep(ds, cfg, cache=store, on_error="skip")
+    assert sorted(completed) == [("knn", 0), ("knn", 1), ("mean", 1)] and len(df2) == 12
+    assert df2.merge(df, on=["method", "rate", "seed"])[["f1_micro_x"]].values.tolist() == \
+        df2.merge(df, on=["method", "rate", "seed"])[["f1_micro_y"]].values.tolist()
+
+
+def test_a_failing_unit_without_a_callback_is_a_warning_and_raise_stays_the_default(ds, failing_units):
+    cfg = SweepConfig(rates=(0.0, 0.4), seeds=(0,), methods=("mean", "knn"), k=3)
+    with pytest.warns(RuntimeWarning, match=r"^knn at rate 0.4, seed 0 failed and is left out: no donor shares"):
+        df = run_sweep(ds, cfg, on_error="skip")
+    assert len(df) == 3
+    with pytest.raises(ValueError, match=r"^method 'knn' at rate 0.4 \(seed 0\) failed: no donor shares a modality$"):
+        run_sweep(ds, cfg)
+    with pytest.raises(IndexError, match="^index 7 is out of bounds$"):  # a bug is raised as it is
+        run_sweep(ds, SweepConfig(rates=(0.4,), seeds=(1,), methods=("mean",)))
+    with pytest.raises(ValueError, match=r"^on_error='ignore' is not one of 'raise', 'skip'\.$"):
+        run_sweep(ds, cfg, on_error="ignore")
+
+
+def test_a_failing_unit_of_a_k_sensitivity_says_its_k(ds, monkeypatch):
+    import ul4m4.sweep as sw
+
+    real = sw.complete_split
+
+    def patched(method, dataset, mres, rc):
+        if rc.n_clusters == 3:
+            raise ValueError("too few samples for k=3")
+        return real(method, dataset, mres, rc)
+
+    monkeypatch.setattr(sw, "complete_split", patched)
+    calls = []
+    df = run_sweep(ds, SweepConfig(rates=(0.4,), seeds=(0,), methods=("ul4m4",), ks=(2, 3)), callback=calls.append,
+                   on_error="skip")
+    assert df["k"].tolist() == [2]
+    (f,) = [c["failure"] for c in calls if c["stage"] == "failed"]
+    assert (f.k, f.where()) == (3, "rate 0.4, seed 0, k=3")

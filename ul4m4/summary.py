@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["summarise", "Verdict", "best_method", "imputation_verdict", "sweep_verdict", "sample_table"]
+__all__ = ["summarise", "Verdict", "best_method", "imputation_verdict", "sweep_verdict", "failure_summary",
+           "sample_table"]
 
 
 def summarise(df, metric):
@@ -85,8 +86,48 @@ def sweep_verdict(df, metric="f1_micro"):
     Verdict with ``rate`` the highest rate of the table.
     """
     rate = df["rate"].max()
-    scores = df[df["rate"] == rate].groupby("method")[metric].mean().drop("complete", errors="ignore")
+    top = df[(df["rate"] == rate) & (df["method"] != "complete")]
+    # Like for like: when units were left out (a method that failed at some seeds, ``iter_sweep``'s
+    # on_error="skip"), the methods are compared on the seeds every one of them has.
+    seeds = top.groupby("method")["seed"].apply(set)
+    common = set.intersection(*seeds) if len(seeds) else set()
+    if common and any(s != common for s in seeds):
+        top = top[top["seed"].isin(common)]
+    scores = top.groupby("method")[metric].mean()
     return Verdict(scores, best_method(scores, higher_is_better=True), rate)
+
+
+def failure_summary(failures, planned):
+    """The units a sweep left out (``sweep.UnitFailure``s), one entry per method and kind of error.
+
+    Parameters
+    ----------
+    failures : list of UnitFailure
+    planned : dict, method -> number of units the sweep planned for it
+
+    Returns
+    -------
+    list of dict with keys method, error_type, message (the first unit's), expected, n (units), everywhere
+    (every planned unit of the method failed) and where (the units in words: "rate 0.8 (seeds 0, 1, 2)",
+    "; "-separated, with "k=5 at " in front when the sweep has several k), in the order first met.
+    """
+    groups = {}
+    for f in failures:
+        groups.setdefault((f.method, f.error_type, f.expected), []).append(f)
+    out = []
+    for (method, error_type, expected), fs in groups.items():
+        cells = {}
+        for f in fs:
+            cells.setdefault((f.k, f.rate), []).append(f.seed)
+        parts = []
+        for (k, rate), seeds in cells.items():
+            seeds = sorted(set(seeds))
+            words = f"rate {rate:g} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+            parts.append(words if k is None else f"k={k} at {words}")
+        n = len(fs)
+        out.append({"method": method, "error_type": error_type, "message": fs[0].message, "expected": expected,
+                    "n": n, "everywhere": n >= planned.get(method, n + 1), "where": "; ".join(parts)})
+    return out
 
 
 def realised_slot_rate(df, rate):

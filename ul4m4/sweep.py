@@ -9,6 +9,7 @@ any simulated missingness: the ceiling.
 from __future__ import annotations
 
 import time
+import traceback
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -17,15 +18,15 @@ import pandas as pd
 
 from .classification_metrics import classification_scores, flattened_f1_micro
 from .downstream import CLASSIFIERS, linear_probe_predictions, make_classifier
-from .experiment import (METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask, raised_by_methods,
-                         split_indices)
+from .experiment import (EXPECTED_ERRORS, METHODS, SPLIT_CHOICES, MissingConfig, RunConfig, complete_split, make_mask,
+                         raised_by_methods, split_indices)
 from .experiment import unit_key as exp_unit_key
 from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "plan", "unit_key", "iter_sweep", "run_sweep",
-           "SWEEP_METHODS", "COLUMNS"]
+           "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -67,6 +68,27 @@ class SweepConfig:
             if d[key] is not None:
                 d[key] = list(d[key])
         return d
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    """A unit of a sweep whose method raised, with ``on_error="skip"``: the unit (method, seed, rate, k; k None
+    unless the sweep has several), the error's type name and message, whether it is one of
+    ``experiment.EXPECTED_ERRORS`` (the data or settings do not suit the method) or unexpected (a bug), and
+    the traceback as text for a log."""
+
+    method: str
+    seed: int
+    rate: float
+    k: int | None
+    error_type: str
+    message: str
+    expected: bool
+    traceback: str = ""
+
+    def where(self):
+        """The unit in words: "rate 0.8, seed 2" (and ", k=5" when the sweep has several)."""
+        return f"rate {self.rate:g}, seed {self.seed}" + (f", k={self.k}" if self.k is not None else "")
 
 
 def rate_config(mechanism, rate, n_modalities, *, pm=0.6, strength=2.0, apply_to="both", test_size=0.3, seed=0):
@@ -202,7 +224,7 @@ def _pass_on(caught, method, said, callback):
             warnings.warn(text, w.category, stacklevel=4)
 
 
-def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
+def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="raise"):
     """Run a sweep and yield each unit's row (a dict of ``COLUMNS``) as soon as it is known, in table order.
 
     For each seed and rate, every method is fitted and completes the data, and the units' classifiers are
@@ -224,7 +246,16 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
         sweep has several), "text": ...} after each unit, and as
         {"stage": "warning", "method": ..., "text": ...} the first time a method gives a warning (each
         distinct warning once per sweep; without a callback it is issued as a warning, once).
+    on_error : "raise" or "skip"
+        What an error inside one unit's method does (the checks of the whole sweep, a rate that leaves a
+        modality with no observed training sample, and the classifiers raise either way): "raise" stops the
+        sweep, naming the unit; "skip" leaves that unit out (no row), calls back
+        {"stage": "failed", "failure": UnitFailure, "text": ...} (without a callback, issues a warning) and
+        goes on, so one method that does not suit some rates does not take the others' curves with it.
+        A failed unit is not added to ``cache``: a later sweep tries it again.
     """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error={on_error!r} is not one of 'raise', 'skip'.")
     check_sweep(cfg, dataset)
     ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     units = plan(cfg)
@@ -233,6 +264,7 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
     def k_words(k):  # a unit's k is worth naming only when the sweep has several
         return f", k={k}" if k is not None and len(ks) > 1 else ""
     rows = [None] * total
+    skipped = object()  # the row of a unit left out (on_error="skip")
     observed = {}  # seed -> predictions on the observed data
     truth = None  # imputation_metrics.Truth of the dataset, made when first needed
     full = bool(dataset.mask.all())
@@ -246,6 +278,15 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
             callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
                       "k": k if len(ks) > 1 else None,
                       "text": f"seed {seed}, rate {rate}: {method}{k_words(k)} ({done}/{total})"})
+
+    def fail(i, failure):
+        """Leave unit ``i`` out: say why (callback or warning), and count it as done."""
+        text = f"{failure.method} at {failure.where()} failed and is left out: {failure.message}"
+        if callback is not None:
+            callback({"stage": "failed", "failure": failure, "text": text})
+        else:
+            warnings.warn(text, RuntimeWarning, stacklevel=3)
+        finish(i, skipped)
 
     def flush(pending):
         if not pending:
@@ -303,14 +344,25 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
                     u.update(completed=dataset.Xs, data_key=("observed", int(seed)), mse=np.nan)
                 else:
                     rc = RunConfig(methods=(method,), n_clusters=int(k or cfg.k), seed=int(seed), device=cfg.device)
+                    failure = None
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         try:
                             completed, _, _, _ = complete_split(method, dataset, mres, rc)
-                        except (ValueError, TypeError) as exc:  # which unit: the message alone may not say
-                            kind = ValueError if isinstance(exc, ValueError) else TypeError
-                            raise kind(f"method {method!r} at rate {rate:g} (seed {seed}{k_words(k)}) failed: "
-                                       f"{exc}") from exc
+                        except Exception as exc:
+                            if on_error == "skip":
+                                failure = UnitFailure(method, int(seed), float(rate), k if len(ks) > 1 else None,
+                                                      type(exc).__name__, str(exc), isinstance(exc, EXPECTED_ERRORS),
+                                                      traceback.format_exc())
+                            elif not isinstance(exc, (ValueError, TypeError)):
+                                raise
+                            else:
+                                kind = ValueError if isinstance(exc, ValueError) else TypeError
+                                raise kind(f"method {method!r} at rate {rate:g} (seed {seed}{k_words(k)}) failed: "
+                                           f"{exc}") from exc  # which unit: the message alone may not say
+                    if failure is not None:  # its warnings go with it: the unit is left out
+                        fail(j, failure)
+                        continue
                     _pass_on(caught, method, said, callback)
                     if truth is None:  # checked and standardised once per sweep
                         truth = Truth(dataset.Xs, dataset.mask)
@@ -327,11 +379,12 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None):
             flush(pending)
             held = 0
         while emitted < total and rows[emitted] is not None:
-            yield rows[emitted]
+            if rows[emitted] is not skipped:
+                yield rows[emitted]
             emitted += 1
 
 
-def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None):
+def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None, on_error="raise"):
     """Run a sweep and return its tidy table (columns ``COLUMNS``): ``iter_sweep`` collected.
 
     Parameters
@@ -341,5 +394,7 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None):
     callback : callable(dict) or None
         Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit of work.
     cache : dict or None, finished units for this dataset (see ``iter_sweep``)
+    on_error : "raise" or "skip", as ``iter_sweep``: with "skip" a unit whose method failed has no row
     """
-    return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback)), columns=COLUMNS)
+    return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback, on_error=on_error)),
+                        columns=COLUMNS)

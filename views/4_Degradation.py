@@ -1,5 +1,6 @@
 """Degradation: how much a downstream classifier loses as modalities go missing, per imputation method."""
 
+import logging
 import time
 
 import numpy as np
@@ -8,7 +9,7 @@ import streamlit as st
 
 from appui import state
 from appui.text import plain
-from appui.widgets import Progress, chart_config, guard, show_method_warnings
+from appui.widgets import Progress, chart_config, guard, show_method_warnings, show_sweep_failures
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
@@ -23,6 +24,7 @@ from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
 K_VALUES = (2, 5, 10, 20, 40)  # the k-sensitivity's default k values (those a training split can hold)
+log = logging.getLogger("ul4m4.app")
 
 state.ensure_defaults()
 ss = st.session_state
@@ -200,18 +202,25 @@ for kind, cfg in zip(("main", "k"), cfgs):
         prog = Progress("Running the sweep...")
         store = state.sweep_units()
         said = []  # the methods' warnings, each once (iter_sweep passes each distinct one once)
+        failed = []  # units left out: a method that cannot run at some rates does not stop the others
 
         def progress(info):
             if info.get("stage") == "warning":
                 said.append(info["text"])
+            elif info.get("stage") == "failed":
+                failed.append(info["failure"])
+                if not info["failure"].expected:
+                    log.error("unexpected error in %s during a sweep (%s):\n%s", info["failure"].method,
+                              info["failure"].where(), info["failure"].traceback)
             prog.method_step(info)
 
         with guard("running the sweep"):
             rows = []
-            for row in iter_sweep(ds, cfg, cache=store, callback=progress):
+            for row in iter_sweep(ds, cfg, cache=store, callback=progress, on_error="skip"):
                 rows.append(row)
                 draw_live(rows, kind)
             state.memo_put(("sweep_warnings",) + key[1:], said)
+            state.memo_put(("sweep_failures",) + key[1:], failed)
             df = state.memo_put(key, pd.DataFrame(rows, columns=COLUMNS))
         state.keep_sweep_units(store)
         prog.done()
@@ -224,6 +233,13 @@ results += [None] * (2 - len(results))
 df, kdf = results
 if df is None:
     st.info("The sweep did not complete; the settings above can be changed and run again.")
+    st.stop()
+# Units left out because their method failed there (one box per method and kind of error).
+for c in cfgs:
+    if c is not None:
+        show_sweep_failures(state.memo_get(("sweep_failures", ss[state.DATASET_KEY], c)) or [], c)
+if df.empty:
+    st.info("No unit of the sweep could run (see above); change the methods or the rates and run it again.")
     st.stop()
 
 cfg = cfgs[0]
@@ -244,6 +260,9 @@ if len(verdict.scores) > 1 and ours and verdict.best is not None:
            "fact, as every sample keeps one): "
            + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values(ascending=False).items())
            + f" (F1-micro, mean over seeds). Best: {plotting.method_label(verdict.best)}.")
+    absent = [plotting.method_label(m) for m in cfg.methods if m != "complete" and m not in verdict.scores.index]
+    if absent:  # units left out (see the boxes above)
+        msg += f" Not compared, as they did not run at this rate: {', '.join(absent)}."
     if verdict.best in ours:
         st.success(msg)
     else:
