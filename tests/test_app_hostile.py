@@ -2,16 +2,13 @@
 (or the loader refuses it readably), each session's memory budget is checked before any generation,
 upload or sweep (with the estimate shown), and results are cached per session, bounded in bytes."""
 
-import io
-
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import fuzz
 from appui import state
 from conftest import shown
-from test_app import ROOT, start, submit
+from test_app import start, submit
 
 PAGES = ["views/home.py", "views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py",
          "views/4_Degradation.py"]

@@ -4,7 +4,6 @@ wording, and that they are in the right range against measured runs on this mach
 import time
 import warnings
 
-import numpy as np
 import pytest
 
 import ul4m4

@@ -890,7 +890,6 @@ def _search(estimator, Xs, mask, ks, temperatures, completion, holdout, n_repeat
                 keep[k] = model.cluster_centers_
             model._fit_completion_stats(Xfit, fit_mask)
             model.temperature_ = model.typical_distance_ * DEFAULT_TEMPERATURE_FACTOR
-            fit_seconds = time.perf_counter() - t0
             Xq, mq, device, dtype = model._prepare(Xfit, fit_mask)
             temps = [None if t is None else (t * model.typical_distance_ if relative else float(t)) for t in temperatures]
             errs = model._holdout_errors(Xq, mq, device, dtype, hidden, Xs_s, sd, temps, completion)

@@ -12,7 +12,7 @@ from appui.text import plain
 from appui.widgets import Progress, chart_config, guard, show_method_failures, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, UL4M4_METHODS, RunConfig, holdout_curve, k_curve, ul4m4_family
+from ul4m4.experiment import METHODS, RunConfig, holdout_curve, k_curve, ul4m4_family
 from ul4m4.memory import available_bytes
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
