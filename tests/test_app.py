@@ -92,6 +92,25 @@ def test_data_page_charts_and_synthetic():
                                                                                  "Modalities (1 to 8)"]
 
 
+def test_synthetic_clusters_that_drew_no_sample_are_said():
+    # 20 samples in 50 latent clusters: at most 20 classes, said in the page's words.
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("synthetic").run()
+    at.number_input(key="syn_n").set_value(20)
+    at.number_input(key="syn_k").set_value(50)
+    submit(at, "Generate")
+    assert not at.exception and not at.error
+    held = int(np.unique(at.session_state[state.DATASET].y).size)
+    assert held < 20
+    assert [shown(i.value) for i in at.info if "latent clusters" in shown(i.value)] == [
+        f"50 latent clusters were asked for and {held} of them drew samples (each sample's cluster is drawn at "
+        f"random), so these data have {held} classes."]
+    at.number_input(key="syn_k").set_value(2)
+    submit(at, "Generate")
+    assert not [i for i in at.info if "latent clusters" in shown(i.value)]
+
+
 def csv_bytes(rows=40, text=False):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"img__0": rng.normal(size=rows), "img__1": rng.normal(size=rows),

@@ -82,6 +82,13 @@ elif source == "synthetic":
             with st.spinner("Generating synthetic data..."):
                 ds = ul4m4.make_synthetic(**params)
             adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params}, key)
+    cur = ss[state.DATASET]
+    if ss[state.DATASET_SPEC].get("source") == "synthetic" and not cur.is_multilabel:
+        asked = int(ss[state.DATASET_SPEC]["options"]["n_clusters"])
+        held = int(np.unique(cur.y).size)
+        if held < asked:  # each sample's cluster is drawn at random: some clusters may get none
+            st.info(f"{asked} latent clusters were asked for and {held} of them drew samples (each sample's "
+                    f"cluster is drawn at random), so these data have {held} classes.")
 else:
     st.markdown(
         f"""
