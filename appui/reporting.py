@@ -11,7 +11,9 @@ import streamlit as st
 from appui import scenario, state, story
 from appui.widgets import sweep_failure_texts
 from ul4m4 import plotting
-from ul4m4.experiment import holdout_curve
+from ul4m4.downstream import CLASSIFIERS
+from ul4m4.experiment import SPLIT_CHOICES, holdout_curve
+from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.export import make_manifest, versions
 from ul4m4.report import build_report
 from ul4m4.summary import sweep_verdict
@@ -44,9 +46,40 @@ def snapshot():
     return {"facts": story.Facts.gather(run), "k_curve": state.memo_get((state.run_key(), "k_curve")), **common}
 
 
+# The settings tables in words (the manifest beside them keeps the library's keys, to run it again).
+SETTING_WORDS = {
+    "mechanism": "mechanism", "rate": "missing rate", "rates": "missing rates",
+    "keep_probs": "keep probability per modality", "pattern_freqs": "pattern frequencies",
+    "pm": "share of lead modalities (pm)", "ps": "share of samples each lead modality loses (ps)",
+    "strength": "MNAR strength", "apply_to": "data that loses modalities", "test_size": "test share",
+    "seed": "seed", "seeds": "seeds", "methods": "methods", "n_clusters": "UL4M4 clusters k", "k": "UL4M4 clusters k",
+    "ks": "k values (k-sensitivity)", "init": "initialisation", "max_iter": "Lloyd iterations at most",
+    "device": "device", "dtype": "precision", "classifier": "classifier", "epochs": "fusion model epochs",
+    "scheduler": "Dask scheduler",
+}
+
+
 def _given(settings):
-    """Settings without those that do not apply (None), lists for tuples: what the report's tables show."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
+    """The settings that apply (not None; a mechanism's own parameters only with it; the fusion model's epochs
+    only with it), keyed and valued in words: what the report's tables show."""
+    mech = settings.get("mechanism")
+    out = {}
+    for k, v in settings.items():
+        if v is None or (k == "pm" and mech != "pepsy") or (k == "strength" and not str(mech).startswith("mnar")) \
+                or (k == "epochs" and settings.get("classifier") != "fusion"):
+            continue
+        if k == "mechanism":
+            v = MECHANISM_LABELS.get(v, v)
+        elif k == "apply_to":
+            v = SPLIT_CHOICES.get(v, v)
+        elif k == "classifier":
+            v = CLASSIFIERS.get(v, v)
+        elif k == "methods":
+            v = ", ".join(plotting.method_label(m) for m in v)
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (int, float, str)) for x in v):
+            v = ", ".join(map(str, v))
+        out[SETTING_WORDS.get(k, k)] = v
+    return out
 
 
 def sweep_command(cfg, dataset, out):

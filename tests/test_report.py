@@ -78,3 +78,26 @@ def test_sample_table_lists_every_block_of_the_selected_samples():
     m = ["a", "b"].index(row["modality"])
     assert row["UL4M4: error (MSE)"] == pytest.approx(be[row["sample"], m])
     assert row["UL4M4: filled from"] == f"centre {prov.source[row['sample'], m]}"
+
+
+def test_the_reports_settings_are_in_words_and_only_those_that_apply():
+    """The settings tables are for readers (the manifest beside them keeps the library's keys): words for
+    keys and values, and a mechanism's or the fusion model's own parameters only where they apply."""
+    from appui.reporting import _given
+    from ul4m4.experiment import MissingConfig, RunConfig
+    from ul4m4.sweep import SweepConfig
+
+    assert _given(MissingConfig().to_dict()) == {
+        "mechanism": "MCAR (each slot independently)", "missing rate": 0.3,
+        "data that loses modalities": "training and test data both incomplete", "test share": 0.3, "seed": 0}
+    pepsy = _given(MissingConfig(mechanism="pepsy", rate=None, pm=0.5, ps=0.4, apply_to="test").to_dict())
+    assert pepsy["share of lead modalities (pm)"] == 0.5 and "MNAR strength" not in pepsy
+    assert pepsy["data that loses modalities"] == "train on complete data, test incomplete"
+    assert _given(MissingConfig(mechanism="mnar_value").to_dict())["MNAR strength"] == 2.0
+    run = _given(RunConfig(methods=("ul4m4", "knn")).__dict__)
+    assert run["methods"] == "UL4M4 (paper), kNN" and run["UL4M4 clusters k"] == 10 and "Dask scheduler" not in run
+    sweep = _given(SweepConfig(ks=(2, 5)).to_dict())
+    assert sweep["missing rates"] == "0.0, 0.2, 0.4, 0.6, 0.8" and sweep["k values (k-sensitivity)"] == "2, 5"
+    assert sweep["classifier"].startswith("Linear probe") and "fusion model epochs" not in sweep
+    assert "share of lead modalities (pm)" not in sweep
+    assert _given(SweepConfig(classifier="fusion").to_dict())["fusion model epochs"] == 15
