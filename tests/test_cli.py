@@ -67,7 +67,7 @@ def test_help_documents_every_option(capsys):
         main(["sweep", "--help"])
     out = capsys.readouterr().out
     for opt in ("--dataset", "--mechanism", "--rates", "--seeds", "--methods", "--classifier", "--k ", "--ks",
-                "--apply-to", "--test-size", "--pm", "--strength", "--epochs", "--device", "--out"):
+                "--apply-to", "--test-size", "--pm", "--strength", "--epochs", "--device", "--keep-going", "--out"):
         assert opt in out
 
 
@@ -395,3 +395,37 @@ def test_a_misspelt_or_repeated_manifest_setting_is_refused(tmp_path, capsys, ed
     assert main(["impute", "--manifest", str(man), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_keep_going_leaves_failing_units_out_and_exits_3(tmp_path, monkeypatch, capsys):
+    """Without --keep-going a failing unit stops the sweep (status 2, nothing left behind); with it, the unit is
+    left out, said on stderr and listed in the manifest, the rest is written, and the status is 3."""
+    import ul4m4.sweep as sw
+
+    real = sw.complete_split
+
+    def patched(method, dataset, mres, rc):
+        if method == "knn" and (~mres.mask).mean() > 0.25 and rc.seed == 1:
+            raise ValueError("no donor shares a modality")
+        return real(method, dataset, mres, rc)
+
+    monkeypatch.setattr(sw, "complete_split", patched)
+    args = ["sweep", "--dataset", "breast_cancer", "--rates", "0,0.4", "--seeds", "2", "--methods", "mean,knn"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert "method 'knn' at rate 0.4 (seed 1) failed: no donor shares a modality" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    out = tmp_path / "b"
+    assert main(args + ["--keep-going", "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "python -m ul4m4 sweep: left out: knn at rate 0.4, seed 1: no donor shares a modality" in err
+    assert "1 unit(s) left out (listed above and in the manifest)" in err
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 7 and not ((df["method"] == "knn") & (df["rate"] == 0.4) & (df["seed"] == 1)).any()
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["left_out"] == [{"method": "knn", "rate": 0.4, "seed": 1, "k": None, "error_type": "ValueError",
+                                "message": "no donor shares a modality", "expected": True}]
+    assert man["rows"] == 7
+    # Nothing failing: status 0 and an empty list.
+    assert main(["sweep", "--dataset", "breast_cancer", "--rates", "0,0.4", "--seeds", "1", "--methods", "mean",
+                 "--keep-going", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["left_out"] == []

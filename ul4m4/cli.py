@@ -169,6 +169,10 @@ def build_parser():
                    help="clusters for UL4M4 (default: number of classes)")
     s.add_argument("--ks", type=_ks, default=None,
                    help="comma-separated k values: run UL4M4 at each k (k-sensitivity); adds a k chart")
+    s.add_argument("--keep-going", action="store_true",
+                   help="a method that fails at a unit (rate, seed, k) leaves that unit out instead of stopping the "
+                        "sweep: each is said on stderr and listed in the manifest ('left_out'), the other results "
+                        "are written, and the exit status is 3")
     s.add_argument("--apply-to", default="both", choices=sorted(SPLIT_CHOICES),
                    help="which split loses modalities: both (default), test (train on complete data), or train")
     s.add_argument("--test-size", type=_number("--test-size"), default=0.3,
@@ -259,10 +263,23 @@ def cmd_sweep(args):
     check_memory(estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, cfg.ks or (k,), cfg.methods,
                                       _n_classes(ds), cfg.classifier, n_rates=len(cfg.rates)), what="This sweep",
                  hint="use a smaller dataset or fewer k values, or run it on a larger machine")
+    left_out = []
+
+    def progress(info):
+        if info.get("stage") == "failed":
+            f = info["failure"]
+            left_out.append(f)
+            why = f.message if f.expected else f"internal error ({f.error_type}: {f.message}); please report it"
+            print(f"python -m ul4m4 sweep: left out: {f.method} at {f.where()}: {' '.join(why.split())[:2000]}",
+                  file=sys.stderr, flush=True)
+        _progress(info)
+
     with _output_folder(args.out) as out:
         t0 = time.perf_counter()
-        df = run_sweep(ds, cfg, callback=_progress)
+        df = run_sweep(ds, cfg, callback=progress, on_error="skip" if args.keep_going else "raise")
         seconds = time.perf_counter() - t0
+        if df.empty:
+            raise ValueError(f"no unit of the sweep could run ({len(left_out)} left out; see above).")
         df.to_csv(out / "results.csv", index=False)
         k_df = df[df["rate"] == df["rate"].max()] if args.ks else None
         figs = sweep_figures(df, k_df)
@@ -270,10 +287,15 @@ def cmd_sweep(args):
                                               encoding="utf-8")
         manifest = {"command": "sweep", "dataset": args.dataset, "sweep": cfg.to_dict(), "seconds": round(seconds, 2),
                     "rows": int(len(df)), "versions": versions()}
+        if args.keep_going:
+            manifest["left_out"] = [{"method": f.method, "rate": f.rate, "seed": f.seed, "k": f.k,
+                                     "error_type": f.error_type, "message": f.message, "expected": f.expected}
+                                    for f in left_out]
         (out / "manifest.json").write_bytes(manifest_json(manifest))
-    print(f"wrote {out / 'results.csv'}, {out / 'degradation.html'}, {out / 'manifest.json'} in {seconds:.1f} s",
+    print(f"wrote {out / 'results.csv'}, {out / 'degradation.html'}, {out / 'manifest.json'} in {seconds:.1f} s"
+          + (f"; {len(left_out)} unit(s) left out (listed above and in the manifest)" if left_out else ""),
           file=sys.stderr)
-    return 0
+    return 3 if left_out else 0
 
 
 def _n_classes(ds):
