@@ -40,7 +40,9 @@ if presenting and page.url_path != PRESENT_PAGE.url_path:
 report_slot = None if presenting else sidebar()
 try:
     page.run()
-finally:  # also after st.stop(): the address always holds the settings the page used
+except state.PageDone:  # the page ended early (state.stop_page): the app's own steps below still run
+    pass
+finally:  # the address always holds the settings the page used
     scenario.publish()
     if report_slot is not None:  # built now, so the report holds what the page just computed
         with report_slot.container(), guard("preparing the report"):

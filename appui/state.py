@@ -169,6 +169,18 @@ def units():
     return got if got is not None else memo_put(key, {})
 
 
+class PageDone(BaseException):
+    """A page that has shown all it can for now ends with ``stop_page()``, not ``st.stop()``: after st.stop()
+    Streamlit runs none of the app's own code that follows the page (the scenario written to the address,
+    the sidebar's report), so a link copied there would hold no scenario. A BaseException, so that no
+    ``except Exception`` on the way (``widgets.guard``) takes it for an error; app.py catches it."""
+
+
+def stop_page():
+    """End the current page here (see ``PageDone``)."""
+    raise PageDone
+
+
 class MethodFailed(Exception):
     """The paper's UL4M4 failed in a run: without it the page has nothing to show (``widgets.guard`` says why)."""
 

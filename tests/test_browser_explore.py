@@ -132,4 +132,12 @@ def test_select_share_present_report(tmp_path):
         page.get_by_role("button", name="Exit presentation").click()
         wait_idle(page, timeout=LONG)
         assert page.locator("section[data-testid='stSidebar']").is_visible()
+
+        # 5. A page that ends early (Degradation before any sweep) keeps the scenario in the address and the
+        # sidebar's report: after st.stop() Streamlit would run none of the app's code that follows the page.
+        page.get_by_role("link", name="Degradation").first.click()
+        wait_idle(page, timeout=LONG)
+        page.get_by_text("Choose the settings and press").first.wait_for(timeout=LONG)
+        page.wait_for_url(re.compile(r"/degradation\?.*mseed=5"), timeout=LONG)
+        page.get_by_role("button", name=re.compile(r"^Report")).first.wait_for(timeout=LONG)
         browser.close()

@@ -31,7 +31,7 @@ mres = None
 with guard("simulating missingness"):
     mres = state.current_mask()
 if mres is None:
-    st.stop()
+    state.stop_page()
 n_train = int(mres.train_idx.size)
 
 devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -83,7 +83,7 @@ rcfg = ss[state.RUN_CFG]
 run = state.current_run()
 if run is None and not bigdata.runs_on_open(ds, n_train, rcfg):
     st.info(bigdata.waiting_message(ds, bigdata.run_estimates(ds, n_train, rcfg)[1]), icon=":material/hourglass_empty:")
-    st.stop()
+    state.stop_page()
 if run is None:  # first visit with these data and mask: run the current settings
     prog = Progress("Running UL4M4 and the baselines...")
     with guard("running the imputers"):
@@ -91,7 +91,7 @@ if run is None:  # first visit with these data and mask: run the current setting
     prog.done()
 if run is None:
     st.info("Change the settings above and press Run.")
-    st.stop()
+    state.stop_page()
 
 model = run.model
 soft = run.models.get("ul4m4_soft")

@@ -39,7 +39,7 @@ st.markdown(
 )
 if ds.y is None:
     st.error("This dataset has no labels, so there is nothing to classify. Load a dataset with labels on the Data page.")
-    st.stop()
+    state.stop_page()
 
 mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism", format_func=MECHANISM_LABELS.get,
                     index=list(MECHANISMS).index(ss[state.MISSING_CFG].mechanism))
@@ -173,7 +173,7 @@ if run_clicked:
 cfgs = ss.get(state.SWEEP_CFG)
 if cfgs is None:
     st.info("Choose the settings and press **Run sweep**.")
-    st.stop()
+    state.stop_page()
 
 results = []
 live, drawn = st.empty(), [0.0, 0]
@@ -233,14 +233,14 @@ results += [None] * (2 - len(results))
 df, kdf = results
 if df is None:
     st.info("The sweep did not complete; the settings above can be changed and run again.")
-    st.stop()
+    state.stop_page()
 # Units left out because their method failed there (one box per method and kind of error).
 for c in cfgs:
     if c is not None:
         show_sweep_failures(state.memo_get(("sweep_failures", ss[state.DATASET_KEY], c)) or [], c)
 if df.empty:
     st.info("No unit of the sweep could run (see above); change the methods or the rates and run it again.")
-    st.stop()
+    state.stop_page()
 
 cfg = cfgs[0]
 st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: "

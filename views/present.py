@@ -52,13 +52,13 @@ with guard("preparing the story"):
                 f"Run UL4M4 and the baselines now ({format_seconds(total)})", type="primary", key="present_run"):
             st.info(bigdata.waiting_message(ss[state.DATASET], total) + " " + bigdata.describe_estimates(secs, total, need),
                     icon=":material/hourglass_empty:")
-            st.stop()
+            state.stop_page()
         prog = Progress("Running UL4M4 and the baselines for the current settings...")
         run = state.run_and_remember(ss[state.RUN_CFG], callback=prog.method_step)
         prog.done()
     facts = story.Facts.gather(run)
 if facts is None:
-    st.stop()
+    state.stop_page()
 
 st.title(facts.headline(step), anchor=False)
 st.markdown(f"<div class='ul4m4-caption'>{html.escape(facts.caption(step))}</div>", unsafe_allow_html=True)
