@@ -111,11 +111,12 @@ def _sweep_parts(cfg, df, spec, ksweep=(None, None)):
                 "k_sensitivity": (f"k-sensitivity: UL4M4 (paper) at each k of {list(kcfg.ks) if kcfg else []} at "
                                   f"rate {kcfg.rates[0]:g} (the paper claims it is stable across cluster counts)."
                                   if kcfg else "")}
-    figures = [(captions.get(k) or f"Downstream {k.replace('_', '-')} against the missing rate.", f)
+    figures = [(captions.get(k) or f"Downstream {plotting.METRIC_LABELS.get(k, k)} against the missing rate.", f)
                for k, f in figs.items()]
     v = sweep_verdict(df, "f1_micro")
-    scores = v.scores.rename("F1-micro").rename(index=plotting.method_label).rename_axis("method")
-    table = (f"F1-micro at rate {v.rate}, mean over seeds", scores)
+    scores = v.scores.sort_values(ascending=False)
+    scores = pd.DataFrame({"method": [plotting.method_label(m) for m in scores.index], "F1-micro": scores.values})
+    table = (f"F1-micro at rate {v.rate:g}, mean over seeds (best first)", scores)
     commands = [sweep_command(cfg, spec.get("name"), "sweep/")]
     settings = {"Sweep": _given(cfg.to_dict())}
     if kcfg is not None:
@@ -150,9 +151,10 @@ def _sweep_report(snap):
     figures, table, commands, sweep_settings = _sweep_parts(cfg, df, spec, snap.get("ksweep", (None, None)))
     v = sweep_verdict(df, "f1_micro")
     listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in v.scores.sort_values(ascending=False).items())
-    story_text = [(f"Best classifier input at the highest rate: {plotting.method_label(v.best)}",
+    n_seeds = f"{len(cfg.seeds)} seed{'s' if len(cfg.seeds) != 1 else ''}"
+    story_text = [(f"Best classifier input at the highest rate: {v.best_text(plotting.method_label)}",
                    f"F1-micro at rate {v.rate:g}, mean over "
-                   f"{'the seeds every method has' if snap.get('sweep_notes') else f'{len(cfg.seeds)} seeds'}: "
+                   f"{'the seeds every method has' if snap.get('sweep_notes') else n_seeds}: "
                    f"{listing}. No UL4M4 run on "
                    "Cluster & impute yet: this report holds the degradation sweep only.")]
     settings = {"Data": _data_settings(ds, spec), **sweep_settings}
@@ -191,8 +193,8 @@ def report_html(snap):
         ("Imputation MSE on the removed blocks, per modality and method (lower is better)",
          plotting.errors_wide(run.errors, "mse", "all")),
         ("Missing patterns", plotting.pattern_table(mres.report, names).set_index("pattern")),
-        ("Seconds per method", pd.Series({plotting.method_label(m): round(t, 3) for m, t in run.seconds.items()},
-                                         name="seconds")),
+        ("Seconds per method", pd.Series({plotting.method_label(m): t for m, t in run.seconds.items()},
+                                         name="seconds").rename_axis("method")),
     ]
     soft = run.models.get("ul4m4_soft")
     curve = snap.get("k_curve")

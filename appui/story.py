@@ -147,12 +147,12 @@ class Facts:
             v = imputation_verdict(self.run.errors, "mse")
             if v.best is None:
                 return "Nothing was removed, so there is nothing to score"
-            return f"Lowest imputation error: {plotting.method_label(v.best)}"
+            return f"Lowest imputation error: {v.best_text(plotting.method_label)}"
         if self.sweep is None:
             return "Does filling the gaps help a classifier?"
         v = sweep_verdict(self.sweep, "f1_micro")
         return (f"With {_pct(realised_slot_rate(self.sweep, v.rate))} of the modality slots missing, the best "
-                f"classifier input comes from {plotting.method_label(v.best)}")
+                f"classifier input comes from {v.best_text(plotting.method_label)}")
 
     def caption(self, step):
         ds, rep, mcfg = self.ds, self.mres.report, self.mcfg
@@ -197,7 +197,10 @@ class Facts:
                 best_ul, best_base = min(ul, key=lambda k: scores[k]), min(base, key=lambda k: scores[k])
                 gap = scores[best_ul] / scores[best_base] - 1
                 # Said as the error's own change, relative to the baseline's (one reading only).
-                if gap < 0:
+                if abs(gap) < 0.005:  # under half a percent: as good as each other at this precision
+                    verdict = (f" {plotting.method_label(best_ul)} and the best baseline, "
+                               f"{plotting.method_label(best_base)}, are level: their errors differ by under 1%.")
+                elif gap < 0:
                     verdict = (f" {plotting.method_label(best_ul)} beats the best baseline, "
                                f"{plotting.method_label(best_base)}: its error is {_pct(-gap)} lower.")
                 else:
@@ -217,7 +220,9 @@ class Facts:
         tail = ""
         if ours:
             best_ul = max(ours, key=lambda m: v.scores[m])  # the best UL4M4 variant is the one to compare
-            if v.best in ours:
+            if len(v.tied) > 1 and set(v.tied) & set(ours):
+                tail = f" {v.best_text(plotting.method_label)} give the best classifier input here."
+            elif v.best in ours:
                 tail = f" {plotting.method_label(v.best)} gives the best classifier input here."
             else:
                 tail = (f" UL4M4 does not win here: {plotting.method_label(v.best)} scores "
@@ -225,7 +230,8 @@ class Facts:
                         f"{plotting.method_label(best_ul)}.")
         clf = "the paper's fusion classifier" if self.sweep_cfg.classifier == "fusion" else "a linear classifier"
         realised = realised_slot_rate(self.sweep, v.rate)
-        seeds = f"mean over {len(self.sweep_cfg.seeds)} seeds"
+        n_seeds = len(self.sweep_cfg.seeds)
+        seeds = f"mean over {n_seeds} seed{'s' if n_seeds != 1 else ''}"
         if self.sweep_failures:
             planned = {}
             for _, _, m, _ in plan(self.sweep_cfg):

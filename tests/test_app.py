@@ -122,6 +122,22 @@ def csv_bytes(rows=40, text=False):
     return df.to_csv(index=False).encode()
 
 
+def test_degradation_says_at_once_when_the_labels_allow_no_sweep():
+    # An upload whose labels hold one class: said when the page opens, before any setting is chosen.
+    df = pd.read_csv(io.BytesIO(csv_bytes()))
+    df["y"] = 1
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("one.csv", df.to_csv(index=False).encode(), "text/csv")).run()
+    at.switch_page("views/4_Degradation.py").run()
+    assert not at.exception
+    assert [shown(e.value) for e in at.error] == [
+        "No sweep can run on one.csv: the labels hold a single class (1); a classifier needs at least two, so no "
+        "degradation sweep can run on these data. Load other data on the Data page."]
+    assert not [b for b in at.button if b.label == "Run sweep"]
+
+
 def test_good_then_bad_upload():
     at = start()
     at.switch_page("views/1_Data.py").run()

@@ -107,3 +107,20 @@ def test_failure_summary_groups_by_method_and_kind_and_says_where():
         ("knn", "ValueError", 3, False, "rate 0.8 (seeds 0, 1); rate 0.6 (seed 1)", "no donor (seed 0)"),
         ("ul4m4", "MemoryError", 1, True, "k=40 at rate 0.4 (seed 0)", ""),
         ("knn", "IndexError", 1, False, "rate 0.8 (seed 2)", "index 7")]
+
+
+def test_a_tie_for_the_best_score_is_said_as_a_tie():
+    """Two methods with the same score (the same predictions on the test split) share the best place: the
+    verdict names both, and a UL4M4 variant tied for it does not 'lose'."""
+    import pandas as pd
+
+    from ul4m4.summary import sweep_verdict
+
+    df = pd.DataFrame([("softimpute", 0.4, 0, 0.955), ("ul4m4_soft", 0.4, 0, 0.955), ("mean", 0.4, 0, 0.94)],
+                      columns=["method", "rate", "seed", "f1_micro"])
+    v = sweep_verdict(df)
+    assert set(v.tied) == {"softimpute", "ul4m4_soft"} and v.tied[0] == v.best
+    assert v.best_text(str.upper) in ("SOFTIMPUTE and UL4M4_SOFT (tied)", "UL4M4_SOFT and SOFTIMPUTE (tied)")
+    v = sweep_verdict(df[df["method"] != "softimpute"])
+    assert v.tied == ("ul4m4_soft",) and v.best_text() == "ul4m4_soft"
+    assert sweep_verdict(df.iloc[:0]).best_text() == ""

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from ul4m4 import make_synthetic
@@ -323,3 +324,16 @@ def test_a_failing_unit_of_a_k_sensitivity_says_its_k(ds, monkeypatch):
     assert df["k"].tolist() == [2]
     (f,) = [c["failure"] for c in calls if c["stage"] == "failed"]
     assert (f.k, f.where()) == (3, "rate 0.4, seed 0, k=3")
+
+
+def test_labels_of_a_single_class_are_refused_before_anything_runs(ds):
+    from dataclasses import replace
+
+    from ul4m4.sweep import check_sweep_data
+
+    one = replace(ds, y=np.ones(ds.n_samples, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^the labels hold a single class \(1\); a classifier needs at least two, so "
+                                         r"no degradation sweep can run on these data\.$"):
+        check_sweep_data(one)
+    with pytest.raises(ValueError, match="single class"):
+        run_sweep(one, SweepConfig(rates=(0.0,), seeds=(0,), methods=("mean",)))

@@ -459,7 +459,9 @@ class BatchLogisticRegression(BaseEstimator):
         else:
             self.classes_ = np.unique(y)
             if self.classes_.size < 2:
-                raise ValueError(f"y holds one class ({self.classes_[0]!r}); a classifier needs at least two.")
+                one = self.classes_[0]
+                raise ValueError(f"y holds one class ({one.item() if isinstance(one, np.generic) else one!r}); a "
+                                 "classifier needs at least two.")
             lacking = [b for b in range(B) if np.unique(y[b]).size != self.classes_.size]
             if lacking:
                 raise ValueError(f"problem {lacking[0]}'s labels hold {np.unique(y[lacking[0]]).size} of the "

@@ -34,10 +34,14 @@ def _e(text):
     return html.escape(str(text), quote=True)
 
 
-def _table(df, precision=4):
+def _table(df, decimals=3):
+    """One header row (the index becomes the first column, under its name), numbers to ``decimals`` places."""
     if isinstance(df, pd.Series):
         df = df.to_frame()
-    return df.to_html(float_format=lambda v: f"{v:.{precision}g}", border=0, escape=True, na_rep="")
+    df = df.rename_axis(columns=None)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        df = df.rename_axis(index=df.index.name or "").reset_index()
+    return df.to_html(float_format=lambda v: f"{v:,.{decimals}f}", border=0, escape=True, na_rep="", index=False)
 
 
 def _settings_table(d):

@@ -46,6 +46,23 @@ class Verdict:
     best: str | None
     rate: float | None = None
 
+    @property
+    def tied(self):
+        """Every method whose score equals the best one's (within 1e-9), the best first; more than one is a tie
+        (two methods giving the same predictions on the test split score exactly alike)."""
+        if self.best is None:
+            return ()
+        b = float(self.scores[self.best])
+        return (self.best,) + tuple(m for m, v in self.scores.items()
+                                    if m != self.best and abs(float(v) - b) <= 1e-9 * max(1.0, abs(b)))
+
+    def best_text(self, label=str):
+        """The best method in words, ``label`` naming each: "X", or "X and Y (tied)"; "" when there is none."""
+        names = [label(m) for m in self.tied]
+        if len(names) <= 1:
+            return names[0] if names else ""
+        return ", ".join(names[:-1]) + f" and {names[-1]} (tied)"
+
 
 def best_method(scores, higher_is_better):
     """The method (index label) with the best score of a Series; NaN scores are ignored; None if none is left."""

@@ -25,7 +25,7 @@ from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
 
-__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "plan", "unit_key", "iter_sweep", "run_sweep",
+__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "check_sweep_data", "plan", "unit_key", "iter_sweep", "run_sweep",
            "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
@@ -106,16 +106,25 @@ def rate_config(mechanism, rate, n_modalities, *, pm=0.6, strength=2.0, apply_to
     raise ValueError(f"mechanism={mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
 
 
-def check_sweep(cfg, dataset):
-    """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset``."""
+def check_sweep_data(dataset):
+    """Raise ``ValueError`` (saying why) if no degradation sweep can run on ``dataset``'s labels, whatever
+    the settings."""
     if dataset.y is None:
         raise ValueError("a degradation sweep needs labels (y); this dataset has none.")
     if not dataset.is_multilabel:
-        n_classes = np.unique(dataset.y).size
-        if n_classes == dataset.n_samples:  # no test sample's class is ever seen in training: every score 0
-            raise ValueError(f"every sample has a class of its own ({n_classes} classes for {dataset.n_samples} "
+        classes = np.unique(dataset.y)
+        if classes.size < 2:
+            raise ValueError(f"the labels hold a single class ({classes[0].item() if classes.size else 'none'}); a "
+                             "classifier needs at least two, so no degradation sweep can run on these data.")
+        if classes.size == dataset.n_samples:  # no test sample's class is ever seen in training: every score 0
+            raise ValueError(f"every sample has a class of its own ({classes.size} classes for {dataset.n_samples} "
                              "samples), so no test sample's class is seen in training and every score would be 0; "
                              "y looks like sample ids, not classes.")
+
+
+def check_sweep(cfg, dataset):
+    """Raise ``ValueError`` (saying what to change) if ``cfg`` cannot run on ``dataset``."""
+    check_sweep_data(dataset)
     if cfg.mechanism not in MECHANISMS:
         raise ValueError(f"mechanism={cfg.mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
     bad = [m for m in cfg.methods if m not in SWEEP_METHODS]

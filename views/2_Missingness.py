@@ -113,7 +113,10 @@ if mres is not None:
         for s, idx, r in (("training split", mres.train_idx, mres.report_train),
                           ("test split", mres.test_idx, mres.report_test))
     })
-    st.dataframe(splits, width="stretch")
+    # Counts as whole numbers, shares with one decimal each (a shared float column would show 96 beside 94.8).
+    shares = [r for r in splits.index if r != "samples"]
+    st.dataframe(splits.style.format("{:.0f}", subset=pd.IndexSlice[["samples"], :])
+                 .format("{:.1f}", subset=pd.IndexSlice[shares, :]), width="stretch")
     with st.expander("Pattern table"):
         st.dataframe(plotting.pattern_table(rep, names), hide_index=True, width="stretch")
     st.page_link("views/3_Cluster_and_impute.py", label="Next: cluster & impute", icon=":material/arrow_forward:")

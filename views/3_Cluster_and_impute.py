@@ -138,8 +138,8 @@ else:
     if verdict.best is not None:
         msg = (f"Over every removed block ({split}): " +
                ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.items()) +
-               f". Best: **{plotting.method_label(verdict.best)}**.")
-        if verdict.best in ul4m4_family(run):
+               f". Best: **{verdict.best_text(plotting.method_label)}**.")
+        if set(verdict.tied) & set(ul4m4_family(run)):
             st.success(msg)
         else:
             st.warning(msg + " UL4M4 loses to a baseline here.")

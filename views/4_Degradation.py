@@ -18,7 +18,8 @@ from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
-from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, iter_sweep, plan, unit_key
+from ul4m4.sweep import (COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, check_sweep_data, iter_sweep,
+                         plan, unit_key)
 from ul4m4.timing import busy_note, estimate_sweep_seconds, format_seconds
 from ul4m4.validation import parse_list
 
@@ -39,6 +40,11 @@ st.markdown(
 )
 if ds.y is None:
     st.error("This dataset has no labels, so there is nothing to classify. Load a dataset with labels on the Data page.")
+    state.stop_page()
+try:  # labels no sweep can use (one class, one class per sample): said before any setting is chosen
+    check_sweep_data(ds)
+except ValueError as exc:
+    st.error(plain(f"No sweep can run on {ds.name}: {exc} Load other data on the Data page."), icon=":material/error:")
     state.stop_page()
 
 mech = st.selectbox("Mechanism", list(MECHANISMS), key="deg_mechanism", format_func=MECHANISM_LABELS.get,
@@ -259,11 +265,11 @@ if len(verdict.scores) > 1 and ours and verdict.best is not None:
     msg = (f"At rate {verdict.rate:g} ({realised_slot_rate(df, verdict.rate):.2f} of the modality slots missing in "
            "fact, as every sample keeps one): "
            + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values(ascending=False).items())
-           + f" (F1-micro, mean over seeds). Best: {plotting.method_label(verdict.best)}.")
+           + f" (F1-micro, mean over seeds). Best: {verdict.best_text(plotting.method_label)}.")
     absent = [plotting.method_label(m) for m in cfg.methods if m != "complete" and m not in verdict.scores.index]
     if absent:  # units left out (see the boxes above)
         msg += f" Not compared, as they did not run at this rate: {', '.join(absent)}."
-    if verdict.best in ours:
+    if set(verdict.tied) & set(ours):
         st.success(msg)
     else:
         st.warning(msg + " UL4M4 does not win here.")

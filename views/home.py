@@ -9,6 +9,7 @@ from appui.text import plain
 from appui.widgets import guard
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISM_LABELS
+from ul4m4.plotting import method_label
 from ul4m4.summary import imputation_verdict
 
 state.ensure_defaults()
@@ -54,8 +55,9 @@ with c3:
         if verdict.best is None:
             result = "Nothing was removed, so there is no imputation error to compare."
         else:
-            result = ("Imputation MSE on removed blocks: " + ", ".join(f"{m} {v:.3f}" for m, v in verdict.scores.items())
-                      + f" (best: {verdict.best}).")
+            result = ("Imputation MSE on removed blocks: "
+                      + ", ".join(f"{method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values().items())
+                      + f" (best: {verdict.best_text(method_label)}).")
         st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
     st.page_link("views/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
 
