@@ -376,3 +376,21 @@ def test_auto_fit_with_nothing_to_hide_takes_the_defaults_and_says_so(kw, chosen
         warnings.simplefilter("ignore")
         out = model.transform(Xs, mask)
     assert all(np.isfinite(X).all() for X in out)
+
+
+def test_holdout_best_is_the_setting_the_rule_compares_with():
+    """holdout_best names the best (k, temperature factor) of the search, and the chosen k is the smallest whose
+    best temperature comes within SELECTION_PARSIMONY of its error (what the Cluster & impute page says)."""
+    import ul4m4
+    from ul4m4.experiment import holdout_best
+    from ul4m4.impute import SELECTION_PARSIMONY
+
+    ds = ul4m4.make_synthetic(n_samples=300, n_modalities=3, dims=[6, 5, 4], n_clusters=4, random_state=0)
+    mask, _ = ul4m4.simulate_missing(ds.n_samples, 3, "mcar", rate=0.4, random_state=0)
+    imp = ul4m4.UL4M4Imputer("auto", completion="soft", temperature="auto", random_state=0)
+    imp.fit(ul4m4.experiment.masked(ds.Xs, mask), mask)
+    k, f, mse = holdout_best(imp)
+    g = imp.selection_.groupby(["n_clusters", "temperature_factor"], dropna=False)["holdout_mse"].mean()
+    assert mse == g.min() and g[(k, f)] == mse
+    per_k = g.groupby(level=0).min()
+    assert imp.n_clusters_ == per_k[per_k <= mse * (1 + SELECTION_PARSIMONY)].index.min()

@@ -44,6 +44,7 @@ __all__ = [
     "run_methods",
     "k_curve",
     "holdout_curve",
+    "holdout_best",
     "unit_key",
     "UL4M4_METHODS",
     "ul4m4_family",
@@ -347,6 +348,17 @@ def _chosen_factor(model):
     best = sel.groupby(["n_clusters", "temperature_factor"], dropna=False)["holdout_mse"].mean().reset_index()
     at_k = best[best["n_clusters"] == model.n_clusters_]
     return best, at_k.loc[at_k["holdout_mse"].idxmin(), "temperature_factor"]
+
+
+def holdout_best(model):
+    """The best setting of a model's hold-out search: (k, temperature factor, mean hold-out MSE); the factor is
+    NaN for a setting without a temperature. None when the hold-out scored nothing. k was chosen as the
+    smallest k whose best temperature comes within ``impute.SELECTION_PARSIMONY`` of this MSE."""
+    best, _ = _chosen_factor(model)
+    if best is None:
+        return None
+    row = best.loc[best["holdout_mse"].idxmin()]
+    return int(row["n_clusters"]), float(row["temperature_factor"]), float(row["holdout_mse"])
 
 
 def holdout_curve(model):
