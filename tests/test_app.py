@@ -149,7 +149,9 @@ def test_good_then_bad_upload():
     at.file_uploader(key="upload").set_value(("bad.csv", csv_bytes(text=True), "text/csv")).run()
     assert not at.exception
     assert any("column 'img__1' holds text" in shown(e.value) for e in at.error)
-    assert at.session_state[state.DATASET].name == "mine.csv"  # the good data is kept
+    assert at.session_state[state.DATASET].name == "mine.csv"  # the good data is kept, and the page says so
+    assert [shown(i.value) for i in at.info if "was not loaded" in shown(i.value)] == [
+        "'bad.csv' was not loaded (see the message above): the pages keep using the previous dataset (mine.csv)."]
     # The other pages work on the uploaded data.
     at.switch_page("views/3_Cluster_and_impute.py").run()
     no_problem(at)

@@ -114,6 +114,7 @@ else:
     st.caption(f"Once loaded, an upload may take up to {mb(state.max_upload_bytes())} of memory (what this session "
                "has left, a third of it, as loading needs about twice the data; numbers become float64).")
     up = st.file_uploader("Upload a .npz, .csv or .parquet file", type=["npz", "csv", "parquet"], key="upload")
+    dg = None
     if up is not None:
         data = up.getvalue()
         dg = state.digest(data)
@@ -129,7 +130,9 @@ else:
                 adopt(ds, {"name": up.name, "source": "upload", "sha256": dg}, f"upload:{dg}")
                 ss[state.UPLOAD_DIGEST] = dg
                 st.success(f"Loaded '{plain(up.name)}'.")
-    if ss[state.DATASET_SPEC].get("source") != "upload":
+    spec = ss[state.DATASET_SPEC]
+    in_use = spec.get("source") == "upload" and (up is None or spec.get("sha256") == dg)
+    if not in_use:  # also when an earlier upload is still in use: say which data the pages use
         what = (f"'{plain(up.name)}' was not loaded (see the message above)" if up is not None
                 else "No file uploaded yet")
         st.info(f"{what}: the pages keep using the previous dataset ({plain(ss[state.DATASET].name)}).")
