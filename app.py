@@ -20,13 +20,16 @@ state.ensure_defaults()
 with guard("reading the scenario from the address"):
     scenario.restore()
 
+PAGE_FILES = {  # url path -> page file
+    "": "views/home.py", "data": "views/1_Data.py", "missingness": "views/2_Missingness.py",
+    "cluster": "views/3_Cluster_and_impute.py", "degradation": "views/4_Degradation.py",
+}
 PAGES = [
-    st.Page("views/home.py", title="Home", icon=":material/hub:", default=True),
-    st.Page("views/1_Data.py", title="Data", icon=":material/database:", url_path="data"),
-    st.Page("views/2_Missingness.py", title="Missingness", icon=":material/grid_off:", url_path="missingness"),
-    st.Page("views/3_Cluster_and_impute.py", title="Cluster & impute", icon=":material/scatter_plot:",
-            url_path="cluster"),
-    st.Page("views/4_Degradation.py", title="Degradation", icon=":material/trending_down:", url_path="degradation"),
+    st.Page(PAGE_FILES[""], title="Home", icon=":material/hub:", default=True),
+    st.Page(PAGE_FILES["data"], title="Data", icon=":material/database:", url_path="data"),
+    st.Page(PAGE_FILES["missingness"], title="Missingness", icon=":material/grid_off:", url_path="missingness"),
+    st.Page(PAGE_FILES["cluster"], title="Cluster & impute", icon=":material/scatter_plot:", url_path="cluster"),
+    st.Page(PAGE_FILES["degradation"], title="Degradation", icon=":material/trending_down:", url_path="degradation"),
 ]
 # "Story", not "Presentation": the sidebar's "Presentation mode" button is the full-screen switch; this page
 # is the same five steps with the controls around them.
@@ -37,7 +40,7 @@ presenting = bool(st.session_state.get(state.PRESENT))
 page = st.navigation(PAGES + [PRESENT_PAGE], position="hidden" if presenting else "sidebar")
 if presenting and page.url_path != PRESENT_PAGE.url_path:
     st.switch_page(PRESENT_PAGE, query_params=scenario.current())
-report_slot = None if presenting else sidebar()
+report_slot = None if presenting else sidebar(origin=PAGE_FILES.get(page.url_path))
 try:
     page.run()
 except state.PageDone:  # the page ended early (state.stop_page): the app's own steps below still run

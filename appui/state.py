@@ -41,6 +41,8 @@ UPLOAD_DIGEST = "upload_digest"
 SWEEP = "sweep_result"
 SWEEP_CFG = "sweep_cfg"
 PRESENT = "present"  # bool: presentation mode
+PRESENT_FROM = "present_from"  # the page file presentation mode was entered from (its exit goes back there)
+PRESENT_LEAVING = "present_leaving"  # bool: Exit presentation was just clicked
 
 MEMO_SIZE = 12
 SWEEP_UNITS_MAX = 5000  # finished sweep units kept per dataset (each a row of a dozen numbers)

@@ -156,11 +156,12 @@ def status_legend():
     return (f"{sw['observed']} observed &nbsp; {sw['missing']} missing &nbsp; {sw['imputed']} imputed")
 
 
-def sidebar():
+def sidebar(origin=None):
     """Sidebar under the navigation: the visual code, presentation mode, figure format, the link note.
 
     Returns the Report button's place: ``app.py`` fills it after the page ran, so the report holds what
-    the page just computed (a sweep that finished in this run, say)."""
+    the page just computed (a sweep that finished in this run, say). ``origin`` is the current page's file:
+    leaving presentation mode goes back there."""
     ss = st.session_state
     with st.sidebar:
         st.markdown("**Modality blocks, on every chart**  \n" + status_legend(), unsafe_allow_html=True)
@@ -168,6 +169,7 @@ def sidebar():
                      help="Hide the controls and walk through the current scenario in five steps (or add "
                           "?present=1 to the address)."):
             ss[state.PRESENT] = True
+            ss[state.PRESENT_FROM] = origin
             # The address changes with the page, in the same message, so a link copied now carries present=1.
             st.switch_page("views/present.py", query_params=scenario.current())
         report_slot = st.empty()

@@ -131,6 +131,8 @@ def test_select_share_present_report(tmp_path):
         assert "How to reproduce" in html and "python -m ul4m4 impute --manifest" in html and "mseed=5" in html
         page.get_by_role("button", name="Exit presentation").click()
         wait_idle(page, timeout=LONG)
+        page.wait_for_url(re.compile(r"/cluster\?.*mseed=5"), timeout=LONG)  # back where it was entered
+        assert "present=1" not in page.url
         assert page.locator("section[data-testid='stSidebar']").is_visible()
 
         # 5. A page that ends early (Degradation before any sweep) keeps the scenario in the address and the

@@ -7,7 +7,7 @@ import html
 import numpy as np
 import streamlit as st
 
-from appui import bigdata, state, story
+from appui import bigdata, scenario, state, story
 from appui.reporting import report_button
 from appui.widgets import Progress, chart_config, guard
 from ul4m4.timing import format_seconds
@@ -29,6 +29,13 @@ def go(delta):
 
 def leave():
     ss[state.PRESENT] = False
+    ss[state.PRESENT_LEAVING] = True
+
+
+if ss.pop(state.PRESENT_LEAVING, False):  # back to the page presentation mode was entered from, if any
+    origin = ss.pop(state.PRESENT_FROM, None)
+    if origin:
+        st.switch_page(origin, query_params=scenario.current())
 
 
 c_back, c_title, c_next, c_exit = st.columns([1, 5, 1, 2], vertical_alignment="center")
