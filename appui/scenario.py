@@ -129,27 +129,38 @@ def _missing(q, base):
     return dataclasses.replace(base, **kw)
 
 
+RUN_RANGES = {"k": ("n_clusters", 1, 100_000), "seed": ("seed", 0, 2**31 - 1), "iter": ("max_iter", 1, 1000)}
+
+
 def _run(q, base):
-    kw = {}
-    for key, field in (("k", "n_clusters"), ("seed", "seed"), ("iter", "max_iter")):
+    """The run settings of the address over ``base``; a ValueError naming every value that cannot be used."""
+    kw, bad = {}, []
+    for key, (field, lo, hi) in RUN_RANGES.items():
         if key in q:
-            kw[field] = _num(q[key], int, key)
+            try:
+                v = _num(q[key], int, key)
+            except ValueError as exc:
+                bad.append(str(exc))
+                continue
+            if not lo <= v <= hi:
+                bad.append(f"{key}={v} is outside {lo}..{hi}" if key != "k" else f"k should be {lo}..{hi}, not {v}")
+                continue
+            kw[field] = v
     if "init" in q:
         if q["init"] not in ("k-means++", "random"):
-            raise ValueError(f"init={q['init']!r} is not k-means++ or random")
-        kw["init"] = q["init"]
+            bad.append(f"init={q['init']!r} is not k-means++ or random")
+        else:
+            kw["init"] = q["init"]
     if "methods" in q:
         methods = tuple(m.strip() for m in q["methods"].split(",") if m.strip())
-        bad = [m for m in methods if m not in METHODS]
-        if bad:
-            raise ValueError(f"methods: {', '.join(map(repr, bad))} not among {', '.join(METHODS)}")
-        kw["methods"] = ("ul4m4",) + tuple(dict.fromkeys(m for m in methods if m != "ul4m4"))
-    if not kw:
-        return None
-    new = dataclasses.replace(base, **kw)
-    if not 1 <= new.n_clusters <= 100_000 or not 1 <= new.max_iter <= 1000 or not 0 <= new.seed < 2**31:
-        raise ValueError("k should be 1..100000, iter 1..1000 and seed 0..2**31-1")
-    return new
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            bad.append(f"methods: {', '.join(map(repr, unknown))} not among {', '.join(METHODS)}")
+        else:
+            kw["methods"] = ("ul4m4",) + tuple(dict.fromkeys(m for m in methods if m != "ul4m4"))
+    if bad:
+        raise ValueError("; ".join(bad))
+    return dataclasses.replace(base, **kw) if kw else None
 
 
 def restore():

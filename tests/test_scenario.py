@@ -87,3 +87,13 @@ def test_parsers_refuse_each_bad_value_class():
     assert scenario._parse_patterns("101:0.2, 011:0.3") == (("101", 0.2), ("011", 0.3))
     with pytest.raises(ValueError, match="init"):
         scenario._run({"init": "kmeans"}, RunConfig())
+
+
+def test_every_bad_run_value_of_a_link_is_named_at_once():
+    at = open_app(seed="abc", k="-3", methods="ul4m4,nonsense", iter="5")
+    assert not at.exception
+    notes = [n for n in sidebar_warnings(at) if "run settings" in n]
+    assert len(notes) == 1
+    for words in ("seed='abc' is not an integer", "k should be 1..100000, not -3", "'nonsense' not among"):
+        assert words in notes[0], notes
+    assert at.session_state[state.RUN_CFG].max_iter == 300  # none of the link's run settings is used
