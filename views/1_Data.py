@@ -146,11 +146,13 @@ n_classes = None if ds.y is None else (ds.y.shape[1] if ds.is_multilabel else in
 # Short values: a metric cuts what does not fit its column ("multilabel, 3..." once).
 labels = "none" if ds.y is None else (f"{n_classes} label{'s' * (n_classes != 1)}" if ds.is_multilabel
                                       else f"{n_classes} class{'es' * (n_classes != 1)}")
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Samples", f"{ds.n_samples:,}")
-c2.metric("Modalities", ds.n_modalities)
-c3.metric("Labels (multilabel)" if ds.is_multilabel else "Labels", labels)
-c4.metric("Missing slots in the data itself", f"{100 * (~ds.mask).mean():.1f}%")
+# One row that wraps on a narrow window (four fixed columns cut values and labels at 900 px).
+row = st.container(horizontal=True, gap="medium")
+row.metric("Samples", f"{ds.n_samples:,}", width=180)
+row.metric("Modalities", ds.n_modalities, width=180)
+row.metric("Labels (multilabel)" if ds.is_multilabel else "Labels", labels, width=180)
+row.metric("Missing slots, as loaded", f"{100 * (~ds.mask).mean():.1f}%", width=180,
+           help="Share of the modality slots missing in the data themselves, before any simulated missingness.")
 
 summary = pd.DataFrame({
     "modality": ds.modality_names,

@@ -375,7 +375,8 @@ spec = ss[state.DATASET_SPEC]
 manifest = make_manifest(spec, ss[state.MISSING_CFG], rcfg, mres, run.seconds,
                          {"n_iter": int(model.n_iter_), "converged": bool(model.converged_),
                           "repeat_with": "python -m ul4m4 impute --manifest manifest.json --out DIR"})
-c1, c2, c3, c4 = st.columns(4)
+# One row that wraps on a narrow window (fixed columns cut the labels: "Complete..." twice at 900 px).
+c1 = c2 = c3 = c4 = st.container(horizontal=True)
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.
 completed_m = run.completed[method]
 c1.download_button("Completed data (.npz)", lambda: to_npz_bytes(completed_m, names, ds.y, mask),

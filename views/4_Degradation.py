@@ -317,7 +317,8 @@ with st.expander("Why 'F1-micro' in the published scripts looks so good (multila
 
 st.subheader("Downloads")
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.
-c1, c2, c3 = st.columns(3)
+# One row that wraps on a narrow window (fixed columns cut the labels: "Complete..." twice at 900 px).
+c1 = c2 = c3 = st.container(horizontal=True)
 c1.download_button("Results (.csv)", lambda: df.to_csv(index=False).encode(), f"{ds.name}_degradation.csv",
                    "text/csv", on_click="ignore", key="dl_deg_csv")
 if kdf is not None:
