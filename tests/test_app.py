@@ -48,6 +48,14 @@ def submit(at, label):
     [b for b in at.button if b.label == label][0].click().run()
 
 
+def story_caption(at, step=None):
+    """The caption of the story's step ``step`` (0-4; None: the step on the page), in the story's own words."""
+    if step is not None:
+        at.session_state["present_step"] = step
+        at.switch_page("views/present.py").run()
+    return " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+
+
 def test_home_shows_the_default_state():
     at = start()
     no_problem(at)
@@ -334,10 +342,7 @@ def test_degradation_sweep_says_each_methods_warning_once():
     # mfeat's near-constant features: UL4M4 warns at each of its fits; the page shows it once, by method.
     at = start()
     at.switch_page("views/4_Degradation.py").run()
-    at.text_input(key="deg_rates").set_value("0, 0.3, 0.6")
-    at.number_input(key="deg_seeds").set_value(2)
-    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
-    at.checkbox(key="deg_do_k").uncheck()
+    set_small_sweep(at, rates="0, 0.3, 0.6", seeds=2)
     submit(at, "Run sweep")
     no_problem(at)
     said = [shown(w.value) for w in at.warning if "std below" in shown(w.value)]
@@ -363,11 +368,12 @@ def spy_report_snapshots(monkeypatch):
     return snaps
 
 
-def set_small_sweep(at):
-    """Degradation's form set to a two-rate, one-seed sweep of UL4M4 and mean, without k-sensitivity."""
-    at.text_input(key="deg_rates").set_value("0, 0.4")
-    at.number_input(key="deg_seeds").set_value(1)
-    at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
+def set_small_sweep(at, rates="0, 0.4", seeds=1, methods=("ul4m4", "mean")):
+    """Degradation's form set to a sweep of ``methods`` at ``rates`` over ``seeds`` seeds, without
+    k-sensitivity (by default two rates, one seed, UL4M4 and mean)."""
+    at.text_input(key="deg_rates").set_value(rates)
+    at.number_input(key="deg_seeds").set_value(seeds)
+    at.multiselect(key="deg_methods").set_value(list(methods))
     at.checkbox(key="deg_do_k").uncheck()
 
 
@@ -403,13 +409,13 @@ def test_the_report_holds_a_sweep_finished_in_the_same_run(monkeypatch):
     at.session_state["present_step"] = 4
     at.switch_page("views/present.py").run()
     no_problem(at)
-    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    caption = story_caption(at)
     assert "of the modality slots missing in fact" in caption and "a linear classifier" in caption
     assert "UL4M4 (paper)" in caption
     # The error step says how much lower or higher the error is, with the numbers it lists.
     at.session_state["present_step"] = 3
     at.switch_page("views/present.py").run()
-    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    caption = story_caption(at)
     said = re.search(r"(?:its error is|the error of .+ is) (\d+)% (lower|higher)", caption)
     assert said, caption
 
@@ -634,19 +640,14 @@ def test_a_method_that_fails_in_a_sweep_leaves_gaps_and_the_others_curves(monkey
 
     assert "kNN could not run at rate 0.4 (seeds 0, 1), so its curve has gaps there: no donor shares" in \
         report_html(snaps[-1])
-    at.session_state["present_step"] = 4
-    at.switch_page("views/present.py").run()
-    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
+    caption = story_caption(at, 4)
     assert "Left out where they could not run: kNN at rate 0.4 (seeds 0, 1)." in caption
     assert "mean over the seeds every method has" in caption
 
     # A bug at one seed: its type and a request to report it; the methods compared on seed 0 alone.
     fail["knn"] = (IndexError("index 7 is out of bounds"), (1,))
     at.switch_page("views/4_Degradation.py").run()
-    at.text_input(key="deg_rates").set_value("0, 0.4")
-    at.number_input(key="deg_seeds").set_value(2)
-    at.multiselect(key="deg_methods").set_value(["mean", "knn"])
-    at.checkbox(key="deg_do_k").uncheck()
+    set_small_sweep(at, seeds=2, methods=("mean", "knn"))
     submit(at, "Run sweep")
     assert not at.exception
     assert [shown(e.value) for e in at.error] == [
@@ -689,10 +690,7 @@ def test_a_method_that_fails_is_named_and_the_others_are_shown(monkeypatch):
 
     assert "kNN failed on these data and is left out of this report: every neighbour of sample 3" in \
         report_html(snaps[-1])
-    at.session_state["present_step"] = 3
-    at.switch_page("views/present.py").run()
-    caption = " ".join(shown(m.value) for m in at.markdown if "ul4m4-caption" in shown(m.value))
-    assert "(kNN could not run on these data.)" in caption
+    assert "(kNN could not run on these data.)" in story_caption(at, 3)
 
     # A bug in a baseline: its type and a request to report it, no traceback; the others still shown.
     fails["knn"] = IndexError("index 7 is out of bounds")
