@@ -36,8 +36,7 @@ def snapshot():
     common = {"spec": dict(ss[state.DATASET_SPEC]), "query": "?" + urlencode(query),
               "upload": scenario.uses_upload(), "ksweep": ksweep,
               "sweep_notes": [text for c in (story.current_sweep()[0], ksweep[0]) if c is not None
-                              for text, _ in sweep_failure_texts(
-                                  state.memo_get(("sweep_failures", ss[state.DATASET_KEY], c)) or [], c)]}
+                              for text, _ in sweep_failure_texts(state.sweep_failures(c), c)]}
     if run is None:
         cfg, df = story.current_sweep()
         if df is None:

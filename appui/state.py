@@ -171,6 +171,19 @@ def units():
     return got if got is not None else memo_put(key, {})
 
 
+def sweep_failures(cfg):
+    """The units the current dataset's sweep ``cfg`` left out (``sweep.UnitFailure``s), [] if none or not run."""
+    return memo_get(("sweep_failures", st.session_state[DATASET_KEY], cfg)) or []
+
+
+def keep_sweep_failures(cfg, failures):
+    """Remember the units sweep ``cfg`` left out, beside its table; the unexpected ones (bugs) go to the log."""
+    for f in failures:
+        if not f.expected:
+            log.error("unexpected error in %s during a sweep (%s):\n%s", f.method, f.where(), f.traceback)
+    memo_put(("sweep_failures", st.session_state[DATASET_KEY], cfg), list(failures))
+
+
 class PageDone(BaseException):
     """A page that has shown all it can for now ends with ``stop_page()``, not ``st.stop()``: after st.stop()
     Streamlit runs none of the app's own code that follows the page (the scenario written to the address,

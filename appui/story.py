@@ -3,7 +3,6 @@ plain-language caption computed from the current numbers (including when UL4M4 l
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -14,9 +13,7 @@ from ul4m4.experiment import SPLIT_CHOICES, ul4m4_family
 from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.projection import project_2d
 from ul4m4.summary import SWEEP_FAMILY, failure_summary, imputation_verdict, realised_slot_rate, sweep_verdict
-from ul4m4.sweep import SweepConfig, check_sweep, plan, run_sweep
-
-log = logging.getLogger("ul4m4.app")
+from ul4m4.sweep import SweepConfig, check_sweep, run_sweep, units_per_method
 
 STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
 # Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
@@ -89,9 +86,6 @@ def run_default_sweep(callback=None):
     def progress(info):
         if info.get("stage") == "failed":
             failed.append(info["failure"])
-            if not info["failure"].expected:
-                log.error("unexpected error in %s during the story's sweep (%s):\n%s", info["failure"].method,
-                          info["failure"].where(), info["failure"].traceback)
         if callback is not None:
             callback(info)
 
@@ -101,7 +95,7 @@ def run_default_sweep(callback=None):
         f = failed[0]
         raise ValueError(f"no unit of the sweep could run; {plotting.method_label(f.method)} at {f.where()}: "
                          f"{f.message if f.expected else f'unexpected error ({f.error_type})'}")
-    state.memo_put(("sweep_failures", ss[state.DATASET_KEY], cfg), failed)
+    state.keep_sweep_failures(cfg, failed)
     df = state.memo_put(("sweep", ss[state.DATASET_KEY], cfg), df)
     ss[state.SWEEP_CFG] = (cfg, None)  # the Degradation page shows it too
     return df
@@ -130,7 +124,7 @@ class Facts:
         cfg, df = current_sweep()
         method = ss[state.MAP_METHOD]
         key = (state.run_key(), "map", method, "ul4m4")
-        failures = (state.memo_get(("sweep_failures", ss[state.DATASET_KEY], cfg)) or []) if cfg is not None else []
+        failures = state.sweep_failures(cfg) if cfg is not None else []
         return cls(ss[state.DATASET], state.current_mask(), ss[state.MISSING_CFG], ss[state.RUN_CFG], run, cfg, df,
                    method, key, state.memo_get(key), failures)
 
@@ -233,12 +227,9 @@ class Facts:
         n_seeds = len(self.sweep_cfg.seeds)
         seeds = f"mean over {n_seeds} seed{'s' if n_seeds != 1 else ''}"
         if self.sweep_failures:
-            planned = {}
-            for _, _, m, _ in plan(self.sweep_cfg):
-                planned[m] = planned.get(m, 0) + 1
             tail += " Left out where they could not run: " + "; ".join(
                 f"{plotting.method_label(g['method'])} " + ("everywhere" if g["everywhere"] else f"at {g['where']}")
-                for g in failure_summary(self.sweep_failures, planned)) + "."
+                for g in failure_summary(self.sweep_failures, units_per_method(self.sweep_cfg))) + "."
             seeds = "mean over the seeds every method has"
         return (f"F1-micro of {clf} at the sweep's highest rate ({v.rate:g} asked; {_pct(realised)} of the modality slots "
                 f"missing in fact, as every sample keeps one), {seeds}: {listing}"

@@ -13,7 +13,7 @@ from appui import scenario, state
 from appui.text import plain
 from ul4m4.plotting import STATUS_COLOURS, method_label
 from ul4m4.summary import failure_summary
-from ul4m4.sweep import plan
+from ul4m4.sweep import units_per_method
 
 log = logging.getLogger("ul4m4.app")
 
@@ -77,11 +77,8 @@ def sweep_failure_texts(failures, cfg):
     """(text, icon) per method and kind of error among the units a sweep left out (``sweep.UnitFailure``),
     for ``cfg`` (a ``SweepConfig``): which method, where (rates, seeds, k), why, and what the curves show.
     The texts are plain words (``plain`` them for a Streamlit message)."""
-    planned = {}
-    for _, _, method, _ in plan(cfg):
-        planned[method] = planned.get(method, 0) + 1
     out = []
-    for g in failure_summary(failures, planned):
+    for g in failure_summary(failures, units_per_method(cfg)):
         label = method_label(g["method"])
         where = "at every rate" if g["everywhere"] else f"at {g['where']}"
         left = "its curve is missing" if g["everywhere"] else "its curve has gaps there"

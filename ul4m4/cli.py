@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -288,8 +289,7 @@ def cmd_sweep(args):
         manifest = {"command": "sweep", "dataset": args.dataset, "sweep": cfg.to_dict(), "seconds": round(seconds, 2),
                     "rows": int(len(df)), "versions": versions()}
         if args.keep_going:
-            manifest["left_out"] = [{"method": f.method, "rate": f.rate, "seed": f.seed, "k": f.k,
-                                     "error_type": f.error_type, "message": f.message, "expected": f.expected}
+            manifest["left_out"] = [{k: v for k, v in dataclasses.asdict(f).items() if k != "traceback"}
                                     for f in left_out]
         (out / "manifest.json").write_bytes(manifest_json(manifest))
     print(f"wrote {out / 'results.csv'}, {out / 'degradation.html'}, {out / 'manifest.json'} in {seconds:.1f} s"

@@ -25,8 +25,8 @@ from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
 
-__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "check_sweep_data", "plan", "unit_key", "iter_sweep", "run_sweep",
-           "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
+__all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "check_sweep_data", "plan", "units_per_method",
+           "unit_key", "iter_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -166,6 +166,14 @@ def plan(cfg: SweepConfig):
     ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     return [(seed, rate, method, k) for seed in cfg.seeds for rate in cfg.rates for method in cfg.methods
             for k in (ks if method == "ul4m4" else (None,))]
+
+
+def units_per_method(cfg: SweepConfig):
+    """How many units the sweep plans for each method: {method: count}."""
+    counts = {}
+    for _, _, method, _ in plan(cfg):
+        counts[method] = counts.get(method, 0) + 1
+    return counts
 
 
 def unit_key(cfg: SweepConfig, seed, rate, method, k):

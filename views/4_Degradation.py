@@ -1,6 +1,5 @@
 """Degradation: how much a downstream classifier loses as modalities go missing, per imputation method."""
 
-import logging
 import time
 
 import numpy as np
@@ -25,7 +24,6 @@ from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
 K_VALUES = (2, 5, 10, 20, 40)  # the k-sensitivity's default k values (those a training split can hold)
-log = logging.getLogger("ul4m4.app")
 
 state.ensure_defaults()
 ss = st.session_state
@@ -215,9 +213,6 @@ for kind, cfg in zip(("main", "k"), cfgs):
                 said.append(info["text"])
             elif info.get("stage") == "failed":
                 failed.append(info["failure"])
-                if not info["failure"].expected:
-                    log.error("unexpected error in %s during a sweep (%s):\n%s", info["failure"].method,
-                              info["failure"].where(), info["failure"].traceback)
             prog.method_step(info)
 
         with guard("running the sweep"):
@@ -226,7 +221,7 @@ for kind, cfg in zip(("main", "k"), cfgs):
                 rows.append(row)
                 draw_live(rows, kind)
             state.memo_put(("sweep_warnings",) + key[1:], said)
-            state.memo_put(("sweep_failures",) + key[1:], failed)
+            state.keep_sweep_failures(cfg, failed)
             df = state.memo_put(key, pd.DataFrame(rows, columns=COLUMNS))
         state.keep_sweep_units(store)
         prog.done()
@@ -243,7 +238,7 @@ if df is None:
 # Units left out because their method failed there (one box per method and kind of error).
 for c in cfgs:
     if c is not None:
-        show_sweep_failures(state.memo_get(("sweep_failures", ss[state.DATASET_KEY], c)) or [], c)
+        show_sweep_failures(state.sweep_failures(c), c)
 if df.empty:
     st.info("No unit of the sweep could run (see above); change the methods or the rates and run it again.")
     state.stop_page()
