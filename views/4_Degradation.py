@@ -244,9 +244,9 @@ if df.empty:
     state.stop_page()
 
 cfg = cfgs[0]
+seed_words = f"seed{'s' if len(cfg.seeds) > 1 else ''} {', '.join(map(str, cfg.seeds))}"
 st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: "
-           f"{CLASSIFIERS.get(cfg.classifier, cfg.classifier)}, seeds {', '.join(map(str, cfg.seeds))}, "
-           f"{SPLIT_CHOICES[cfg.apply_to]}.")
+           f"{CLASSIFIERS.get(cfg.classifier, cfg.classifier)}, {seed_words}, {SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)
 st.plotly_chart(figs["f1_micro"], width="stretch", config=chart_config(), key="fig_deg_micro")
 st.plotly_chart(figs["f1_macro"], width="stretch", config=chart_config(), key="fig_deg_macro")
