@@ -38,8 +38,10 @@ if ss.pop(state.PRESENT_LEAVING, False):  # back to the page presentation mode w
         st.switch_page(origin, query_params=scenario.current())
 
 
-c_back, c_title, c_next, c_exit = st.columns([1, 5, 1, 2], vertical_alignment="center")
+# One row that wraps on a narrow window (fixed columns cut "Back", "Next" and "Presentation mode" at 900 px).
+c_back = c_title = c_next = c_exit = st.container(horizontal=True, vertical_alignment="center")
 c_back.button("Back", icon=":material/arrow_back:", on_click=go, args=(-1,), disabled=step == 0, key="present_back")
+c_title.markdown(f"#### Step {step + 1} of {len(story.STEPS)}: {story.STEPS[step]}", width="stretch")
 c_next.button("Next", icon=":material/arrow_forward:", on_click=go, args=(1,),
               disabled=step == len(story.STEPS) - 1, key="present_next")
 if presenting:
@@ -47,7 +49,6 @@ if presenting:
 else:
     c_exit.button("Presentation mode", icon=":material/open_in_full:", key="present_enter",
                   on_click=lambda: ss.__setitem__(state.PRESENT, True))
-c_title.markdown(f"#### Step {step + 1} of {len(story.STEPS)}: {story.STEPS[step]}")
 
 facts = None
 with guard("preparing the story"):
