@@ -29,7 +29,9 @@ st.markdown(
 st.image(str(Path(__file__).resolve().parents[1] / "assets" / "pipeline.svg"), caption="The UL4M4 pipeline", width="stretch")
 
 st.subheader("Where you are")
-c1, c2, c3 = st.columns(3)
+# Three blocks in a row that wraps on a narrow window (fixed columns cut the links' labels at 900 px).
+row = st.container(horizontal=True, gap="medium")
+c1, c2, c3 = (row.container(width=280) for _ in range(3))
 ds = ss[state.DATASET]
 with c1:
     st.markdown("**Data**")
