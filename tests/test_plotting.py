@@ -249,6 +249,17 @@ def test_a_sweep_with_one_rate_keeps_its_axis_a_fraction():
         assert -0.05 <= lo < 0.38 < hi <= 0.5
 
 
+def test_hovering_a_rate_lists_every_method_so_a_tie_shows_both():
+    """Two methods with equal scores draw one line over the other: hovering a rate lists every method."""
+    row = {"rate": 0.4, "seed": 0, "k": np.nan, "classifier": "linear", "realized_slot_rate": 0.38,
+           "realized_incomplete_rate": 0.7, "f1_micro": 0.955, "f1_macro": 0.95, "accuracy": 0.955,
+           "flattened_f1_micro": np.nan, "imputation_mse": 0.5, "seconds": 1.0}
+    sweep = pd.DataFrame([{**row, "method": "softimpute"}, {**row, "method": "ul4m4_soft"}])
+    for fig in (plotting.fig_degradation(sweep), plotting.fig_error_vs_rate(sweep)):
+        assert fig.layout.hovermode == "x unified"
+        assert {t.name for t in fig.data if t.showlegend is not False} == {"SoftImpute", "UL4M4 soft, auto"}
+
+
 def test_map_legend_swatches_do_not_borrow_a_points_shape(bits):
     """Each cluster's legend entry is a square in its colour, whatever shape its first point has (a cross
     for one cluster and a circle for the next read as if the shape meant something there)."""

@@ -514,6 +514,9 @@ def fig_degradation(df, metric="f1_micro"):
     fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title=f"{label} (test split)", **LAYOUT)
+    # Hovering a rate lists every method's score there: methods with equal scores draw one line over the
+    # other, and the list shows both.
+    fig.update_layout(hovermode="x unified")
     return _fraction_axis(fig, x_max)
 
 
@@ -539,6 +542,7 @@ def fig_error_vs_rate(df):
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
+    fig.update_layout(hovermode="x unified")  # every method's error at the hovered rate, as fig_degradation
     std = summ["std"].fillna(0).to_numpy()
     return readable_log_ticks(fig, np.concatenate([summ["mean"] - std, summ["mean"] + std, summ["mean"]]))
 
