@@ -494,6 +494,13 @@ def _line_with_band(fig, x, mean, std, name, colour, dash=None, row=None, col=No
                              line=dict(color=colour, dash=dash), marker=dict(size=8, symbol=symbol)), **kw)
 
 
+def _unified_hover(fig):
+    """Hovering an x lists every trace's value there: full method names, three decimals, the rate to two."""
+    fig.update_layout(hovermode="x unified", hoverlabel_namelength=-1)
+    fig.update_yaxes(hoverformat=".3f")
+    fig.update_xaxes(hoverformat=".2f")
+
+
 def fig_degradation(df, metric="f1_micro"):
     """Downstream score against the realised missing-slot rate, one line per method (band over seeds)."""
     summ = summarise(df, metric)
@@ -516,7 +523,7 @@ def fig_degradation(df, metric="f1_micro"):
                       yaxis_title=f"{label} (test split)", **LAYOUT)
     # Hovering a rate lists every method's score there: methods with equal scores draw one line over the
     # other, and the list shows both.
-    fig.update_layout(hovermode="x unified")
+    _unified_hover(fig)
     return _fraction_axis(fig, x_max)
 
 
@@ -542,7 +549,7 @@ def fig_error_vs_rate(df):
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
-    fig.update_layout(hovermode="x unified")  # every method's error at the hovered rate, as fig_degradation
+    _unified_hover(fig)  # every method's error at the hovered rate, as fig_degradation
     std = summ["std"].fillna(0).to_numpy()
     return readable_log_ticks(fig, np.concatenate([summ["mean"] - std, summ["mean"] + std, summ["mean"]]))
 
