@@ -11,6 +11,7 @@ import datetime as _dt
 import html
 import json
 
+import numpy as np
 import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
@@ -35,13 +36,20 @@ def _e(text):
 
 
 def _table(df, decimals=3):
-    """One header row (the index becomes the first column, under its name), numbers to ``decimals`` places."""
+    """One header row (the index becomes the first column, under its name); each float column to at most
+    ``decimals`` places, fewer when its values have fewer (a share rounded to 0.1 % stays 35.1, not 35.100)."""
     if isinstance(df, pd.Series):
         df = df.to_frame()
     df = df.rename_axis(columns=None)
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
         df = df.rename_axis(index=df.index.name or "").reset_index()
-    return df.to_html(float_format=lambda v: f"{v:,.{decimals}f}", border=0, escape=True, na_rep="", index=False)
+    formatters = {}
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            v = df[col].dropna().to_numpy()
+            d = next((d for d in range(decimals) if np.allclose(v, np.round(v, d), rtol=0, atol=1e-9)), decimals)
+            formatters[col] = lambda x, d=d: f"{x:,.{d}f}"
+    return df.to_html(formatters=formatters, border=0, escape=True, na_rep="", index=False)
 
 
 def _settings_table(d):
