@@ -34,3 +34,24 @@ def test_pip_install_into_fresh_venv_works_from_any_directory(tmp_path):
     # The console script is installed and runs.
     cli = subprocess.run([str(venv / "bin" / "ul4m4"), "--help"], cwd=elsewhere, capture_output=True, text=True)
     assert cli.returncode == 0 and "sweep" in cli.stdout
+
+
+def test_ci_runs_the_readme_test_line_which_covers_the_slow_tests():
+    """README's second quickstart command is what .ci/run runs, verbatim, and it runs the tests the default
+    `pytest` leaves out (marked slow) as well as the default suite."""
+    import re
+
+    blocks = re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    test_line = blocks[1].strip()
+    assert test_line in (ROOT / ".ci" / "run").read_text()
+    assert test_line.endswith("python3 -m pytest && python3 -m pytest -m slow")
+    files = ["tests/test_packaging.py"]  # a slow and a default test; collecting every file takes 10 s
+    def collected(*marks):
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              *marks, *files], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout[-1000:]
+        return [line for line in out.stdout.splitlines() if "::" in line]
+
+    slow, default = collected("-m", "slow"), collected()
+    assert "tests/test_packaging.py::test_pip_install_into_fresh_venv_works_from_any_directory" in slow
+    assert default == ["tests/test_packaging.py::test_ci_runs_the_readme_test_line_which_covers_the_slow_tests"]
