@@ -12,7 +12,7 @@ from appui import scenario, state, story
 from appui.widgets import sweep_failure_texts
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
-from ul4m4.experiment import SPLIT_CHOICES, holdout_curve
+from ul4m4.experiment import SPLIT_CHOICES, holdout_curve, selection_bound
 from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.export import make_manifest, versions
 from ul4m4.report import build_report
@@ -202,7 +202,7 @@ def report_html(snap):
     if curve is not None and soft is not None:
         figures.append(("Choosing k without labels: UL4M4 soft's hold-out error against k (and the true error on the "
                         "removed blocks, when it was computed on the page).",
-                        plotting.fig_k_selection(curve, soft.n_clusters_)))
+                        plotting.fig_k_selection(curve, soft.n_clusters_, selection_bound(soft))))
     commands = ["python -m ul4m4 impute --manifest manifest.json --out completed/"]
     sweep_settings = {}
     if facts.sweep is not None:

@@ -147,6 +147,25 @@ def test_k_selection_figure_keeps_k_on_a_log_axis():
     assert [t.name for t in only_holdout.data] == ["hold-out error (label-free, what chooses k)", "chosen k = 16"]
 
 
+def test_k_selection_figure_draws_the_rule_each_k_best_temperature_and_the_bound():
+    import pandas as pd
+
+    from ul4m4.plotting import fig_k_selection
+
+    curve = pd.DataFrame({"k": [8, 16, 32, 64], "holdout_mse": [0.7, 0.6, 0.58, 0.62],
+                          "holdout_best_mse": [0.69, 0.55, 0.545, 0.6]})
+    fig = fig_k_selection(curve, chosen_k=16, bound=0.545 * 1.01)
+    by_name = {t.name: t for t in fig.data}
+    circles = by_name["hold-out error, each k at its best temperature"]
+    assert list(circles.y) == [0.69, 0.55, 0.545, 0.6] and circles.mode == "markers"
+    line = next(t for n, t in by_name.items() if n.startswith("choice bound 0.550"))
+    assert list(line.x) == [8, 64] and line.y[0] == line.y[1] == 0.545 * 1.01
+    chosen = by_name["chosen k = 16"]
+    assert min(chosen.y) <= 0.545 and max(chosen.y) >= 0.7  # the marker spans every drawn value
+    # Without a bound (or without the per-k column) neither is drawn.
+    assert len(fig_k_selection(curve, chosen_k=16).data) == 2
+
+
 def test_error_table_is_headed_by_method_labels():
     errors = pd.DataFrame({"method": ["ul4m4", "ul4m4_lowrank", "ul4m4", "ul4m4_lowrank"], "split": "all",
                            "modality": ["m0", "m0", "all", "all"], "mse": [1.0, 2.0, 3.0, 4.0]})

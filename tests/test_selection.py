@@ -394,3 +394,13 @@ def test_holdout_best_is_the_setting_the_rule_compares_with():
     assert mse == g.min() and g[(k, f)] == mse
     per_k = g.groupby(level=0).min()
     assert imp.n_clusters_ == per_k[per_k <= mse * (1 + SELECTION_PARSIMONY)].index.min()
+    # What the k-selection chart draws: each k at its best temperature, and the bound the chosen k comes under.
+    from ul4m4.experiment import holdout_curve, selection_bound
+
+    bound = selection_bound(imp)
+    assert bound == mse * (1 + SELECTION_PARSIMONY)
+    curve = holdout_curve(imp).set_index("k")
+    assert (curve["holdout_best_mse"] == per_k.reindex(curve.index)).all()
+    assert curve["holdout_best_mse"].min() == mse
+    under = curve.index[curve["holdout_best_mse"] <= bound]
+    assert under.min() == imp.n_clusters_

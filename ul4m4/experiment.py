@@ -17,7 +17,7 @@ import pandas as pd
 import sklearn
 
 from .baselines import IterativeModalityImputer, KNNModalityImputer, MeanImputer, SoftImputeImputer, ZeroImputer
-from .impute import UL4M4Imputer
+from .impute import SELECTION_PARSIMONY, UL4M4Imputer
 from .lowrank import UL4M4LowRankImputer
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
@@ -45,6 +45,7 @@ __all__ = [
     "k_curve",
     "holdout_curve",
     "holdout_best",
+    "selection_bound",
     "unit_key",
     "UL4M4_METHODS",
     "ul4m4_family",
@@ -367,18 +368,30 @@ def holdout_curve(model):
 
     Returns
     -------
-    DataFrame with columns ``k`` and ``holdout_mse``, or None when the model searched nothing or its hold-out
+    DataFrame with columns ``k``, ``holdout_mse`` and ``holdout_best_mse`` (each k at its own best temperature,
+    what the rule compares with ``selection_bound``), or None when the model searched nothing or its hold-out
     scored nothing (every sample observed a single modality).
     """
     return _curve_at(*_chosen_factor(model))
 
 
 def _curve_at(best, f):
-    """The rows of ``best`` (from ``_chosen_factor``) at the temperature factor ``f``, as (k, holdout_mse)."""
+    """The rows of ``best`` (from ``_chosen_factor``) at the temperature factor ``f``, as (k, holdout_mse), with
+    each k's lowest hold-out MSE over every factor beside it (``holdout_best_mse``: what the rule compares)."""
     if best is None:
         return None
     same = best["temperature_factor"].isna() if pd.isna(f) else best["temperature_factor"] == f
-    return best[same].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]].reset_index(drop=True)
+    curve = best[same].rename(columns={"n_clusters": "k"})[["k", "holdout_mse"]].reset_index(drop=True)
+    per_k = best.groupby("n_clusters")["holdout_mse"].min()
+    return curve.assign(holdout_best_mse=curve["k"].map(per_k).to_numpy())
+
+
+def selection_bound(model):
+    """The hold-out MSE under which a k's best temperature must come for that k to be chosen: the best setting's
+    MSE times 1 + ``impute.SELECTION_PARSIMONY`` (the smallest such k was chosen). None when the hold-out scored
+    nothing."""
+    best = holdout_best(model)
+    return None if best is None else best[2] * (1.0 + SELECTION_PARSIMONY)
 
 
 def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
@@ -391,19 +404,22 @@ def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
 
     Returns
     -------
-    DataFrame with columns ``k``, ``holdout_mse``, ``true_mse_soft``, ``true_mse_paper``
+    DataFrame with columns ``k``, ``holdout_mse``, ``holdout_best_mse`` (each k at its best temperature),
+    ``true_mse_soft``, ``true_mse_paper``
     """
     best, f = _chosen_factor(model)
     if best is None:
         raise ValueError("the model's hold-out scored no setting (every sample observes a single modality), so "
                          "there is no curve against k.")
-    hold = _curve_at(best, f).set_index("k")["holdout_mse"]
+    hold = _curve_at(best, f).set_index("k")
+    per_k = hold["holdout_best_mse"]
+    hold = hold["holdout_mse"]
     Xin = masked(dataset.Xs, mres.mask)
     Xtr = [X[mres.train_idx] for X in Xin]
     rows = []
     ks = sorted(int(k) for k in hold.index)
     for i, k in enumerate(ks):
-        row = {"k": k, "holdout_mse": float(hold[k])}
+        row = {"k": k, "holdout_mse": float(hold[k]), "holdout_best_mse": float(per_k[k])}
         if mres.removed.any():
             for name, kw in (("true_mse_soft", {"completion": "soft"}), ("true_mse_paper", {})):
                 imp = UL4M4Imputer(k, init=cfg.init, max_iter=cfg.max_iter, tol=SOFT_AUTO_TOL, random_state=cfg.seed,
@@ -420,7 +436,7 @@ def k_curve(dataset, mres: MaskResult, cfg: RunConfig, model, callback=None):
         rows.append(row)
         if callback is not None:
             callback({"stage": "k_curve", "done": i + 1, "total": len(ks)})
-    return pd.DataFrame(rows, columns=["k", "holdout_mse", "true_mse_soft", "true_mse_paper"])
+    return pd.DataFrame(rows, columns=["k", "holdout_mse", "holdout_best_mse", "true_mse_soft", "true_mse_paper"])
 
 
 def check_run(dataset, mres: MaskResult, cfg: RunConfig, available_memory=None):

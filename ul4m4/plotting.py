@@ -291,14 +291,17 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
     return fig
 
 
-def fig_k_selection(curve, chosen_k=None):
+def fig_k_selection(curve, chosen_k=None, bound=None):
     """Label-free choice of k: hold-out error against k, with the true error when it is known.
 
     Parameters
     ----------
-    curve : DataFrame with columns ``k``, ``holdout_mse`` and optionally ``true_mse_soft`` and
-        ``true_mse_paper`` (``experiment.k_curve``)
+    curve : DataFrame with columns ``k``, ``holdout_mse`` and optionally ``holdout_best_mse`` (each k at its
+        own best temperature), ``true_mse_soft`` and ``true_mse_paper`` (``experiment.holdout_curve``,
+        ``experiment.k_curve``)
     chosen_k : int or None, marked with a vertical line
+    bound : float or None, the hold-out error a k's best temperature must come under to be chosen
+        (``experiment.selection_bound``), drawn as a horizontal line with each k's best temperature
     """
     fig = go.Figure()
     curve = curve.sort_values("k")
@@ -309,13 +312,25 @@ def fig_k_selection(curve, chosen_k=None):
         if col in curve and curve[col].notna().any():
             fig.add_trace(go.Scatter(x=curve["k"], y=curve[col], mode="lines+markers", name=name,
                                      line=dict(color=colour, dash=dash)))
+    drawn = [c for c, *_ in lines if c in curve and curve[c].notna().any()]
+    ks = curve["k"].tolist()
+    if bound is not None and "holdout_best_mse" in curve and curve["holdout_best_mse"].notna().any():
+        # The rule itself: the smallest k whose best temperature (open circles) lies under the line is chosen.
+        fig.add_trace(go.Scatter(x=curve["k"], y=curve["holdout_best_mse"], mode="markers",
+                                 name="hold-out error, each k at its best temperature",
+                                 marker=dict(symbol="circle-open", size=11, color=method_color("ul4m4_soft"))))
+        fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[bound, bound], mode="lines",
+                                 name=f"choice bound {bound:.3f}: the smallest k with a circle under it is chosen",
+                                 line=dict(color="#555555", dash="dot", width=1)))
+        drawn.append("holdout_best_mse")
     if chosen_k is not None:  # a trace, not add_vline: shapes on a log axis take log10 coordinates
-        cols = [c for c, *_ in lines if c in curve and curve[c].notna().any()]
-        lo, hi = float(np.nanmin(curve[cols].to_numpy())), float(np.nanmax(curve[cols].to_numpy()))
+        lo, hi = float(np.nanmin(curve[drawn].to_numpy())), float(np.nanmax(curve[drawn].to_numpy()))
         fig.add_trace(go.Scatter(x=[chosen_k, chosen_k], y=[lo, hi], mode="lines", name=f"chosen k = {chosen_k}",
                                  line=dict(color="#555555", dash="dash", width=1)))
-    ks = curve["k"].tolist()
+    # The legend's long names go under the plot: beside it they squeezed the plot to a sliver at 900 px.
     fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", **LAYOUT)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left"), height=560,
+                      margin=dict(l=60, r=20, t=60, b=20))
     fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks,
                      ticktext=[str(int(k)) for k in ks])
     fig.update_yaxes(title_text="MSE per entry (standardised units²)")

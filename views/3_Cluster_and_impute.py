@@ -12,7 +12,8 @@ from appui.text import plain
 from appui.widgets import Progress, chart_config, guard, show_method_failures, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
-from ul4m4.experiment import METHODS, RunConfig, holdout_best, holdout_curve, k_curve, ul4m4_family
+from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
+                               ul4m4_family)
 from ul4m4.memory import available_bytes
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
@@ -168,7 +169,8 @@ elif soft is not None and soft.selection_ is not None:
             with guard("computing the error against k"):
                 curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))
             prog.done()
-    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_), width="stretch", config=chart_config(), key="fig_k_selection")
+    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_, selection_bound(soft)), width="stretch",
+                    config=chart_config(), key="fig_k_selection")
     sel = soft.selection_
     reps = sel["repeat"].nunique()
     tried = sorted(sel["n_clusters"].unique())
@@ -180,9 +182,9 @@ elif soft is not None and soft.selection_ is not None:
            f"({reps} time{'s' if reps > 1 else ''}, different slots each time), UL4M4 soft was fitted on the rest "
            f"at each k, and its completion of the hidden slots was scored at every temperature: k = "
            f"{soft.n_clusters_} was chosen, the smallest k whose best temperature comes within "
-           f"{SELECTION_PARSIMONY:.0%} of the best hold-out error of all settings{best_words}. The curve shows every k "
-           f"at the temperature factor chosen at k = {soft.n_clusters_}; the best setting may lie at another factor, "
-           "below this curve." + (f" The search stopped after k = {tried[-1]}: the error had risen at {SELECTION_STOP_AFTER} "
+           f"{SELECTION_PARSIMONY:.0%} of the best hold-out error of all settings{best_words}: the open circles are "
+           f"each k at its best temperature, the dotted line that bound. The solid curve shows every k at the "
+           f"temperature factor chosen at k = {soft.n_clusters_}." + (f" The search stopped after k = {tried[-1]}: the error had risen at {SELECTION_STOP_AFTER} "
                         f"successive k." if tried == grid[: len(tried)] and len(tried) < len(grid) else "") +
            f" The paper reports UL4M4 as stable across k; here the hold-out error ranges from "
            f"{curve['holdout_mse'].min():.3f} to {curve['holdout_mse'].max():.3f} over the grid.")
