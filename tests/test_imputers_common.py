@@ -94,6 +94,30 @@ def test_knn_matches_sklearn_knnimputer():
             assert np.allclose(out[m][~mask[:, m]], ref[m][~mask[:, m]], atol=1e-10)
 
 
+def test_knn_ties_and_donors_sharing_nothing_match_sklearn_knnimputer():
+    """Duplicated training rows (exact ties between donors with the same values) and receivers whose donors
+    mostly share no modality with them (fewer usable donors than k) give scikit-learn's values."""
+    from sklearn.impute import KNNImputer
+
+    rng = np.random.default_rng(1)
+    Xs, mask = random_incomplete(rng, 60, [3, 4, 2], p_obs=0.55)
+    Xs, mask = [np.vstack([X, X]) for X in Xs], np.vstack([mask, mask])
+    # Three samples observe modalities 0 and 1; every other sample observing 1 lacks 0, so a receiver of
+    # modality 1 that observes only 0 has three donors sharing a modality with it, fewer than k = 5.
+    mask[:, 0] = False
+    mask[:3, :2] = True
+    mask[3:, 1] = True
+    mask[-2:] = [True, False, False]
+    for weights in ("uniform", "distance"):
+        imp = KNNModalityImputer(n_neighbors=5, weights=weights).fit(with_nan(Xs, mask), mask)
+        out = imp.transform(with_nan(Xs, mask), mask)
+        Z = imp._standardised_concat(Xs, mask)
+        ref = imp._split_back(KNNImputer(n_neighbors=5, weights=weights, keep_empty_features=True).fit_transform(Z))
+        for m in range(3):
+            assert np.isfinite(out[m]).all()
+            assert np.allclose(out[m][~mask[:, m]], ref[m][~mask[:, m]], atol=1e-10)
+
+
 def test_mean_and_zero_values():
     Xs = [np.array([[1.0], [3.0], [np.nan]]), np.array([[1.0], [1.0], [1.0]])]
     assert MeanImputer().fit_transform(Xs)[0][2, 0] == 2.0
