@@ -11,6 +11,7 @@ import streamlit as st
 
 from appui import scenario, state
 from appui.text import plain
+from ul4m4 import plotting
 from ul4m4.plotting import STATUS_COLOURS, method_label
 from ul4m4.summary import failure_summary
 from ul4m4.sweep import units_per_method
@@ -144,6 +145,16 @@ def chart_config():
     w, h = PRESENTATION_SIZE
     return {"displaylogo": False,
             "toImageButtonOptions": {"format": fmt, "width": w, "height": h, "scale": 1, "filename": "ul4m4_figure"}}
+
+
+TITLE_CHARS = {"full": 60, "half": 32}  # title characters per line of a chart across the page, and in half of it
+
+
+def chart(fig, key, where=None, span="full", **kwargs):
+    """Show a plotly figure as every chart of the app: the page's width, the toolbar of ``chart_config``, its
+    title broken into lines that fit a narrow window (``span``: "full" or "half" of the page's width)."""
+    plotting.wrap_title(fig, TITLE_CHARS[span])
+    return (where or st).plotly_chart(fig, width="stretch", config=chart_config(), key=key, **kwargs)
 
 
 def status_legend():

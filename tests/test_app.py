@@ -31,7 +31,10 @@ def run_key(at):
 
 
 def chart_titles(at):
-    return [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
+    """Each chart's title with the line breaks ``plotting.wrap_title`` added for narrow windows taken out
+    (a subtitle keeps its own line)."""
+    texts = [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
+    return [re.sub(r"<br>(?!<sup>)", " ", t.replace("</sup><br><sup>", " ")) for t in texts]
 
 
 def no_problem(at):

@@ -288,3 +288,22 @@ def test_map_legend_swatches_do_not_borrow_a_points_shape(bits):
     assert legend and all(t.marker.symbol == "square" and list(t.x) == [None] for t in legend)
     points = [t for t in fig.data if t.name.startswith("cluster ") and t.showlegend is False]
     assert {t.legendgroup for t in points} == {t.legendgroup for t in legend}
+
+
+def test_wrap_title_breaks_long_titles_into_lines_that_fit_and_keeps_every_word():
+    import plotly.graph_objects as go
+
+    title = ("Imputation error: mean squared error on removed blocks (lower is better)"
+             "<br><sup>blue dot = observed, orange ring = missing; bars: share of samples in each pattern</sup>")
+    fig = plotting.wrap_title(go.Figure(layout=dict(title=title)), 32)
+    lines = fig.layout.title.text.split("<br>")
+    plain = [re.sub(r"</?sup>", "", line) for line in lines]
+    main, sub = [p for p, line in zip(plain, lines) if "<sup>" not in line], [p for p, line in zip(plain, lines) if "<sup>" in line]
+    assert len(main) == 3 and all(len(p) <= 32 for p in main)
+    assert len(sub) == 2 and all(len(p) <= 44 for p in sub)  # smaller type: 1.4x the characters
+    assert all(line.startswith("<sup>") and line.endswith("</sup>") for line in lines if "sup>" in line)
+    assert " ".join(plain).split() == re.sub(r"<br>|</?sup>", " ", title).split()  # nothing lost or reordered
+    assert fig.layout.title.yanchor == "top" and fig.layout.margin.t >= 24 + 3 * 22 + 2 * 15  # room for 5 lines
+    short = plotting.wrap_title(go.Figure(layout=dict(title="Cluster sizes")), 32)
+    assert short.layout.title.text == "Cluster sizes"
+    assert plotting.wrap_title(go.Figure(), 32).layout.title.text is None

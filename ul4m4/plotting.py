@@ -160,7 +160,10 @@ def fig_patterns(pattern_counts, names, top=20):
     total = sum(pattern_counts.values())
     labels = [p for p, _ in items]
     counts = [c for _, c in items]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.04)
+    # The dot matrix gets a row of about 22 px per modality, so that every modality's name shows (with 6
+    # modalities in 35 % of the default height plotly showed every other name); beyond 24 it thins them.
+    dots_px = 22 * min(len(names), 24)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[260, dots_px], vertical_spacing=0.04)
     # The share is the bar's height (on its axis), not a label over it: 20 bars leave no room for legible text.
     fig.add_trace(go.Bar(
         x=labels, y=[100 * c / total for c in counts], marker_color="#264653", name="samples", customdata=counts,
@@ -180,10 +183,13 @@ def fig_patterns(pattern_counts, names, top=20):
     shown = (f"the {len(items)} most frequent of {len(pattern_counts)}" if len(items) < len(pattern_counts)
              else f"all {len(pattern_counts)}")
     fig.update_layout(title=f"Missing patterns: {shown}<br><sup>blue dot = observed, orange ring = missing; bars: "
-                            "share of the samples</sup>", showlegend=False, **LAYOUT)
+                            "share of the samples</sup>", showlegend=False, height=260 + dots_px + 190, **LAYOUT)
     fig.update_yaxes(title_text="Share of samples (%)", row=1, col=1)
-    fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed")
-    fig.update_xaxes(title_text="Pattern (1 = observed, in modality order)", row=2, col=1, type="category")
+    every = dict(tickmode="array", tickvals=list(names)) if len(names) <= 24 else {}
+    fig.update_yaxes(title_text="Modality", row=2, col=1, type="category", autorange="reversed", **every)
+    # Every pattern named, upright, small (plotly showed every other one, so a bar had no name to read).
+    fig.update_xaxes(title_text="Pattern (1 = observed, in modality order)", row=2, col=1, type="category",
+                     tickmode="array", tickvals=labels, tickangle=-90, tickfont=dict(size=10))
     fig.update_xaxes(type="category", row=1, col=1)
     return fig
 
@@ -634,3 +640,43 @@ def figures_html(figs, title):
 
 
 __all__ += ["fig_degradation", "fig_error_vs_rate", "fig_k_sensitivity", "sweep_figures", "figures_html", "METRIC_LABELS"]
+
+
+def _wrap_line(line, width):
+    """One title line broken at spaces into lines of at most ``width`` characters (a longer word stays
+    whole); a ``<sup>`` line (smaller type: 1.4x the characters) stays a ``<sup>`` line on each piece."""
+    sup = line.startswith("<sup>") and line.endswith("</sup>")
+    text = line[5:-6] if sup else line
+    width = int(width * 1.4) if sup else width
+    pieces, cur = [], ""
+    for word in text.split(" "):
+        if cur and len(cur) + 1 + len(word) > width:
+            pieces.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    pieces.append(cur)
+    return [f"<sup>{p}</sup>" for p in pieces] if sup else pieces
+
+
+def wrap_title(fig, width=60):
+    """Break the figure's title into lines of at most ``width`` characters (plotly never wraps a title, so
+    a long one was cut at the chart's edge on a narrow window) and give the top margin room for them.
+    Returns the figure, changed in place."""
+    text = fig.layout.title.text
+    if not text:
+        return fig
+    lines = [piece for line in text.split("<br>") for piece in _wrap_line(line, width)]
+    if len(lines) == len(text.split("<br>")):
+        return fig
+    # The title hangs from the top of the figure and the plot moves down to leave its lines room (plotly's
+    # title automargin put the first lines above the figure, out of sight).
+    n_sup = sum(line.startswith("<sup>") for line in lines)
+    room = 24 + 22 * (len(lines) - n_sup) + 15 * n_sup
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 60
+    fig.update_layout(title=dict(text="<br>".join(lines), yref="container", y=1, yanchor="top", pad=dict(t=10)),
+                      margin_t=max(top, room))
+    return fig
+
+
+__all__ += ["wrap_title"]

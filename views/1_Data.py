@@ -9,7 +9,7 @@ import streamlit as st
 import ul4m4
 from appui import state
 from appui.text import plain
-from appui.widgets import chart_config, guard
+from appui.widgets import chart, guard
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
@@ -163,13 +163,13 @@ summary = pd.DataFrame({
 })
 st.dataframe(summary, hide_index=True, width="stretch")
 c1, c2 = st.columns(2)
-c1.plotly_chart(plotting.fig_dimensions(ds.modality_names, ds.dims), width="stretch", config=chart_config(), key="fig_dims")
-c2.plotly_chart(plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), width="stretch", config=chart_config(), key="fig_scales")
+chart(plotting.fig_dimensions(ds.modality_names, ds.dims), "fig_dims", where=c1, span="half")
+chart(plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), "fig_scales", where=c2, span="half")
 MAX_BARS = 200
 if ds.y is not None and n_classes > MAX_BARS:
     st.info(f"The labels hold {n_classes:,} classes: too many to draw one bar each (at most {MAX_BARS}).")
 elif ds.y is not None:
-    st.plotly_chart(plotting.fig_label_balance(ds.y, ds.target_names), width="stretch", config=chart_config(), key="fig_labels")
+    chart(plotting.fig_label_balance(ds.y, ds.target_names), "fig_labels")
 with st.expander("Preview (first 10 samples, first 6 features of each modality)"):
     preview = to_frame([X[:10, :6] for X in ds.Xs], ds.modality_names, None if ds.y is None else ds.y[:10])
     st.dataframe(preview, width="stretch")

@@ -9,7 +9,7 @@ import torch
 from appui import bigdata, state
 from appui.reporting import report_button
 from appui.text import plain
-from appui.widgets import Progress, chart_config, guard, show_method_failures, show_method_warnings
+from appui.widgets import Progress, chart, guard, show_method_failures, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
@@ -144,7 +144,7 @@ else:
             st.success(msg)
         else:
             st.warning(msg + " UL4M4 loses to a baseline here.")
-    st.plotly_chart(plotting.fig_imputation_error(err, metric, split), width="stretch", config=chart_config(), key="fig_error")
+    chart(plotting.fig_imputation_error(err, metric, split), "fig_error")
     st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
                "(each feature scaled by the mean and std of the true observed values).")
     st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch", placeholder="–")
@@ -169,8 +169,7 @@ elif soft is not None and soft.selection_ is not None:
             with guard("computing the error against k"):
                 curve = state.memo_put(curve_key, k_curve(ds, mres, rcfg, soft))
             prog.done()
-    st.plotly_chart(plotting.fig_k_selection(curve, soft.n_clusters_, selection_bound(soft)), width="stretch",
-                    config=chart_config(), key="fig_k_selection")
+    chart(plotting.fig_k_selection(curve, soft.n_clusters_, selection_bound(soft)), "fig_k_selection")
     sel = soft.selection_
     reps = sel["repeat"].nunique()
     tried = sorted(sel["n_clusters"].unique())
@@ -296,8 +295,7 @@ if emb is not None:
         axis_names=axes, colour_title=ctitle, hover=hover,
         centre_note="(projected)" if map_method == "pca" else "(mean of members)", ids=ids,
     )
-    event = st.plotly_chart(fig, width="stretch", config=chart_config(), key="fig_map", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"))
+    event = chart(fig, "fig_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
     selected = selected_ids(event, ds.n_samples)
     notice = bigdata.map_notice(ds.n_samples)
     if notice:
@@ -311,8 +309,8 @@ if colour == "confidence":
                "units), from how far apart the plausible centres are and how spread their members are: 0.5 means "
                "no better expected than the training mean. The map shows each sample's mean over its filled blocks.")
 c1, c2 = st.columns(2)
-c1.plotly_chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), width="stretch", config=chart_config(), key="fig_sizes")
-c2.plotly_chart(plotting.fig_centre_presence(shown_model.center_mask_, names), width="stretch", config=chart_config(), key="fig_presence")
+chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), "fig_sizes", where=c1, span="half")
+chart(plotting.fig_centre_presence(shown_model.center_mask_, names), "fig_presence", where=c2, span="half")
 st.caption("Cluster sizes count the training samples the clustering was fitted on.")
 
 # ---- Why did this sample get these values? ----------------------------------------------------------------
@@ -346,7 +344,7 @@ def inspect_sample(i):
                "a nearer, smaller one. Confidence in (0, 1]: 0.5 = no better expected than the training mean.")
     r = model.candidate_distances([X[[i]] for X in ds.Xs], mask[[i]])[0]
     chosen_src = {m: int(prov.source[i, m]) for m in range(len(names)) if not mask[i, m] and prov.source[i, m] >= 0}
-    st.plotly_chart(plotting.fig_candidates(r, chosen_src, names), width="stretch", config=chart_config(), key="fig_candidates")
+    chart(plotting.fig_candidates(r, chosen_src, names), "fig_candidates")
     st.caption("Candidate f copies the sample's observed modalities and takes centre f's values for the missing "
                "ones; candidates are taken in order of r, and each missing modality comes from the first "
                "candidate whose centre holds it. A small margin means the runner-up was almost as close.")

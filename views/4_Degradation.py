@@ -8,7 +8,7 @@ import streamlit as st
 
 from appui import state
 from appui.text import plain
-from appui.widgets import Progress, chart_config, guard, show_method_warnings, show_sweep_failures
+from appui.widgets import Progress, chart, guard, show_method_warnings, show_sweep_failures
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
@@ -193,7 +193,7 @@ def draw_live(rows, kind):
     fig = plotting.fig_k_sensitivity(part) if kind == "k" else plotting.fig_degradation(part, "f1_micro")
     with live.container():
         st.caption(f"Results so far ({len(part)} units classified); the curves grow as the sweep runs.")
-        st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_deg_live_{drawn[1]}")
+        chart(fig, f"fig_deg_live_{drawn[1]}")
 
 
 for kind, cfg in zip(("main", "k"), cfgs):
@@ -248,10 +248,10 @@ seed_words = f"seed{'s' if len(cfg.seeds) > 1 else ''} {', '.join(map(str, cfg.s
 st.caption(f"{plain(ds.name)}, {MECHANISM_LABELS.get(cfg.mechanism, cfg.mechanism)}, classifier: "
            f"{CLASSIFIERS.get(cfg.classifier, cfg.classifier)}, {seed_words}, {SPLIT_CHOICES[cfg.apply_to]}.")
 figs = plotting.sweep_figures(df, kdf)
-st.plotly_chart(figs["f1_micro"], width="stretch", config=chart_config(), key="fig_deg_micro")
-st.plotly_chart(figs["f1_macro"], width="stretch", config=chart_config(), key="fig_deg_macro")
+chart(figs["f1_micro"], "fig_deg_micro")
+chart(figs["f1_macro"], "fig_deg_macro")
 if "imputation_mse" in figs:
-    st.plotly_chart(figs["imputation_mse"], width="stretch", config=chart_config(), key="fig_deg_mse")
+    chart(figs["imputation_mse"], "fig_deg_mse")
 
 # Plain-words verdict at the highest rate.
 verdict = sweep_verdict(df, "f1_micro")
@@ -270,7 +270,7 @@ if len(verdict.scores) > 1 and ours and verdict.best is not None:
         st.warning(msg + " UL4M4 does not win here.")
 
 if "k_sensitivity" in figs:
-    st.plotly_chart(figs["k_sensitivity"], width="stretch", config=chart_config(), key="fig_deg_k")
+    chart(figs["k_sensitivity"], "fig_deg_k")
 
 # What the methods warned about while this sweep computed its units (units reused from an earlier sweep
 # were reported then): one box per message, naming every method that gave it.
@@ -308,7 +308,7 @@ with st.expander("Why 'F1-micro' in the published scripts looks so good (multila
     st.dataframe(demo.round(3), hide_index=True, width="stretch")
     st.caption("Computed live on 1,000 random label vectors with 27 labels and about 2.4 positives each.")
     if "flattened_f1_micro" in figs:
-        st.plotly_chart(figs["flattened_f1_micro"], width="stretch", config=chart_config(), key="fig_deg_flat")
+        chart(figs["flattened_f1_micro"], "fig_deg_flat")
 
 st.subheader("Downloads")
 # Payloads are built only when a button is clicked (callables), not on every rerun of the page.

@@ -9,7 +9,7 @@ import streamlit as st
 
 from appui import bigdata, scenario, state, story
 from appui.reporting import report_button
-from appui.widgets import Progress, chart_config, guard
+from appui.widgets import Progress, chart, guard
 from ul4m4.timing import format_seconds
 
 state.ensure_defaults()
@@ -79,7 +79,7 @@ if fig is not None:
         # Tall enough for the whole legend at that size (the map's 13 entries were cut, behind a scrollbar).
         entries = sum(t.showlegend is not False for t in fig.data)
         fig.update_layout(height=max(fig.layout.height or 450, 200 + 36 * entries))
-    st.plotly_chart(fig, width="stretch", config=chart_config(), key=f"fig_story_{step}")
+    chart(fig, f"fig_story_{step}")
 elif step == len(story.STEPS) - 1:
     st.info("The downstream curves have not been computed for this scenario yet.")
     if st.button(f"Compute them now ({story.sweep_description()})", type="primary", key="present_sweep"):
