@@ -307,3 +307,14 @@ def test_wrap_title_breaks_long_titles_into_lines_that_fit_and_keeps_every_word(
     short = plotting.wrap_title(go.Figure(layout=dict(title="Cluster sizes")), 32)
     assert short.layout.title.text == "Cluster sizes"
     assert plotting.wrap_title(go.Figure(), 32).layout.title.text is None
+
+
+def test_pattern_chart_names_every_modality_and_every_pattern():
+    names = [f"modality_{i}" for i in range(6)]
+    counts = {f"{i:06b}": 30 - i for i in range(1, 26)}
+    fig = plotting.fig_patterns(counts, names)
+    assert list(fig.layout.yaxis2.tickvals) == names  # not every other one, as plotly's own ticks did
+    assert list(fig.layout.xaxis2.tickvals) == sorted(counts, key=lambda p: -counts[p])[:20]
+    assert fig.layout.height >= 260 + 22 * 6
+    many = plotting.fig_patterns({"1" * 40: 3, "0" + "1" * 39: 2}, [f"m{i}" for i in range(40)])
+    assert many.layout.yaxis2.tickvals is None  # beyond 24 modalities plotly thins the names
