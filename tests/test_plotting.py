@@ -276,7 +276,24 @@ def test_hovering_a_rate_lists_every_method_so_a_tie_shows_both():
     sweep = pd.DataFrame([{**row, "method": "softimpute"}, {**row, "method": "ul4m4_soft"}])
     for fig in (plotting.fig_degradation(sweep), plotting.fig_error_vs_rate(sweep)):
         assert fig.layout.hovermode == "x unified"
-        assert {t.name for t in fig.data if t.showlegend is not False} == {"SoftImpute", "UL4M4 soft, auto"}
+    assert {t.name for t in plotting.fig_error_vs_rate(sweep).data} == {"SoftImpute", "UL4M4 soft, auto"}
+
+
+def test_a_method_scoring_exactly_as_another_is_named_beside_it_and_dotted():
+    """Equal scores at every rate (the same predictions) draw one line over the other: the later one's legend
+    says whose scores it repeats and its line is dotted; a method that differs at one rate is left alone."""
+    row = {"seed": 0, "k": np.nan, "classifier": "linear", "realized_incomplete_rate": 0.7, "f1_macro": 0.95,
+           "accuracy": 0.955, "flattened_f1_micro": np.nan, "imputation_mse": 0.5, "seconds": 1.0}
+    rows = []
+    for rate, x, f1 in ((0.2, 0.19, 0.97), (0.6, 0.58, 0.9)):
+        for method in ("softimpute", "ul4m4_soft", "mean"):
+            rows.append({**row, "method": method, "rate": rate, "realized_slot_rate": x,
+                         "f1_micro": f1 - (0.01 if method == "mean" and rate == 0.6 else 0)})
+    fig = plotting.fig_degradation(pd.DataFrame(rows))
+    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
+    assert set(lines) == {"SoftImpute", "UL4M4 soft, auto (same scores as SoftImpute)", "Mean"}
+    assert lines["UL4M4 soft, auto (same scores as SoftImpute)"].line.dash == "dot"
+    assert lines["SoftImpute"].line.dash is None and lines["Mean"].line.dash is None
 
 
 def test_map_legend_swatches_do_not_borrow_a_points_shape(bits):

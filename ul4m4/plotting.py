@@ -527,6 +527,7 @@ def fig_degradation(df, metric="f1_micro"):
     summ = summarise(df, metric)
     fig = go.Figure()
     x_max = float(summ.loc[summ["method"] != "complete", "x"].max()) if (summ["method"] != "complete").any() else 1.0
+    drawn = {}  # (x, mean) of each curve drawn -> its method's label
     for method, sub in summ.groupby("method", sort=False):
         if method == "complete":
             m, s = float(sub["mean"].mean()), float(sub["std"].fillna(0).mean())
@@ -536,8 +537,15 @@ def fig_degradation(df, metric="f1_micro"):
         if sub["k"].notna().any() and sub["k"].nunique() > 1:
             sub = sub[sub["k"] == sub["k"].min()]
         sub = sub.sort_values("x")
-        _line_with_band(fig, sub["x"].to_numpy(), sub["mean"].to_numpy(), sub["std"].to_numpy(),
-                        method_label(method), method_color(method), symbol=method_symbol(method))
+        x, mean = sub["x"].to_numpy(), sub["mean"].to_numpy()
+        # A method scoring exactly what one drawn before it scores (the same predictions) would hide under that
+        # line: its legend entry says so and its line is dotted, so that both are seen.
+        twin = next((name for (tx, tm), name in drawn.items()
+                     if len(tx) == len(x) and np.array_equal(tx, x) and np.array_equal(tm, mean)), None)
+        name = method_label(method) + (f" (same scores as {twin})" if twin else "")
+        _line_with_band(fig, x, mean, sub["std"].to_numpy(), name, method_color(method),
+                        dash="dot" if twin else None, symbol=method_symbol(method))
+        drawn.setdefault((tuple(x), tuple(mean)), method_label(method))
     label = METRIC_LABELS.get(metric, metric)
     fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
                       xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
