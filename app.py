@@ -13,9 +13,10 @@ import streamlit as st  # noqa: E402
 
 from appui import scenario, state  # noqa: E402
 from appui.reporting import report_button  # noqa: E402
-from appui.widgets import guard, sidebar  # noqa: E402
+from appui.widgets import CHART_PAIR_CSS, guard, sidebar  # noqa: E402
 
 st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
+st.html(CHART_PAIR_CSS)  # style only: nothing shows
 state.ensure_defaults()
 with guard("reading the scenario from the address"):
     scenario.restore()

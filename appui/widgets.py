@@ -157,6 +157,23 @@ def chart(fig, key, where=None, span="full", **kwargs):
     return (where or st).plotly_chart(fig, width="stretch", config=chart_config(), key=key, **kwargs)
 
 
+# Two charts side by side take a row each when the page is too narrow for both (a chart under about 400 px
+# cut its title and crammed its axis labels); Streamlit's own columns only stack below a 640 px window.
+CHART_PAIR_CSS = """
+<style>
+[class*="st-key-chart_pair_"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+[class*="st-key-chart_pair_"] [data-testid="stColumn"] { flex: 1 1 400px; min-width: 400px; }
+</style>
+"""
+
+
+def chart_pair(name):
+    """Two columns for two charts (``chart(..., where=c, span="half")``) that wrap onto two rows on a narrow
+    page; ``name`` makes the pair's key."""
+    with st.container(key=f"chart_pair_{name}"):
+        return st.columns(2)
+
+
 def status_legend():
     """The one visual code for modality blocks, as HTML swatches (used once, in the sidebar)."""
     sw = {status: f"<span style='color:{c};font-size:1.2em'>{'&#10005;' if status == 'imputed' else '&#9679;'}</span>"

@@ -31,6 +31,16 @@ def test_main_flow_in_chromium(tmp_path):
         simulate.click()
         wait_idle(page)
         assert page.get_by_text("Missing modality slots").first.is_visible()
+        # The mask and the pattern chart sit side by side on a wide page and one under the other on a narrow
+        # one (900 px, sidebar open), where side by side each had about 200 px and cut its title.
+        mask, patterns = page.locator(".st-key-fig_mask"), page.locator(".st-key-fig_patterns")
+        a, b = mask.bounding_box(), patterns.bounding_box()
+        assert b["x"] > a["x"] + a["width"] - 1 and abs(a["y"] - b["y"]) < 50, (a, b)
+        page.set_viewport_size({"width": 900, "height": 2400})
+        page.wait_for_timeout(1000)
+        a, b = mask.bounding_box(), patterns.bounding_box()
+        assert b["y"] >= a["y"] + a["height"] - 1 and a["width"] >= 380, (a, b)
+        page.set_viewport_size({"width": 1400, "height": 2400})
 
         page.get_by_role("link", name="Cluster & impute").first.click()
         wait_idle(page)

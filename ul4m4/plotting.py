@@ -675,15 +675,13 @@ def wrap_title(fig, width=60):
     if not text:
         return fig
     lines = [piece for line in text.split("<br>") for piece in _wrap_line(line, width)]
-    if len(lines) == len(text.split("<br>")):
+    if len(lines) == 1:
         return fig
-    # The title hangs from the top of the figure and the plot moves down to leave its lines room (plotly's
-    # title automargin put the first lines above the figure, out of sight).
-    n_sup = sum(line.startswith("<sup>") for line in lines)
-    room = 24 + 22 * (len(lines) - n_sup) + 15 * n_sup
-    top = fig.layout.margin.t if fig.layout.margin.t is not None else 60
-    fig.update_layout(title=dict(text="<br>".join(lines), yref="container", y=1, yanchor="top", pad=dict(t=10)),
-                      margin_t=max(top, room))
+    # Several lines stand on the plot's top edge and push the top margin up as far as they need, at any font
+    # size (plotly anchors a title of several lines by its first line: hung from the top of the figure, or
+    # centred in the margin, the first lines went out of sight).
+    fig.update_layout(title=dict(text="<br>".join(lines), yref="paper", y=1, yanchor="bottom", pad=dict(b=12),
+                                 automargin=True))
     return fig
 
 
