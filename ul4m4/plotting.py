@@ -680,7 +680,7 @@ def wrap_title(fig, width=60):
     # Several lines stand on the plot's top edge and push the top margin up as far as they need, at any font
     # size (plotly anchors a title of several lines by its first line: hung from the top of the figure, or
     # centred in the margin, the first lines went out of sight).
-    fig.update_layout(title=dict(text="<br>".join(lines), yref="paper", y=1, yanchor="bottom", pad=dict(b=12),
+    fig.update_layout(title=dict(text="<br>".join(lines), yref="paper", y=1, yanchor="bottom", pad=dict(b=24),
                                  automargin=True))
     return fig
 
