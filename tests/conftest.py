@@ -36,6 +36,14 @@ def shown(text):
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("\u2060", "")
 
 
+def unwrapped(title):
+    """A chart title with the line breaks ``plotting.wrap_title`` added for narrow windows taken out (a
+    subtitle keeps its own line)."""
+    import re
+
+    return re.sub(r"<br>(?!<sup>)", " ", title.replace("</sup><br><sup>", " "))
+
+
 @pytest.fixture(autouse=True)
 def _machine_speed_kept_apart(monkeypatch, tmp_path_factory):
     """Tests neither read nor write the speed the app keeps in the user's cache between processes

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import state
-from conftest import shown
+from conftest import shown, unwrapped
 from ul4m4.experiment import MissingConfig
 
 PAGES = ["views/1_Data.py", "views/2_Missingness.py", "views/3_Cluster_and_impute.py", "views/4_Degradation.py"]
@@ -31,10 +31,8 @@ def run_key(at):
 
 
 def chart_titles(at):
-    """Each chart's title with the line breaks ``plotting.wrap_title`` added for narrow windows taken out
-    (a subtitle keeps its own line)."""
-    texts = [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
-    return [re.sub(r"<br>(?!<sup>)", " ", t.replace("</sup><br><sup>", " ")) for t in texts]
+    """Each chart's title, without the line breaks added for narrow windows."""
+    return [unwrapped(json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "")) for el in at.get("plotly_chart")]
 
 
 def no_problem(at):

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from appui import bigdata, state
-from conftest import shown
+from conftest import shown, unwrapped
 
 ROOT = Path(__file__).resolve().parents[1]
 N_LARGE = 30_000
@@ -103,7 +103,7 @@ def test_a_30000_sample_upload_waits_for_run_then_maps_a_subsample():
     assert run_key(at) in at.session_state[state.MEMO]
     spec = map_spec(at)
     assert spec is not None
-    assert f"{bigdata.MAP_MAX_POINTS:,} of {N_LARGE:,} samples shown" in spec["layout"]["title"]["text"]
+    assert f"{bigdata.MAP_MAX_POINTS:,} of {N_LARGE:,} samples shown" in unwrapped(spec["layout"]["title"]["text"])
     ids = np.concatenate([decode(tr["customdata"]) for tr in spec["data"] if tr.get("customdata") is not None])
     assert ids.size == bigdata.MAP_MAX_POINTS and np.unique(ids).size == ids.size
     assert set(ids.astype(int)) == set(bigdata.map_ids(N_LARGE, at.session_state[state.RUN_CFG].seed))
@@ -119,7 +119,7 @@ def test_small_data_runs_on_opening_and_maps_every_sample():
     no_problem(at)
     assert run_key(at) in at.session_state[state.MEMO]
     spec = map_spec(at)
-    assert "samples shown" not in spec["layout"]["title"]["text"]
+    assert "samples shown" not in unwrapped(spec["layout"]["title"]["text"])
     assert "The map shows" not in texts(at)
     assert "Estimated before running:" in texts(at)
 
