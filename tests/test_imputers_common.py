@@ -80,25 +80,29 @@ def test_float32_input(make):
     assert all(o.dtype == np.float32 and np.isfinite(o).all() for o in out)
 
 
-def test_knn_matches_sklearn_knnimputer():
+def assert_knn_matches_sklearn(Xs, mask, n_neighbors):
+    """Our kNN fills, with both weightings, equal scikit-learn's KNNImputer on the standardised concatenation."""
     from sklearn.impute import KNNImputer
 
-    rng = np.random.default_rng(0)
-    Xs, mask = random_incomplete(rng, 80, [3, 4, 2], p_obs=0.55)
     for weights in ("uniform", "distance"):
-        imp = KNNModalityImputer(n_neighbors=4, weights=weights).fit(with_nan(Xs, mask), mask)
+        imp = KNNModalityImputer(n_neighbors=n_neighbors, weights=weights).fit(with_nan(Xs, mask), mask)
         out = imp.transform(with_nan(Xs, mask), mask)
         Z = imp._standardised_concat(Xs, mask)
-        ref = imp._split_back(KNNImputer(n_neighbors=4, weights=weights, keep_empty_features=True).fit_transform(Z))
-        for m in range(3):
+        ref = KNNImputer(n_neighbors=n_neighbors, weights=weights, keep_empty_features=True).fit_transform(Z)
+        ref = imp._split_back(ref)
+        for m in range(len(Xs)):
+            assert np.isfinite(out[m]).all()
             assert np.allclose(out[m][~mask[:, m]], ref[m][~mask[:, m]], atol=1e-10)
+
+
+def test_knn_matches_sklearn_knnimputer():
+    rng = np.random.default_rng(0)
+    assert_knn_matches_sklearn(*random_incomplete(rng, 80, [3, 4, 2], p_obs=0.55), n_neighbors=4)
 
 
 def test_knn_ties_and_donors_sharing_nothing_match_sklearn_knnimputer():
     """Duplicated training rows (exact ties between donors with the same values) and receivers whose donors
     mostly share no modality with them (fewer usable donors than k) give scikit-learn's values."""
-    from sklearn.impute import KNNImputer
-
     rng = np.random.default_rng(1)
     Xs, mask = random_incomplete(rng, 60, [3, 4, 2], p_obs=0.55)
     Xs, mask = [np.vstack([X, X]) for X in Xs], np.vstack([mask, mask])
@@ -108,14 +112,7 @@ def test_knn_ties_and_donors_sharing_nothing_match_sklearn_knnimputer():
     mask[:3, :2] = True
     mask[3:, 1] = True
     mask[-2:] = [True, False, False]
-    for weights in ("uniform", "distance"):
-        imp = KNNModalityImputer(n_neighbors=5, weights=weights).fit(with_nan(Xs, mask), mask)
-        out = imp.transform(with_nan(Xs, mask), mask)
-        Z = imp._standardised_concat(Xs, mask)
-        ref = imp._split_back(KNNImputer(n_neighbors=5, weights=weights, keep_empty_features=True).fit_transform(Z))
-        for m in range(3):
-            assert np.isfinite(out[m]).all()
-            assert np.allclose(out[m][~mask[:, m]], ref[m][~mask[:, m]], atol=1e-10)
+    assert_knn_matches_sklearn(Xs, mask, n_neighbors=5)
 
 
 def test_mean_and_zero_values():
