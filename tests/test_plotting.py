@@ -336,3 +336,16 @@ def test_pattern_chart_names_every_modality_and_every_pattern():
     assert fig.layout.height >= 260 + 22 * 6
     many = plotting.fig_patterns({"1" * 40: 3, "0" + "1" * 39: 2}, [f"m{i}" for i in range(40)])
     assert many.layout.yaxis2.tickvals is None  # beyond 24 modalities plotly thins the names
+
+
+def test_k_sensitivity_stacks_its_panels_and_hovering_a_k_lists_every_method(bits):
+    """The score and the error against k sit one above the other (side by side each had under 200 px on a
+    narrow page), and every baseline has a value at every k, so hovering a k lists all of them (a tie hides
+    one dashed line under another)."""
+    ksweep = bits[4]
+    fig = plotting.fig_k_sensitivity(ksweep)
+    assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain and fig.layout.yaxis.domain != fig.layout.yaxis2.domain
+    assert fig.layout.hovermode == "x unified"
+    ks = sorted(ksweep.loc[ksweep["method"] == "ul4m4", "k"].unique())
+    baselines = [t for t in fig.data if t.line.dash == "dash"]
+    assert baselines and all(list(t.x) == ks for t in baselines)

@@ -585,33 +585,40 @@ def fig_error_vs_rate(df):
 
 def fig_k_sensitivity(df, metric="f1_micro"):
     """UL4M4's score and imputation error against k at a fixed rate; baselines as dashed references."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{METRIC_LABELS.get(metric, metric)} (test split) vs k",
-                                                        "Imputation MSE vs k"))
-    for col, met in ((1, metric), (2, "imputation_mse")):
+    # One panel above the other, sharing k: side by side, each had under 200 px on a narrow page and their
+    # titles ran into each other.
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+                        subplot_titles=(f"{METRIC_LABELS.get(metric, metric)} (test split) vs k", "Imputation MSE vs k"))
+    for row, met in ((1, metric), (2, "imputation_mse")):
         summ = summarise(df[df[met].notna()], met)
         u = summ[summ["method"] == "ul4m4"].sort_values("k")
         if len(u):
             _line_with_band(fig, u["k"].to_numpy(dtype=float), u["mean"].to_numpy(), u["std"].to_numpy(),
-                            method_label("ul4m4"), method_color("ul4m4"), row=1, col=col, showlegend=col == 1,
+                            method_label("ul4m4"), method_color("ul4m4"), row=row, col=1, showlegend=row == 1,
                             symbol=method_symbol("ul4m4"))
         ks = u["k"].to_numpy(dtype=float) if len(u) else np.array([1.0, 2.0])
         for method, sub in summ[summ["method"] != "ul4m4"].groupby("method", sort=False):
             m = float(sub["mean"].mean())
-            fig.add_trace(go.Scatter(x=[ks.min(), ks.max()], y=[m, m], mode="lines+markers", name=method_label(method),
+            # A point at every k, so that hovering a k lists every method's value.
+            fig.add_trace(go.Scatter(x=ks, y=np.full(len(ks), m), mode="lines+markers", name=method_label(method),
                                      marker=dict(size=8, symbol=method_symbol(method)),
-                                     legendgroup=method, showlegend=col == 1,
-                                     line=dict(color=method_color(method), dash="dash")), row=1, col=col)
-        if col == 1:
+                                     legendgroup=method, showlegend=row == 1,
+                                     line=dict(color=method_color(method), dash="dash")), row=row, col=1)
+        if row == 1:
             fig.data[-1].showlegend = True
     rate = df["rate"].iloc[0] if len(df) else float("nan")
     summ = summarise(df, metric)
     fig.update_layout(title=f"Sensitivity to the number of clusters k at rate {rate} ({_band_note(summ)}; "
-                            "dashed: baselines)", **LAYOUT)
+                            "dashed: baselines)", height=650, **LAYOUT)
     ks_all = sorted(df.loc[df["method"] == "ul4m4", "k"].dropna().unique())
-    fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks_all,
-                     ticktext=[str(int(k)) for k in ks_all])
+    fig.update_xaxes(type="log", tickvals=ks_all, ticktext=[str(int(k)) for k in ks_all], showticklabels=True)
+    fig.update_xaxes(title_text="Number of clusters k (log scale)", row=2, col=1)
     fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
-    fig.update_yaxes(title_text="MSE (standardised units²)", row=1, col=2)
+    fig.update_yaxes(title_text="MSE (standardised units²)", row=2, col=1)
+    # Hovering a k lists every method's value there: a baseline scoring exactly what another scores is drawn
+    # under it, and the list shows both.
+    _unified_hover(fig)
+    fig.update_xaxes(hoverformat=".0f")  # k, a whole number
     return fig
 
 
