@@ -289,6 +289,7 @@ def test_cluster_page_new_settings():
     assert {t["name"] for t in spec["data"]} == {"UL4M4 (paper)", "Mean"}
 
 
+@pytest.mark.slow
 def test_cluster_page_with_ul4m4_low_rank():
     """UL4M4 + low rank next to the paper's method and SoftImpute: its chosen centre weight is said, and the
     verdict counts it as UL4M4's only when it kept the centres."""
@@ -479,6 +480,7 @@ def test_degradation_bad_rates_show_error():
     assert any("rate 1.0 should be below 1 (a fraction in [0, 1))" in shown(e.value) for e in at.error)
 
 
+@pytest.mark.slow
 def test_failed_run_keeps_previous_results(monkeypatch):
     at = start()
     at.switch_page("views/3_Cluster_and_impute.py").run()
@@ -607,6 +609,7 @@ def test_the_sweep_report_holds_the_k_sensitivity_and_commands_that_run_both_aga
                     cfg.rates, cfg.seeds, cfg.methods, cfg.k, cfg.ks, cfg.classifier, cfg.apply_to, cfg.test_size)
 
 
+@pytest.mark.slow
 def test_a_method_that_fails_in_a_sweep_leaves_gaps_and_the_others_curves(monkeypatch):
     """A method that cannot run at some rates does not stop the Degradation sweep: the page names the method,
     where and why, draws the others' curves (and its own where it ran), compares the methods on the seeds
@@ -658,6 +661,7 @@ def test_a_method_that_fails_in_a_sweep_leaves_gaps_and_the_others_curves(monkey
     assert table[0].methods == ("mean", "knn")
 
 
+@pytest.mark.slow
 def test_a_method_that_fails_is_named_and_the_others_are_shown(monkeypatch):
     """One baseline failing on the data does not take the run with it: the page names it and why, shows the
     other methods' results, and the report and the story say it was left out. A bug gets no traceback on

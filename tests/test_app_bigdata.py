@@ -138,6 +138,7 @@ def test_a_long_run_is_not_started_by_opening_a_page(monkeypatch):
     assert run_key(at) in at.session_state[state.MEMO]
 
 
+@pytest.mark.slow
 def test_no_scheduler_no_dask_choice(monkeypatch):
     monkeypatch.delenv(bigdata.SCHEDULER_ENV, raising=False)
     at = start()
@@ -181,6 +182,7 @@ def state_mask(at):
     return ss[state.MEMO][("mask", ss[state.DATASET_KEY], ss[state.MISSING_CFG])]
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_said_in_one_line(monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setenv(bigdata.SCHEDULER_ENV, "tcp://127.0.0.1:9")

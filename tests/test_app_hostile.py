@@ -66,7 +66,8 @@ def check_every_page(name, fname, data):
     return "drawn"
 
 
-FAST = {"tiny-two-samples", "64-modalities", "text-labels-markup", "byte-labels", "5000-modalities", "value-1e155"}
+# The default run keeps a sample of the classes (64 modalities, about 13 s, runs with the slow tests).
+FAST = {"tiny-two-samples", "text-labels-markup", "byte-labels", "5000-modalities", "value-1e155"}
 
 
 @pytest.mark.parametrize("name, fname, data", [c for c in ODD_FILES if c[0] in FAST], ids=lambda v: v
@@ -135,6 +136,7 @@ def test_a_sweep_is_checked_against_the_session_budget(budget_mb):
     assert state.SWEEP_CFG not in at.session_state
 
 
+@pytest.mark.slow
 def test_results_are_kept_per_session_and_bounded_in_bytes(budget_mb):
     from test_app import run_key
     from ul4m4.memory import deep_nbytes

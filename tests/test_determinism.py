@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -35,6 +37,7 @@ def run_once():
     return res.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_bit_identical_across_two_processes():
     a, b = run_once(), run_once()
     assert len(a) == 64 and a == b

@@ -76,6 +76,7 @@ def test_unobserved_blocks_are_never_read():
         assert np.array_equal(x[~np.isnan(x).any(axis=1)], y[~np.isnan(x).any(axis=1)])
 
 
+@pytest.mark.slow
 def test_digits_quadrants_no_worse_than_softimpute():
     """Real data the project does not ship (measured 0.615 against SoftImpute's 0.649 at seed 0)."""
     ds = digits_quadrants()
