@@ -9,13 +9,25 @@ import os
 # 2.6 s instead of 5.5 s (benchmarks/RESULTS.md). A value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import sys  # noqa: E402
+
 import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
+# The first visit after the server starts imports PyTorch, scikit-learn, pandas and plotly (3-5 s on 2 cores)
+# before anything can be drawn: say so, instead of a blank page. Later runs find them imported.
+starting = None
+if "appui" not in sys.modules:
+    starting = st.empty()
+    starting.info("Starting UL4M4 Explorer: loading PyTorch and scikit-learn. The first visit after the server "
+                  "starts takes a few seconds; later ones do not.", icon=":material/hourglass_top:")
 
 from appui import scenario, state  # noqa: E402
 from appui.reporting import report_button  # noqa: E402
 from appui.widgets import CHART_PAIR_CSS, guard, sidebar  # noqa: E402
 
-st.set_page_config(page_title="UL4M4 Explorer", page_icon=":material/hub:", layout="wide")
+if starting is not None:
+    starting.empty()
 st.html(CHART_PAIR_CSS)  # style only: nothing shows
 state.ensure_defaults()
 with guard("reading the scenario from the address"):

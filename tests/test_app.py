@@ -796,6 +796,29 @@ def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     assert any(t.startswith("F1-micro on the test split") for t in chart_titles(at))
 
 
+def test_the_first_visit_says_it_is_starting_before_the_heavy_imports():
+    """A fresh server's first run imports torch and scikit-learn (3-5 s) before it can draw anything: a notice
+    is drawn before those imports (here the app's own modules fail to import, so the run stops there and the
+    notice is what it had drawn), and removed once they are in (the test above)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "class Refuse:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'appui' or name == 'torch':\n"
+            "            raise ImportError('not in this test: ' + name)\n"
+            "sys.meta_path.insert(0, Refuse())\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
+            "assert at.exception, 'the app ran without its modules'\n"
+            "print([i.value for i in at.info])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    notices = out.stdout.strip().splitlines()[-1]
+    assert "Starting UL4M4 Explorer: loading PyTorch and scikit-learn" in notices, notices
+
+
 @pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
 def test_the_server_sets_openmp_threads_to_sleep_before_torch_loads(given, expected):
     """app.py sets OMP_WAIT_POLICY before anything imports torch (OpenMP reads it once, when torch loads),
@@ -807,8 +830,9 @@ def test_the_server_sets_openmp_threads_to_sleep_before_torch_loads(given, expec
     code = ("import os, sys\n"
             "from streamlit.testing.v1 import AppTest\n"
             "assert 'torch' not in sys.modules\n"
-            "AppTest.from_file('app.py', default_timeout=240).run()\n"
+            "at = AppTest.from_file('app.py', default_timeout=240).run()\n"
             "assert 'torch' in sys.modules\n"
+            "assert not [i for i in at.info if 'Starting UL4M4' in i.value], 'the start-up notice stayed'\n"
             "print(os.environ.get('OMP_WAIT_POLICY'))\n")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if given:
