@@ -78,9 +78,9 @@ def test_select_share_present_report(tmp_path):
         page.mouse.move(x0 + box["width"] * 0.4, y0 + box["height"] * 0.4, steps=10)
         page.mouse.up()
         wait_idle(page, timeout=LONG)
-        head = page.get_by_text(re.compile(r"\d+ sample\(s\) selected")).first
+        head = page.get_by_text(re.compile(r"[\d,]+ samples? selected")).first
         head.wait_for(timeout=LONG)
-        n_selected = int(re.match(r"\*?\*?(\d+)", head.inner_text()).group(1))
+        n_selected = int(re.match(r"\*?\*?([\d,]+)", head.inner_text()).group(1).replace(",", ""))
         assert n_selected > 0
         table = page.locator(".st-key-selection [data-testid='stDataFrame']")
         table.wait_for(timeout=LONG)

@@ -184,7 +184,8 @@ def test_confidence_ranks_the_error_on_mfeat():
     ds = ul4m4.load_dataset("mfeat")
     mask, _ = ul4m4.simulate_missing(ds.n_samples, ds.n_modalities, "mcar", rate=0.6, random_state=0)
     Xin = with_nan(ds.Xs, mask)
-    with pytest.warns(UL4M4Warning, match="std below 0.05"):  # mfeat's near-constant 'zernike' features
+    # mfeat's near-constant 'zernike' features
+    with pytest.warns(UL4M4Warning, match=r"^9 features in 1 modality have a std below 0.05 .*\(modality 4: 9 features\)"):
         imp = UL4M4Imputer(32, completion="soft", random_state=0, tol=1e-3).fit(Xin, mask)
     out, prov = imp.transform(Xin, mask, return_provenance=True)
     err = np.full(mask.shape, np.nan)
@@ -222,7 +223,7 @@ def test_scale_floor_and_low_scale_warning():
     mask = np.ones((80, 2), dtype=bool)
     mask[:20, 1] = False
     Xin = with_nan(Xs, mask)
-    with pytest.warns(UL4M4Warning, match="std below"):
+    with pytest.warns(UL4M4Warning, match=r"^1 feature in 1 modality has a std below .* \(modality 0: 1 feature\)"):
         plain = UL4M4Imputer(3, random_state=0).fit(Xin, mask)
     assert list(plain.low_scale_features_[0]) == [0] and plain.low_scale_features_[1].size == 0
     floored = UL4M4Imputer(3, scale_floor=0.1, random_state=0).fit(Xin, mask)
@@ -240,7 +241,7 @@ def test_outlier_centre_is_reported_and_warned():
     mask = np.ones((n, 2), dtype=bool)
     mask[100:, 1] = False
     Xin = with_nan(Xs, mask)
-    with pytest.warns(UL4M4Warning, match="tiny clusters far from the data"):
+    with pytest.warns(UL4M4Warning, match=r"^1 centre summarises a tiny cluster far from the data \(centre \d+: 1 member,"):
         imp = UL4M4Imputer(8, random_state=0, init="k-means++").fit(Xin, mask)
     j = imp.labels_[0]
     assert j in imp.suspect_centres_

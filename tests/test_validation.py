@@ -216,3 +216,15 @@ def test_observed_row_checks_agree_with_the_exact_summaries(dtype, global_random
             check_Xs([a, other], mask)
     clean = np.where(bad[:, None], 0.0, a)
     check_Xs([clean, other], mask)
+
+
+def test_counted_words_take_the_number():
+    from ul4m4.validation import counted
+
+    assert counted(1, "feature") == "1 feature"
+    assert counted(0, "feature") == "0 features"
+    assert counted(9, "feature") == "9 features"
+    assert counted(1, "modality", "modalities") == "1 modality"
+    assert counted(2, "modality", "modalities") == "2 modalities"
+    assert counted(12345, "sample") == "12,345 samples"
+    assert counted(np.int64(1), "block") == "1 block"

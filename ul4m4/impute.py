@@ -29,7 +29,7 @@ from .cluster import PartialModalityKMeans
 from .distance import block_norms, center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
 from .scaling import modality_stats
-from .validation import check_n_clusters, check_random_state, check_Xs, is_dask_input, warn
+from .validation import check_n_clusters, check_random_state, check_Xs, counted, is_dask_input, warn
 
 __all__ = [
     "UL4M4Imputer",
@@ -468,9 +468,11 @@ class UL4M4Imputer(PartialModalityKMeans):
         low = [(m, idx) for m, idx in enumerate(self.low_scale_features_) if idx.size]
         if low and self.scale_floor is None:
             m, idx = low[0]
+            n_low = sum(i.size for _, i in low)
             warn(
-                f"{sum(i.size for _, i in low)} feature(s) in {len(low)} modality(ies) have a std below "
-                f"{LOW_SCALE_RATIO:g} x their modality's median (modality {m}: {idx.size} feature(s)); in "
+                f"{counted(n_low, 'feature')} in {counted(len(low), 'modality', 'modalities')} "
+                f"{'has' if n_low == 1 else 'have'} a std below "
+                f"{LOW_SCALE_RATIO:g} x their modality's median (modality {m}: {counted(idx.size, 'feature')}); in "
                 "standardised units their noise is magnified and can dominate the distance. "
                 "scale_floor=0.1 floors those stds."
             )
@@ -479,8 +481,9 @@ class UL4M4Imputer(PartialModalityKMeans):
         if risky and self.completion == "greedy":
             j = risky[0]
             warn(
-                f"{len(risky)} centre(s) summarise tiny clusters far from the data (centre {j}: "
-                f"{int(self.centre_sizes_[j].max())} member(s), an entry {self.centre_max_abs_z_[j]:.1f} "
+                f"{counted(len(risky), 'centre')} {'summarises a tiny cluster' if len(risky) == 1 else 'summarise tiny clusters'} "
+                f"far from the data (centre {j}: "
+                f"{counted(self.centre_sizes_[j].max(), 'member')}, an entry {self.centre_max_abs_z_[j]:.1f} "
                 "standard deviations from the mean); greedy completion may copy them into many samples. "
                 "Set min_cluster_size (e.g. 3) or use completion='soft'."
             )
@@ -741,7 +744,8 @@ class UL4M4Imputer(PartialModalityKMeans):
             if need.size and not Hn[:, m].any():
                 what = "holds" if self.min_cluster_size is None else f"with >= {self.min_cluster_size} members holds"
                 warn(
-                    f"No cluster centre {what} modality {m}; {need.size} sample(s) missing it were filled "
+                    f"No cluster centre {what} modality {m}; {counted(need.size, 'sample')} missing it "
+                    f"{'was' if need.size == 1 else 'were'} filled "
                     "with its training mean instead."
                 )
                 out[m][need] = self.mean_[m]
@@ -813,8 +817,8 @@ class UL4M4Imputer(PartialModalityKMeans):
                 conf[target, m] = (1.0 / (1.0 + exp_mse)).cpu().numpy()
         if n_mean:
             warn(
-                f"{n_mean} missing block(s) share no modality with any centre that could fill them; they "
-                "were filled with the training mean."
+                f"{counted(n_mean, 'missing block')} {'shares' if n_mean == 1 else 'share'} no modality with any "
+                f"centre that could fill {'it; it was' if n_mean == 1 else 'them; they were'} filled with the training mean."
             )
         return out, prov
 

@@ -467,6 +467,13 @@ def parse_list(text, cast=float, what=None):
     return vals
 
 
+def counted(n, word, plural=None):
+    """``n`` and the word in the number it takes: counted(1, "feature") -> "1 feature", counted(9, "feature")
+    -> "9 features", counted(2, "modality", "modalities") -> "2 modalities" (thousands separated)."""
+    n = int(n)
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def warn(message):
     """Issue a ``UL4M4Warning`` pointing at the caller's caller."""
     warnings.warn(message, UL4M4Warning, stacklevel=3)

@@ -15,6 +15,7 @@ from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
                                ul4m4_family)
 from ul4m4.memory import available_bytes
+from ul4m4.validation import counted
 from ul4m4.timing import estimate_map_seconds, format_seconds
 from ul4m4.export import make_manifest, manifest_json, mask_csv_bytes, to_npz_bytes, to_parquet_bytes
 from ul4m4.imputation_metrics import block_errors
@@ -119,9 +120,11 @@ for name, mdl in run.models.items():
     prov_m = run.provenances[name]
     if mdl.suspect_centres_.size:
         hit = int(np.isin(prov_m.source, mdl.suspect_centres_).sum())
-        st.warning(f"{plotting.method_label(name)}: {mdl.suspect_centres_.size} centre(s) summarise tiny clusters far "
-                   f"from the data (centres {', '.join(map(str, mdl.suspect_centres_[:8]))}); they filled {hit} "
-                   "block(s). Greedy completion copies such a centre whole; the soft completion weighs it by "
+        n_sus = mdl.suspect_centres_.size
+        st.warning(f"{plotting.method_label(name)}: {counted(n_sus, 'centre')} "
+                   f"{'summarises a tiny cluster' if n_sus == 1 else 'summarise tiny clusters'} far from the data "
+                   f"(centre{'s' if n_sus > 1 else ''} {', '.join(map(str, mdl.suspect_centres_[:8]))}); "
+                   f"{'it' if n_sus == 1 else 'they'} filled {counted(hit, 'block')}. Greedy completion copies such a centre whole; the soft completion weighs it by "
                    "its size.")
 
 # ---- Imputation error, first: the honest comparison -----------------------------------------------------
@@ -231,7 +234,7 @@ def show_selection(ids, shown, clusters):
 
 
 def _selection_body(ids, table, n_imp, shown):
-    st.markdown(f"**{len(ids)} sample(s) selected** ({n_imp} with a filled modality; cluster from "
+    st.markdown(f"**{counted(len(ids), 'sample')} selected** ({n_imp} with a filled modality; cluster from "
                 f"{plotting.method_label(shown)}). Errors are those of the removed blocks, where the truth is known.")
     shown_rows = table[table["sample"].isin(ids[:SELECTION_SHOWN])]
     styled = shown_rows.style.map(lambda v: f"color: {plotting.STATUS_COLOURS.get(v, 'inherit')}; font-weight: 600"
