@@ -349,3 +349,22 @@ def test_k_sensitivity_stacks_its_panels_and_hovering_a_k_lists_every_method(bit
     ks = sorted(ksweep.loc[ksweep["method"] == "ul4m4", "k"].unique())
     baselines = [t for t in fig.data if t.line.dash == "dash"]
     assert baselines and all(list(t.x) == ks for t in baselines)
+
+
+def test_candidate_chart_names_the_filled_modalities_in_readable_type():
+    fig = plotting.fig_candidates(np.array([0.5, 0.2, np.inf, 0.7]), {0: 1, 1: 1, 2: 3}, ["a", "bb", "ccc"])
+    notes = {a.x: a for a in fig.layout.annotations}
+    assert set(notes) == {"1", "3"}
+    assert notes["1"].text == "a<br>bb" and notes["3"].text == "ccc"
+    assert notes["1"].font.size >= 12 and notes["1"].y == pytest.approx(0.2)
+    assert fig.data[0].text is None  # no bar text (plotly shrank it to the bar's width)
+    assert fig.layout.yaxis.range[1] > 0.7  # room above the tallest bar for the names
+    assert list(fig.data[0].customdata) == ["no modality", "a, bb", "no modality", "ccc"]
+
+
+def test_centre_presence_says_its_two_colours_without_a_colour_bar():
+    fig = plotting.fig_centre_presence(np.array([[1, 0], [1, 1]]), ["fourier", "karhunen_loeve"])
+    assert fig.data[0].showscale is False
+    assert "blue: holds; orange: lacks" in fig.layout.title.text
+    assert fig.data[0].customdata[0][1] == "lacks (no member observes it)"
+    assert plotting.STATUS_COLOURS["observed"] in str(fig.data[0].colorscale)
