@@ -368,3 +368,12 @@ def test_centre_presence_says_its_two_colours_without_a_colour_bar():
     assert "blue: holds; orange: lacks" in fig.layout.title.text
     assert fig.data[0].customdata[0][1] == "lacks (no member observes it)"
     assert plotting.STATUS_COLOURS["observed"] in str(fig.data[0].colorscale)
+
+
+def test_mask_heatmap_says_its_two_colours_without_a_colour_bar():
+    mask = np.array([[True, False], [True, True], [False, True]])
+    fig = plotting.fig_mask_heatmap(mask, ["fourier", "karhunen_loeve"])
+    assert fig.data[0].showscale is False
+    assert "blue: observed; orange: missing" in fig.layout.title.text
+    z, words = np.asarray(fig.data[0].z), np.asarray(fig.data[0].customdata)
+    assert ((z == 1) == (words == "observed")).all() and ((z == 0) == (words == "missing")).all()

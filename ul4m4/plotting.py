@@ -144,14 +144,21 @@ def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
         z=z, x=names, y=[str(r) for r in rows[order]], zmin=0, zmax=1,
         colorscale=[[0, STATUS_COLOURS["missing"]], [0.5, STATUS_COLOURS["missing"]],
                     [0.5, STATUS_COLOURS["observed"]], [1, STATUS_COLOURS["observed"]]],
-        colorbar=dict(title="", tickvals=[0.25, 0.75], ticktext=["missing", "observed"]),
-        hovertemplate="sample %{y}<br>%{x}: %{z}<extra>1 = observed, 0 = missing</extra>",
+        showscale=False, customdata=np.where(z == 1, "observed", "missing"),
+        hovertemplate="sample %{y}<br>%{x}: %{customdata}<extra></extra>",
     ))
     shown = f"{len(rows)} random samples of {n}" if n > max_rows else f"all {n} samples"
-    fig.update_layout(title=f"Mask of {shown}", xaxis_title="Modality",
+    # The two colours in the title, as on the pattern chart beside it (a colour bar squeezed the map).
+    fig.update_layout(title=f"Mask of {shown}<br><sup>blue: observed; orange: missing</sup>", xaxis_title="Modality",
                       yaxis_title="Sample (sorted by pattern)", **LAYOUT)
     fig.update_yaxes(showticklabels=False, type="category")
+    fig.update_xaxes(tickangle=_names_angle(names))
     return fig
+
+
+def _names_angle(names):
+    """Tick angle for modality names along a half-width chart's x axis: slanted when they would crowd."""
+    return -45 if max((len(str(n)) for n in names), default=0) * len(names) > 40 else 0
 
 
 def fig_patterns(pattern_counts, names, top=20):
@@ -369,7 +376,7 @@ def fig_centre_presence(center_mask, names):
     fig.update_layout(title="Modalities held by each cluster centre<br><sup>blue: holds; orange: lacks (no member "
                             "observes it)</sup>", xaxis_title="Modality", yaxis_title="Cluster", **LAYOUT)
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_xaxes(tickangle=-45 if max((len(str(n)) for n in names), default=0) * len(names) > 40 else 0)
+    fig.update_xaxes(tickangle=_names_angle(names))
     return fig
 
 
