@@ -17,7 +17,7 @@ import numpy as np
 
 from ul4m4 import plotting
 from ul4m4.memory import estimate_run_bytes
-from ul4m4.timing import REFERENCE_SPEED, busy_note, estimate_run_seconds, format_seconds
+from ul4m4.timing import REFERENCE_SPEED, busy_note, estimate_run_seconds, format_seconds, learned_any
 
 MAP_MAX_POINTS = 10_000
 LARGE_SAMPLES = 20_000
@@ -50,7 +50,7 @@ def map_notice(n_samples):
 def run_estimates(ds, n_train, cfg):
     """{method: seconds}, the total seconds and the peak memory (bytes) of a run of ``cfg``."""
     secs = estimate_run_seconds(ds.n_samples, ds.dims, n_train, cfg.n_clusters, cfg.methods, max_iter=cfg.max_iter,
-                                device=cfg.device)
+                                device=cfg.device, learned=True)
     need = estimate_run_bytes(ds.n_samples, ds.dims, n_train, cfg.n_clusters, cfg.methods)
     return secs, float(sum(secs.values())), need
 
@@ -60,7 +60,12 @@ def describe_estimates(secs, total, need, available=None):
     per = ", ".join(f"{plotting.method_label(m)} {format_seconds(s)}" for m, s in secs.items())
     mem = f"{need / 2**20:,.0f} MB" + (f" of the {available / 2**20:,.0f} MB available" if available else "")
     return (f"Estimated before running: {format_seconds(total)} in all ({per}); memory {mem}. Estimates are rough "
-            f"(within a few times), from this machine's measured speed{busy_note()}.")
+            f"(within a few times), from this machine's measured speed{learned_note()}{busy_note()}.")
+
+
+def learned_note():
+    """How the estimates were corrected, when this server's earlier runs corrected them."""
+    return " and what this server's earlier runs took" if learned_any() else ""
 
 
 def runs_on_open(ds, n_train, cfg):

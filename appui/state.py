@@ -24,6 +24,8 @@ import ul4m4
 from appui import housekeeping
 from ul4m4.datasets import DEFAULT_MAX_BYTES
 from ul4m4.experiment import MissingConfig, RunConfig, default_n_clusters, make_mask, run_methods
+from ul4m4.experiment import unit_key as exp_unit_key
+from ul4m4.timing import estimate_run_seconds, learn
 from ul4m4.memory import deep_nbytes, set_memory_limit
 
 log = logging.getLogger("ul4m4.app")
@@ -212,8 +214,18 @@ def run_and_remember(cfg, callback=None):
     the others are kept; if the paper's UL4M4 fails, ``MethodFailed`` is raised and nothing is kept."""
     ss = st.session_state
     store = units()
-    result = run_methods(ss[DATASET], current_mask(), cfg, callback=callback, reuse=store, on_error="skip")
+    before = set(store)
+    mres = current_mask()
+    result = run_methods(ss[DATASET], mres, cfg, callback=callback, reuse=store, on_error="skip")
     memo_put(("units", ss[DATASET_KEY], ss[MISSING_CFG]), store)
+    # What the methods computed now took, against their estimates: later estimates on this server learn from it.
+    fresh = [m for m in result.seconds if exp_unit_key(m, cfg) not in before]
+    if fresh:
+        ds = ss[DATASET]
+        raw = estimate_run_seconds(ds.n_samples, ds.dims, int(mres.train_idx.size), cfg.n_clusters, fresh,
+                                   max_iter=cfg.max_iter, device=cfg.device)
+        for m in fresh:
+            learn(m, raw[m], result.seconds[m])
     for f in result.failed.values():
         if not f.expected and f.method != "ul4m4":  # guard logs the paper's
             log.error("unexpected error in %s during a run:\n%s", f.method, f.traceback)

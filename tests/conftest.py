@@ -54,3 +54,4 @@ def _machine_speed_kept_apart(monkeypatch, tmp_path_factory):
 
     where = tmp_path_factory.getbasetemp() / f"machine_speed_{uuid.uuid4().hex}.json"  # one per test, made on use
     monkeypatch.setattr(timing, "_speed_file", lambda: where)
+    monkeypatch.setattr(timing, "_LEARNED", {})  # what earlier runs took: each test starts without

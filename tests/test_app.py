@@ -747,6 +747,36 @@ def test_the_sweep_estimate_counts_only_the_units_still_to_run():
     assert [shown(e.value) for e in at.error] == ["Problem while preparing the sweep: choose at least one method"]
 
 
+def test_estimates_learn_from_the_runs_and_sweeps_this_server_made(monkeypatch):
+    """A Cluster & impute run records what each method it computed took against its estimate, and a sweep
+    what it took against the estimate shown above it; later estimates say they learned from them (the
+    timing module's own tests check the arithmetic)."""
+    import ul4m4.timing as timing
+
+    monkeypatch.setattr(timing, "LEARN_MIN_S", 0.0)  # these small runs are estimated under the usual floor
+    at = start()
+    at.switch_page("views/3_Cluster_and_impute.py").run()
+    no_problem(at)
+    assert not timing.learned_any() or set(timing._LEARNED) <= set(at.session_state[state.RUN_CFG].methods)
+    submit(at, "Run")
+    no_problem(at)
+    learned = set(timing._LEARNED)
+    assert learned and learned <= set(at.session_state[state.RUN_CFG].methods), learned
+    n_before = {m: v[0] for m, v in timing._LEARNED.items()}
+    submit(at, "Run")  # the same settings: every method's result is reused, nothing new is learned
+    assert {m: v[0] for m, v in timing._LEARNED.items()} == n_before
+    assert any("and what this server's earlier runs took" in c.value for c in at.caption)
+
+    at.switch_page("views/4_Degradation.py").run()
+    set_small_sweep(at)
+    assert "sweep" not in timing._LEARNED
+    submit(at, "Run sweep")
+    no_problem(at)
+    assert "sweep" in timing._LEARNED and timing._LEARNED["sweep"][0] > 0
+    estimate = [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
+    assert "and what this server's earlier runs took" in estimate, estimate
+
+
 def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     """An upload whose samples already lack modalities: the Degradation page does not preselect the ceiling
     (it needs data without gaps, and says so if chosen), its default sweep runs, and so does the story's,

@@ -132,3 +132,43 @@ def test_the_best_speed_is_kept_for_later_processes(monkeypatch, tmp_path):
     (tmp_path / "a-file").write_text("a file where a folder should be")
     monkeypatch.setattr(timing, "_SPEEDS", {})
     assert machine_speed() == 3e10
+
+
+def test_estimates_learn_from_what_earlier_runs_took():
+    import ul4m4.timing as timing
+
+    dims, s = [64, 64], 1e11
+    raw = estimate_run_seconds(20_000, dims, 14_000, 16, ("knn", "mean"), speed=s)
+    assert estimate_run_seconds(20_000, dims, 14_000, 16, ("knn", "mean"), speed=s, learned=True) == raw
+    assert not timing.learned_any()
+    timing.learn("knn", 1.0, 2.0)
+    timing.learn("knn", 1.0, 2.5)  # summed: 4.5 s against 2 s estimated
+    timing.learn("mean", 0.05, 5.0)  # too short an estimate to learn from
+    assert timing.learned_any() and timing.correction("knn") == pytest.approx(2.25)
+    assert timing.correction("mean") == 1.0 and timing.correction("ul4m4") == 1.0
+    got = estimate_run_seconds(20_000, dims, 14_000, 16, ("knn", "mean"), speed=s, learned=True)
+    assert got["knn"] == pytest.approx(2.25 * raw["knn"]) and got["mean"] == raw["mean"]
+    # Without learned=True nothing changes (the library's own estimates stay what the arithmetic says).
+    assert estimate_run_seconds(20_000, dims, 14_000, 16, ("knn",), speed=s) == {"knn": raw["knn"]}
+    timing.learn("ul4m4", 1.0, 100.0)  # one run on a very busy machine: the correction stays within 3x
+    assert timing.correction("ul4m4") == 3.0
+    timing.learn("mean", 1.0, 0.01)
+    assert timing.correction("mean") == pytest.approx(1 / 3)
+    timing.learn("softimpute", float("nan"), 1.0)
+    timing.learn("softimpute", 1.0, float("inf"))
+    assert timing.correction("softimpute") == 1.0
+
+
+def test_sweep_estimates_learn_per_method_then_from_earlier_sweeps():
+    import ul4m4.timing as timing
+
+    dims, s = [76, 216, 64, 240, 47, 6], 1e11
+    units = [("knn", None)] * 15 + [("mean", None)] * 15
+    raw = estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s)
+    knn_part = 15 * estimate_run_seconds(2000, dims, 1400, 1, ("knn",), speed=s)["knn"]
+    timing.learn("knn", 1.0, 2.0)  # a Cluster & impute run: kNN took twice its estimate
+    got = estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s, learned=True)
+    assert got == pytest.approx(raw + knn_part)
+    timing.learn("sweep", 10.0, 15.0)  # a sweep took 1.5x its (uncorrected) estimate: that wins
+    assert estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s, learned=True) == pytest.approx(1.5 * raw)
+    assert estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s) == pytest.approx(raw)

@@ -12,12 +12,13 @@ in advance (``LLOYD_ITERATIONS`` is assumed, at most ``max_iter``).
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import numpy as np
 
 __all__ = ["machine_speed", "estimate_run_seconds", "estimate_map_seconds", "estimate_sweep_seconds",
-           "format_seconds", "busy_note", "LLOYD_ITERATIONS"]
+           "format_seconds", "busy_note", "learn", "learned_any", "correction", "LLOYD_ITERATIONS"]
 
 # Lloyd iterations assumed for the paper's UL4M4 (it stops when no sample moves; 10-60 on the bundled data)
 # and for the "soft, auto" preset, which stops once at most 1 % of the samples move.
@@ -52,6 +53,43 @@ REMEASURE_S = 60.0
 # ``EARLY_READINGS`` have been taken, the speed is read again whenever ``EARLY_REMEASURE_S`` have passed.
 EARLY_READINGS = 4
 EARLY_REMEASURE_S = 2.0
+
+
+# What this process's own runs took against their estimates: kind (a method, or "sweep") -> [measured seconds,
+# estimated seconds], summed. The matrix-product speed does not say how fast a machine is at the rest (memory
+# passes, Python, small products): on a 2-core AVX2 machine the app's default sweep took 104 s against an
+# estimate of 50 s. Estimates asked for with ``learned=True`` are scaled by what earlier runs took.
+_LEARNED = {}
+_LEARNED_LOCK = threading.Lock()
+LEARN_MIN_S = 0.2  # estimates shorter than this are mostly fixed costs and noise: not learned from
+LEARN_CLAMP = 3.0  # a correction stays within [1/3, 3]: one run on a busy machine does not swing every estimate
+
+
+def learn(kind, estimated, measured):
+    """Remember that work of ``kind`` (a method, or "sweep") estimated at ``estimated`` seconds (without
+    corrections) took ``measured`` seconds; ignored when the estimate is under ``LEARN_MIN_S``."""
+    estimated, measured = float(estimated), float(measured)
+    if not (math.isfinite(estimated) and math.isfinite(measured)) or estimated < LEARN_MIN_S or measured <= 0:
+        return
+    with _LEARNED_LOCK:
+        got = _LEARNED.setdefault(kind, [0.0, 0.0])
+        got[0] += measured
+        got[1] += estimated
+
+
+def learned_any():
+    """Whether any estimate of this process has been corrected by an earlier run (``learn``)."""
+    with _LEARNED_LOCK:
+        return bool(_LEARNED)
+
+
+def correction(kind):
+    """Measured over estimated seconds of this process's earlier work of ``kind`` (1.0 when none), within
+    [1 / LEARN_CLAMP, LEARN_CLAMP]."""
+    with _LEARNED_LOCK:
+        got = _LEARNED.get(kind)
+        ratio = got[0] / got[1] if got else 1.0
+    return min(LEARN_CLAMP, max(1.0 / LEARN_CLAMP, ratio))
 
 
 def _matmul_speed(dev, size=768, repeats=7):
@@ -196,12 +234,17 @@ def _other_seconds(method, n, D, M, n_train, speed):
     return 0.0
 
 
-def estimate_run_seconds(n_samples, dims, n_train, n_clusters, methods, max_iter=300, device="cpu", speed=None):
+def estimate_run_seconds(n_samples, dims, n_train, n_clusters, methods, max_iter=300, device="cpu", speed=None,
+                         learned=False):
     """Estimated seconds of each method of ``experiment.run_methods`` (fit on ``n_train`` samples, complete
     all ``n_samples``, measure the error), as {method: seconds}.
 
     ``speed`` (flop/s) defaults to ``machine_speed(device)``. The baselines run on the CPU whatever the device.
+    ``learned``: scale each method's estimate by what its earlier runs in this process took (``correction``).
     """
+    if learned:
+        raw = estimate_run_seconds(n_samples, dims, n_train, n_clusters, methods, max_iter, device, speed)
+        return {m: v * correction(m) for m, v in raw.items()}
     D, M = int(sum(dims)), len(dims)
     out = {}
     for m in methods:
@@ -229,16 +272,23 @@ def estimate_map_seconds(n_samples, dims, method="pca", speed=None):
     return pca + (UMAP_FIXED_S + UMAP_S_PER_SAMPLE * n_samples) * REFERENCE_SPEED / s
 
 
-def estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifier="linear", speed=None):
+def estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifier="linear", speed=None,
+                           learned=False):
     """Estimated seconds of a degradation sweep: ``units`` is a list of (method, k or None) pairs, one per (rate,
     seed, method, k) unit; each is a run of that method plus its probe (a batched linear probe, or the
-    fusion classifier trained per unit)."""
+    fusion classifier trained per unit).
+
+    ``learned``: scaled by what earlier sweeps in this process took against their estimates; before any, each
+    method's share is scaled by what its earlier runs took (``correction``)."""
     s = speed if speed is not None else machine_speed("cpu")
+    if learned and "sweep" in _LEARNED:
+        return estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifier, s) * correction("sweep")
     D = int(sum(dims))
     total = 0.0
     for method, k in units:
         if method != "complete":
-            total += estimate_run_seconds(n_samples, dims, n_train, k or 1, (method,), speed=s)[method]
+            total += estimate_run_seconds(n_samples, dims, n_train, k or 1, (method,), speed=s)[method] * (
+                correction(method) if learned else 1.0)
         if classifier == "fusion":
             total += 200 * 2.0 * n_train * (D * 64 + 64 * 64 * len(dims)) * 3 / s + 0.5
         else:  # L-BFGS on the multinomial loss: about 100 evaluations of two products with the weights

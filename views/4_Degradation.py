@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from appui import state
+from appui import bigdata, state
 from appui.text import plain
 from appui.widgets import Progress, chart, guard, show_method_warnings, show_sweep_failures
 from ul4m4 import plotting
@@ -19,7 +19,7 @@ from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import (COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, check_sweep_data, iter_sweep,
                          plan, unit_key)
-from ul4m4.timing import busy_note, estimate_sweep_seconds, format_seconds
+from ul4m4.timing import busy_note, estimate_sweep_seconds, format_seconds, learn
 from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
@@ -145,7 +145,9 @@ def sweep_seconds():
                     todo.append(("complete", None))
             else:
                 todo.append((method, int(kk or k)))
-    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier), kept, len(seen)
+    raw = estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier)
+    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier, learned=True), kept, \
+        len(seen), raw
 
 
 need = sweep_memory((int(k),), readable_rates())
@@ -154,10 +156,11 @@ estimate = sweep_seconds()
 if estimate is None:
     when = "unknown until the rates, k values and methods can be read"
 else:
-    secs, kept, total = estimate
+    secs, kept, total, _ = estimate
     when = format_seconds(secs) + (f", {kept} of its {total} units already computed in this session and reused"
                                    if kept else "")
-st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{busy_note()}; finished units are "
+st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{bigdata.learned_note()}{busy_note()}; "
+           "finished units are "
            f"kept, so a change reruns only what it touches). Estimated memory: {mb(need)}"
            + (f" of {mb(avail)} available." if avail else "."))
 
@@ -181,6 +184,7 @@ if cfgs is None:
 
 results = []
 live, drawn = st.empty(), [0.0, 0]
+started, computed = time.perf_counter(), False
 
 
 def draw_live(rows, kind):
@@ -204,6 +208,7 @@ for kind, cfg in zip(("main", "k"), cfgs):
     df = state.memo_get(key)
     if df is None:
         prog = Progress("Running the sweep...")
+        computed = True
         store = state.sweep_units()
         said = []  # the methods' warnings, each once (iter_sweep passes each distinct one once)
         failed = []  # units left out: a method that cannot run at some rates does not stop the others
@@ -229,6 +234,10 @@ for kind, cfg in zip(("main", "k"), cfgs):
             break
     results.append(df)
 live.empty()
+if run_clicked and computed and estimate is not None and all(r is not None for r, c in zip(results, cfgs)
+                                                             if c is not None):
+    # The sweep just run is the one estimated above (the form's settings): later estimates learn from it.
+    learn("sweep", estimate[3], time.perf_counter() - started)
 results += [None] * (2 - len(results))
 
 df, kdf = results
