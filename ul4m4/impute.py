@@ -472,7 +472,8 @@ class UL4M4Imputer(PartialModalityKMeans):
             warn(
                 f"{counted(n_low, 'feature')} in {counted(len(low), 'modality', 'modalities')} "
                 f"{'has' if n_low == 1 else 'have'} a std below "
-                f"{LOW_SCALE_RATIO:g} x their modality's median (modality {m}: {counted(idx.size, 'feature')}); in "
+                f"{LOW_SCALE_RATIO:g} x {'its' if n_low == 1 else 'their'} modality's median "
+                f"(modality {m}: {counted(idx.size, 'feature')}); in "
                 "standardised units their noise is magnified and can dominate the distance. "
                 "scale_floor=0.1 floors those stds."
             )
@@ -484,7 +485,8 @@ class UL4M4Imputer(PartialModalityKMeans):
                 f"{counted(len(risky), 'centre')} {'summarises a tiny cluster' if len(risky) == 1 else 'summarise tiny clusters'} "
                 f"far from the data (centre {j}: "
                 f"{counted(self.centre_sizes_[j].max(), 'member')}, an entry {self.centre_max_abs_z_[j]:.1f} "
-                "standard deviations from the mean); greedy completion may copy them into many samples. "
+                f"standard deviations from the mean); greedy completion may copy {'it' if len(risky) == 1 else 'them'} "
+                "into many samples. "
                 "Set min_cluster_size (e.g. 3) or use completion='soft'."
             )
 
