@@ -227,8 +227,9 @@ def show_method_warnings(said, names):
 
     for what, who in said_by.items():
         text = re.sub(r"\bmodality (\d+)", modality, what)
-        text = re.sub(r"(\w+)=([\w.]+) floors those stds\.",
-                      r"The library's option UL4M4Imputer(\1=\2) floors those scales; the app keeps the paper's setting.",
+        text = re.sub(r"(\w+)=([\w.]+) floors (those stds|that std)\.",
+                      lambda g: f"The library's option UL4M4Imputer({g[1]}={g[2]}) floors "
+                                f"{'that scale' if g[3] == 'that std' else 'those scales'}; the app keeps the paper's setting.",
                       text)
         st.warning(plain(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}"))
 

@@ -870,3 +870,21 @@ def test_the_server_sets_openmp_threads_to_sleep_before_torch_loads(given, expec
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == expected
+
+
+def test_method_warnings_read_in_the_apps_words_in_the_singular_too():
+    """The library's low-scale warning for one feature, as the app words it: the modality by its name, the
+    option named as the library's, in the singular."""
+    def page():
+        from appui.widgets import show_method_warnings
+
+        show_method_warnings(["ul4m4: 1 feature in 1 modality has a std below 0.05 x its modality's median "
+                              "(modality 1: 1 feature); in standardised units its noise is magnified and can "
+                              "dominate the distance. scale_floor=0.1 floors that std."], ["image", "text"])
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [shown(w.value) for w in at.warning]
+    assert len(said) == 1 and "'text': 1 feature" in said[0], said
+    assert said[0].endswith("The library's option UL4M4Imputer(scale_floor=0.1) floors that scale; the app keeps "
+                            "the paper's setting."), said

@@ -474,8 +474,8 @@ class UL4M4Imputer(PartialModalityKMeans):
                 f"{'has' if n_low == 1 else 'have'} a std below "
                 f"{LOW_SCALE_RATIO:g} x {'its' if n_low == 1 else 'their'} modality's median "
                 f"(modality {m}: {counted(idx.size, 'feature')}); in "
-                "standardised units their noise is magnified and can dominate the distance. "
-                "scale_floor=0.1 floors those stds."
+                f"standardised units {'its' if n_low == 1 else 'their'} noise is magnified and can dominate the "
+                f"distance. scale_floor=0.1 floors {'that std' if n_low == 1 else 'those stds'}."
             )
         usable = self._eligible()
         risky = [j for j in self.suspect_centres_ if usable[j].any()]
