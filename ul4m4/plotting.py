@@ -558,8 +558,7 @@ def fig_degradation(df, metric="f1_micro"):
         x, mean = sub["x"].to_numpy(), sub["mean"].to_numpy()
         # A method scoring exactly what one drawn before it scores (the same predictions) would hide under that
         # line: its legend entry says so and its line is dotted, so that both are seen.
-        twin = next((name for (tx, tm), name in drawn.items()
-                     if len(tx) == len(x) and np.array_equal(tx, x) and np.array_equal(tm, mean)), None)
+        twin = drawn.get((tuple(x), tuple(mean)))
         name = method_label(method) + (f" (same scores as {twin})" if twin else "")
         _line_with_band(fig, x, mean, sub["std"].to_numpy(), name, method_color(method),
                         dash="dot" if twin else None, symbol=method_symbol(method))
