@@ -182,7 +182,7 @@ def _chromium_pids():
     return [int(p) for p in out.split()]
 
 
-def bench_browser(repeats):
+def bench_browser(repeats, server_env=None):
     """The issue's four methods through the Degradation page in headless chromium, each run on a fresh
     server: Home opened, Degradation clicked in the sidebar, the method list changed by clicks to UL4M4,
     mean, zero and kNN (k-sensitivity left on, as by default), Run sweep clicked; timed from the click to
@@ -193,7 +193,7 @@ def bench_browser(repeats):
 
     runs = []
     for _ in range(repeats):
-        with streamlit_process() as (url, proc), sync_playwright() as p:
+        with streamlit_process(env=server_env) as (url, proc), sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = b.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
@@ -289,6 +289,9 @@ def main():
     ap.add_argument("--cli", action="store_true", help="the command line only")
     ap.add_argument("--browser", action="store_true",
                     help="the issue's four methods through the page in headless chromium (fresh server per run)")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="with --browser: an environment variable for the server (repeatable), e.g. "
+                         "OMP_WAIT_POLICY=ACTIVE to override the app's own setting")
     ap.add_argument("--no-page", action="store_true", help="skip the AppTest run of the page")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each (best is reported; default 3)")
     ap.add_argument("--threads", type=int, default=2, help="torch, BLAS and OpenMP threads (default 2)")
@@ -314,7 +317,9 @@ def main():
     if args.cli or both:
         res["cli"] = bench_cli(args.repeats, args.threads, args.old_code, args.defaults, old=not args.no_old)
     if args.browser:
-        res["browser"] = bench_browser(args.repeats)
+        env = dict(item.split("=", 1) for item in args.server_env) or None
+        res["browser"] = bench_browser(args.repeats, env)
+        res["browser"]["server_env"] = env
     res["load_at_end"] = load()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     (ROOT / "artifacts" / "bench_sweep.json").write_text(json.dumps(res, indent=1))
