@@ -17,7 +17,9 @@ import numpy as np
 
 from ul4m4 import plotting
 from ul4m4.memory import estimate_run_bytes
-from ul4m4.timing import REFERENCE_SPEED, busy_note, estimate_run_seconds, format_seconds, learned_any
+from ul4m4.sweep import plan, unit_key
+from ul4m4.timing import (REFERENCE_SPEED, busy_note, estimate_run_seconds, estimate_sweep_seconds, format_seconds,
+                          learned_any)
 
 MAP_MAX_POINTS = 10_000
 LARGE_SAMPLES = 20_000
@@ -63,9 +65,37 @@ def describe_estimates(secs, total, need, available=None):
             f"(within a few times), from this machine's measured speed{learned_note()}{busy_note()}.")
 
 
+def sweep_estimate(ds, cfgs, n_train, store):
+    """Estimated seconds of the units of the sweeps ``cfgs`` (run one after another, sharing ``store``, the
+    finished units by ``sweep.unit_key``) that are not finished yet: (corrected by earlier runs, units
+    finished, units in all, uncorrected). Units the sweeps share count once; units whose data are the observed
+    data (the ceiling, rate 0 on data without gaps) share one probe per seed and fit nothing."""
+    n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
+    full = bool(ds.mask.all())
+    seen, todo, observed, kept = set(), [], set(), 0
+    for c in cfgs:
+        for seed, rate, method, kk in plan(c):
+            key = unit_key(c, seed, rate, method, kk)
+            if key in seen:
+                continue  # the k-sensitivity shares its baselines and UL4M4 at k with the main sweep
+            seen.add(key)
+            if key in store:
+                kept += 1
+            elif method == "complete" or (rate == 0 and full):
+                if seed not in observed:
+                    observed.add(seed)
+                    todo.append(("complete", None))
+            else:
+                todo.append((method, int(kk or c.k)))
+    classifier = cfgs[0].classifier
+    raw = estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier)
+    return (estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier, learned=True), kept,
+            len(seen), raw)
+
+
 def learned_note():
-    """How the estimates were corrected, when this server's earlier runs corrected them."""
-    return " and what this server's earlier runs took" if learned_any() else ""
+    """How the estimates were corrected, when earlier runs on this machine corrected them."""
+    return " and what earlier runs on this machine took" if learned_any() else ""
 
 
 def runs_on_open(ds, n_train, cfg):

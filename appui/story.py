@@ -3,6 +3,7 @@ plain-language caption computed from the current numbers (including when UL4M4 l
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -14,6 +15,7 @@ from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.projection import project_2d
 from ul4m4.summary import SWEEP_FAMILY, failure_summary, imputation_verdict, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import SweepConfig, check_sweep, run_sweep, units_per_method
+from ul4m4.timing import learn
 
 STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
 # Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
@@ -81,6 +83,8 @@ def run_default_sweep(callback=None):
     ds = ss[state.DATASET]
     check_sweep(cfg, ds)
     store = state.sweep_units()  # units the Degradation page already ran are not run again
+    raw = bigdata.sweep_estimate(ds, [cfg], ds.n_samples - int(round(cfg.test_size * ds.n_samples)), store)[3]
+    started = time.perf_counter()
     failed = []  # units left out: a method that cannot run at some rates does not stop the others
 
     def progress(info):
@@ -90,6 +94,7 @@ def run_default_sweep(callback=None):
             callback(info)
 
     df = run_sweep(ds, cfg, callback=progress, cache=store, on_error="skip")
+    learn("sweep", raw, time.perf_counter() - started)  # later estimates learn from it, as from the page's sweeps
     state.keep_sweep_units(store)
     if df.empty:  # nothing to draw: say why, as a failed sweep does
         f = failed[0]

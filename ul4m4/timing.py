@@ -55,41 +55,97 @@ EARLY_READINGS = 4
 EARLY_REMEASURE_S = 2.0
 
 
-# What this process's own runs took against their estimates: kind (a method, or "sweep") -> [measured seconds,
-# estimated seconds], summed. The matrix-product speed does not say how fast a machine is at the rest (memory
-# passes, Python, small products): on a 2-core AVX2 machine the app's default sweep took 104 s against an
-# estimate of 50 s. Estimates asked for with ``learned=True`` are scaled by what earlier runs took.
-_LEARNED = {}
+# What earlier runs took against their estimates: kind (a method, or "sweep") -> [measured seconds, estimated
+# seconds], each a sum in which every earlier run counts LEARN_DECAY times less than the next (the last few runs
+# decide). The matrix-product speed does not say how fast a machine is at the rest (memory passes, Python, small
+# products): on a 2-core AVX2 machine the app's default sweep took 104 s against an estimate of 50 s. Estimates
+# asked for with ``learned=True`` are scaled by what earlier runs took. The sums are kept between processes beside
+# the machine's speed (``_learned_file``): a fresh server starts from what the last one learned. None until this
+# process has read them.
+_LEARNED = None
 _LEARNED_LOCK = threading.Lock()
 LEARN_MIN_S = 0.2  # estimates shorter than this are mostly fixed costs and noise: not learned from
 LEARN_CLAMP = 3.0  # a correction stays within [1/3, 3]: one run on a busy machine does not swing every estimate
+LEARN_DECAY = 0.5  # weight of the earlier runs against the newest: a run on a busy server is soon outweighed
+
+
+def _learned_file():
+    """Where the learned sums are kept between processes: beside the machine's speed (``_speed_file``)."""
+    return _speed_file().with_name("learned_times.json")
+
+
+def _learned():
+    """This process's learned sums (read from ``_learned_file`` the first time; call with the lock held)."""
+    global _LEARNED
+    if _LEARNED is None:
+        import json
+
+        _LEARNED = {}
+        try:
+            table = json.loads(_learned_file().read_text(encoding="utf-8")).get(_speed_key("cpu"), {})
+            for kind, pair in (table.items() if isinstance(table, dict) else ()):
+                if (isinstance(kind, str) and isinstance(pair, list) and len(pair) == 2
+                        and all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in pair)):
+                    _LEARNED[kind] = [float(pair[0]), float(pair[1])]
+        except (OSError, ValueError, AttributeError):
+            pass
+    return _LEARNED
+
+
+def _store_learned(learned):
+    """Keep this process's learned sums for later processes (a cache that cannot be written is skipped)."""
+    import json
+    import os
+
+    path = _learned_file()
+    try:
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+            table = table if isinstance(table, dict) else {}
+        except (OSError, ValueError):
+            table = {}
+        table[_speed_key("cpu")] = learned
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table), encoding="utf-8")
+        os.replace(tmp, path)  # whole or not at all, should two processes write at once
+    except (OSError, ValueError, TypeError):
+        pass
 
 
 def learn(kind, estimated, measured):
     """Remember that work of ``kind`` (a method, or "sweep") estimated at ``estimated`` seconds (without
-    corrections) took ``measured`` seconds; ignored when the estimate is under ``LEARN_MIN_S``."""
+    corrections) took ``measured`` seconds; ignored when the estimate is under ``LEARN_MIN_S``. Earlier runs
+    weigh ``LEARN_DECAY`` times less than this one; the sums are kept for later processes."""
     estimated, measured = float(estimated), float(measured)
     if not (math.isfinite(estimated) and math.isfinite(measured)) or estimated < LEARN_MIN_S or measured <= 0:
         return
     with _LEARNED_LOCK:
-        got = _LEARNED.setdefault(kind, [0.0, 0.0])
-        got[0] += measured
-        got[1] += estimated
+        learned = _learned()
+        got = learned.setdefault(kind, [0.0, 0.0])
+        got[0] = got[0] * LEARN_DECAY + measured
+        got[1] = got[1] * LEARN_DECAY + estimated
+        _store_learned(learned)
 
 
 def learned_any():
-    """Whether any estimate of this process has been corrected by an earlier run (``learn``)."""
+    """Whether any estimate is corrected by an earlier run (``learn``), in this process or an earlier one."""
     with _LEARNED_LOCK:
-        return bool(_LEARNED)
+        return bool(_learned())
 
 
 def correction(kind):
-    """Measured over estimated seconds of this process's earlier work of ``kind`` (1.0 when none), within
-    [1 / LEARN_CLAMP, LEARN_CLAMP]."""
+    """Measured over estimated seconds of earlier work of ``kind`` (1.0 when none), the newest runs weighing
+    most, within [1 / LEARN_CLAMP, LEARN_CLAMP]."""
     with _LEARNED_LOCK:
-        got = _LEARNED.get(kind)
+        got = _learned().get(kind)
         ratio = got[0] / got[1] if got else 1.0
     return min(LEARN_CLAMP, max(1.0 / LEARN_CLAMP, ratio))
+
+
+def _has_learned(kind):
+    with _LEARNED_LOCK:
+        return kind in _learned()
 
 
 def _matmul_speed(dev, size=768, repeats=7):
@@ -281,7 +337,7 @@ def estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifie
     ``learned``: scaled by what earlier sweeps in this process took against their estimates; before any, each
     method's share is scaled by what its earlier runs took (``correction``)."""
     s = speed if speed is not None else machine_speed("cpu")
-    if learned and "sweep" in _LEARNED:
+    if learned and _has_learned("sweep"):
         return estimate_sweep_seconds(n_samples, dims, n_train, units, n_classes, classifier, s) * correction("sweep")
     D = int(sum(dims))
     total = 0.0

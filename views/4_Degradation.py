@@ -17,9 +17,8 @@ from ul4m4.files import mb
 from ul4m4.memory import available_bytes, check_memory, estimate_sweep_bytes
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
-from ul4m4.sweep import (COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, check_sweep_data, iter_sweep,
-                         plan, unit_key)
-from ul4m4.timing import busy_note, estimate_sweep_seconds, format_seconds, learn
+from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, check_sweep_data, iter_sweep
+from ul4m4.timing import busy_note, format_seconds, learn
 from ul4m4.validation import parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
@@ -125,29 +124,7 @@ def sweep_seconds():
         cfgs = [c for c in form_configs() if c is not None]
     except ValueError:
         return None
-    store = state.sweep_units()
-    n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
-    full = bool(ds.mask.all())
-    seen, todo, observed, kept = set(), [], set(), 0
-    for c in cfgs:
-        for seed, rate, method, kk in plan(c):
-            key = unit_key(c, seed, rate, method, kk)
-            if key in seen:
-                continue  # the k-sensitivity shares its baselines and UL4M4 at k with the main sweep
-            seen.add(key)
-            if key in store:
-                kept += 1
-            elif method == "complete" or (rate == 0 and full):
-                # Nothing is fitted (data without gaps of their own, nothing removed); one probe on the
-                # observed data per seed serves them all.
-                if seed not in observed:
-                    observed.add(seed)
-                    todo.append(("complete", None))
-            else:
-                todo.append((method, int(kk or k)))
-    raw = estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier)
-    return estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier, learned=True), kept, \
-        len(seen), raw
+    return bigdata.sweep_estimate(ds, cfgs, n_train, state.sweep_units())
 
 
 need = sweep_memory((int(k),), readable_rates())
