@@ -377,3 +377,14 @@ def test_mask_heatmap_says_its_two_colours_without_a_colour_bar():
     assert "blue: observed; orange: missing" in fig.layout.title.text
     z, words = np.asarray(fig.data[0].z), np.asarray(fig.data[0].customdata)
     assert ((z == 1) == (words == "observed")).all() and ((z == 0) == (words == "missing")).all()
+
+
+def test_heatmaps_turn_modality_names_only_where_they_would_overlap():
+    """Names are upright where they fit at the drawn width and slanted where they would overlap: plotly picks
+    the angle in the browser (a fixed angle slanted short names at full width, or left long ones overlapping)."""
+    from ul4m4.plotting import NAME_TICK_ANGLES, fig_centre_presence, fig_mask_heatmap
+
+    names = ["gene_expression_rnaseq", "lipid_profile_ms", "clinical_record_text"]
+    for fig in (fig_mask_heatmap(np.ones((5, 3), dtype=bool), names), fig_centre_presence(np.ones((2, 3), bool), names)):
+        assert fig.layout.xaxis.tickangle is None  # "auto"
+        assert tuple(fig.layout.xaxis.autotickangles) == NAME_TICK_ANGLES and NAME_TICK_ANGLES[0] == 0

@@ -152,13 +152,13 @@ def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
     fig.update_layout(title=f"Mask of {shown}<br><sup>blue: observed; orange: missing</sup>", xaxis_title="Modality",
                       yaxis_title="Sample (sorted by pattern)", **LAYOUT)
     fig.update_yaxes(showticklabels=False, type="category")
-    fig.update_xaxes(tickangle=_names_angle(names))
+    fig.update_xaxes(autotickangles=list(NAME_TICK_ANGLES))
     return fig
 
 
-def _names_angle(names):
-    """Tick angle for modality names along a half-width chart's x axis: slanted when they would crowd."""
-    return -45 if max((len(str(n)) for n in names), default=0) * len(names) > 40 else 0
+# Modality names along a heatmap's x axis: upright where they fit at the width the chart is drawn at, slanted
+# or turned where they would overlap (plotly chooses in the browser; long names at half width overlapped).
+NAME_TICK_ANGLES = (0, -45, -90)
 
 
 def fig_patterns(pattern_counts, names, top=20):
@@ -376,7 +376,7 @@ def fig_centre_presence(center_mask, names):
     fig.update_layout(title="Modalities held by each cluster centre<br><sup>blue: holds; orange: lacks (no member "
                             "observes it)</sup>", xaxis_title="Modality", yaxis_title="Cluster", **LAYOUT)
     fig.update_yaxes(type="category", autorange="reversed")
-    fig.update_xaxes(tickangle=_names_angle(names))
+    fig.update_xaxes(autotickangles=list(NAME_TICK_ANGLES))
     return fig
 
 
