@@ -182,7 +182,7 @@ def test_upload_messages_show_names_as_they_are_and_small_files_are_refused():
     at.file_uploader(key="upload").set_value(("few.csv", csv_bytes(rows=state.MIN_SAMPLES - 1), "text/csv")).run()
     assert not at.exception
     assert [shown(e.value) for e in at.error] == [
-        f"Problem while reading 'few.csv': the file holds {state.MIN_SAMPLES - 1} sample(s) (rows); the app needs at "
+        f"Problem while reading 'few.csv': the file holds {state.MIN_SAMPLES - 1} samples (rows); the app needs at "
         f"least {state.MIN_SAMPLES}, so that a training and a test split each keep samples to cluster, complete and "
         "score."]
     assert at.session_state[state.DATASET].name == "mfeat"
@@ -796,7 +796,7 @@ def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     assert not at.exception
     assert [shown(e.value) for e in at.error] == [
         "Problem while preparing the sweep: 'complete' (the ceiling: the classifier on the data with nothing "
-        "removed) needs data without gaps, and these data already lack 5 modality block(s); leave it out (each "
+        "removed) needs data without gaps, and these data already lack 5 modality blocks; leave it out (each "
         "method's score at rate 0 is that of the data as they are, gaps filled by the method)."]
     at.multiselect(key="deg_methods").set_value(["ul4m4", "mean"])
     submit(at, "Run sweep")

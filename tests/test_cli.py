@@ -248,7 +248,7 @@ def synthetic_manifest(**options):
     (synthetic_manifest(dims=[4, "x", 4], n_modalities=3), 'dataset.options.dims[]="x" should be int'),
     (with_field("dataset", "name", "/etc/passwd"), 'dataset.name="/etc/passwd" is not a bundled data set'),
     (with_field("dataset", "name", "t.csv"), 'dataset.name="t.csv" is not a bundled data set'),
-    (with_field("dataset", "note", float("nan")), "dataset has unknown setting(s) 'note'"),
+    (with_field("dataset", "note", float("nan")), "dataset has an unknown setting 'note'"),
     (with_field("dataset", "source", "web"), 'dataset.source="web" should be "upload"'),
     (with_field("dataset", "options", {"n_samples": 50}), "dataset.options apply to the synthetic data set only"),
 ], ids=lambda v: v[:40] if isinstance(v, str) else "manifest")
@@ -384,8 +384,8 @@ def test_a_failed_run_removes_what_it_wrote(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace('"rate"', '"ratee"', 1), "missingness has unknown setting(s) 'ratee'"),
-    (lambda t: t.replace('"n_clusters"', '"n_cluster"', 1), "run has unknown setting(s) 'n_cluster'"),
+    (lambda t: t.replace('"rate"', '"ratee"', 1), "missingness has an unknown setting 'ratee'"),
+    (lambda t: t.replace('"n_clusters"', '"n_cluster"', 1), "run has an unknown setting 'n_cluster'"),
     (lambda t: t.replace('"run": {', '"run": {"seed": 7, ', 1), "gives the key 'seed' twice in one object"),
 ])
 def test_a_misspelt_or_repeated_manifest_setting_is_refused(tmp_path, capsys, edit, message):
@@ -418,7 +418,7 @@ def test_keep_going_leaves_failing_units_out_and_exits_3(tmp_path, monkeypatch, 
     assert main(args + ["--keep-going", "--out", str(out)]) == 3
     err = capsys.readouterr().err
     assert "python -m ul4m4 sweep: left out: knn at rate 0.4, seed 1: no donor shares a modality" in err
-    assert "1 unit(s) left out (listed above and in the manifest)" in err
+    assert "1 unit left out (listed above and in the manifest)" in err
     df = pd.read_csv(out / "results.csv")
     assert len(df) == 7 and not ((df["method"] == "knn") & (df["rate"] == 0.4) & (df["seed"] == 1)).any()
     man = json.loads((out / "manifest.json").read_text())

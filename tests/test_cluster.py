@@ -152,7 +152,7 @@ def test_distances_and_predict():
         ({"random_state": "x"}, "random_state='x'"),
         ({"init": [np.zeros((2, 3))]}, "init: Xs has 1 modalities; expected 2"),
         ({"init": [np.zeros((2, 3)), np.zeros((2, 1))]}, r"init: Xs\[1\] has 1 features; expected 2"),
-        ({"init": [np.full((2, 3), NAN), np.full((2, 2), NAN)]}, r"init: 2 initial centre\(s\) hold no modality"),
+        ({"init": [np.full((2, 3), NAN), np.full((2, 2), NAN)]}, r"init: 2 initial centres hold no modality"),
         ({"init": [np.zeros((3, 3)), np.zeros((3, 2))]}, "init has 3 centres; expected n_clusters=2"),
         ({"chunk_size": 0}, "chunk_size=0"),
         ({"dtype": "float16"}, "dtype='float16' is not supported"),

@@ -205,7 +205,7 @@ def test_errors_name_the_global_row():
     Xs, mask, init = data(seed=8)
     Xs[1][1203, 0] = np.nan  # observed row with one NaN, in the fourth chunk
     mask[1203, 1] = True
-    with pytest.raises(ValueError, match=r"rows 1100-1499: Xs\[1\]: 1 observed row\(s\) contain NaN.*first at row 1203"):
+    with pytest.raises(ValueError, match=r"rows 1100-1499: Xs\[1\]: 1 observed row contains NaN.*first at row 1203"):
         PartialModalityKMeans(6, init=init).fit(*chunked(Xs, mask))
 
 
@@ -332,7 +332,7 @@ def _bad_store(tmp_path, case):
     ("complex", "complex numbers have no order"),
     ("corrupt", "is not a readable .npy file"),
     ("mask", "'mask' has shape (5, 2); expected (n_samples, n_modalities) = (5, 1)"),
-    ("nan_observed", "rows 0-4: Xs[0]: 1 observed row(s) contain NaN"),
+    ("nan_observed", "rows 0-4: Xs[0]: 1 observed row contains NaN"),
     ("exists", "already exists"),
     ("zarr_attr", "does not name its arrays"),
 ])

@@ -113,7 +113,7 @@ def write(tmp_path, name, content):
     ("p.csv", "a0,y\n1,1\n", "column 'a0' is not named '<modality>__<feature>'"),
     ("d.csv", "a__0,a__0,y\n1,2,1\n", "duplicated column"),
     ("part.csv", "a__0,a__1,b__0\n1,,3\n1,2,3\n", "1 observed row.* NaN in some but not all"),
-    ("none.csv", "a__0,b__0\n,\n1,2\n", "observe no modality"),
+    ("none.csv", "a__0,b__0\n,\n1,2\n", "no modality at all"),
     ("inf.csv", "a__0,b__0\ninf,1\n1,2\n", "infinite"),
     ("yy.csv", "a__0,y\n1,\n1,2\n", "y has .* NaN"),
     ("both.csv", "a__0,y,y__x\n1,1,1\n", "either one 'y' column"),

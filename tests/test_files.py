@@ -439,7 +439,7 @@ def test_every_csv_message_names_the_files_line():
     good = [f"{i},{i + 1},{i},{i % 2}" for i in range(30)]
     cases = {
         "text": (good[:5] + ["1,oops,2,0"] + good[5:], "holds text in line 7 of the file"),
-        "ragged": (good[:5] + ["1,2,0"] + good[5:], "line 7 of the file has 3 field(s)"),
+        "ragged": (good[:5] + ["1,2,0"] + good[5:], "line 7 of the file has 3 fields"),
         "partial": (good[:10] + ["1,,2,0"] + good[10:], "first at line 12 of the file"),
         "inf": (good[:3] + ["1,inf,2,0"] + good[3:], "first at line 5 of the file"),
         "blank lines counted": (good[:2] + ["", ""] + good[2:3] + ["1,,2,0"] + good[3:], "first at line 7 of the file"),
@@ -461,6 +461,6 @@ def test_a_column_empty_in_every_row_is_named(kind):
                        "y": np.arange(30) % 2})
     f = io.BytesIO(df.to_csv(index=False).encode() if kind == "csv" else df.to_parquet(index=False))
     f.name = f"t.{kind}"
-    with pytest.raises(ValueError, match=r"^column\(s\) 'image__1' of modality 'image' are empty in every row while "
+    with pytest.raises(ValueError, match=r"^column 'image__1' of modality 'image' is empty in every row while "
                                          r"its other columns hold values"):
         load_dataset(f)

@@ -139,8 +139,8 @@ def cases():
     add("zero-samples", "z.npz", npz(a=np.ones((0, 3))), "0 samples")
     empty_row = np.ones((4, 2))
     empty_row[3] = np.nan
-    add("nothing-observed", "n.npz", npz(a=empty_row, b=empty_row), "observe no modality")
-    add("all-missing", "n.npz", npz(a=np.full((3, 2), np.nan)), "observe no modality")
+    add("nothing-observed", "n.npz", npz(a=empty_row, b=empty_row), "no modality at all")
+    add("all-missing", "n.npz", npz(a=np.full((3, 2), np.nan)), "no modality at all")
     # Labels and masks.
     add("y-too-long", "y.npz", npz(a=np.ones((3, 2)), y=np.arange(4)), "y has shape")
     add("y-too-short", "y.npz", npz(a=np.ones((3, 2)), y=np.arange(2)), "y has shape")
@@ -149,7 +149,7 @@ def cases():
     add("y-multilabel-not-binary", "y.npz", npz(a=np.ones((3, 2)), y=np.full((3, 2), 3)), "0/1")
     add("mask-shape", "k.npz", npz(a=np.ones((3, 2)), mask=np.ones((3, 2), bool)), "'mask' has shape")
     add("mask-values", "k.npz", npz(a=np.ones((3, 2)), mask=np.full((3, 1), 7)), "mask must be boolean")
-    add("mask-empty-row", "k.npz", npz(a=np.ones((3, 2)), mask=np.array([[True], [False], [True]])), "observe no modality")
+    add("mask-empty-row", "k.npz", npz(a=np.ones((3, 2)), mask=np.array([[True], [False], [True]])), "no modality at all")
     add("mask-observed-nan", "k.npz", npz(a=np.full((3, 2), np.nan), mask=np.ones((3, 1), bool)), "NaN")
     # Tables.
     for kind in ("csv", "parquet"):
@@ -165,7 +165,7 @@ def cases():
         add(f"partly-missing-{kind}", f"t.{kind}", table(part, kind), "NaN in some but not all")
         allna = GOOD.copy()
         allna.loc[2, ["a__0", "a__1", "b__0"]] = np.nan
-        add(f"nothing-observed-{kind}", f"t.{kind}", table(allna, kind), "observe no modality")
+        add(f"nothing-observed-{kind}", f"t.{kind}", table(allna, kind), "no modality at all")
         inf = GOOD.copy()
         inf.loc[0, "b__0"] = np.inf
         add(f"inf-{kind}", f"t.{kind}", table(inf, kind), "infinite")
@@ -182,9 +182,9 @@ def cases():
         add(f"yes-no-{kind}", f"t.{kind}", table(bools, kind), "holds text")
     add("duplicate-columns-csv", "d.csv", b"a__0,a__0,y\n1,2,0\n3,4,1\n", "duplicated column")
     add("duplicate-columns-3-csv", "d.csv", b"a__0,b__0,a__0\n1,2,3\n", "duplicated column")
-    add("ragged-long-csv", "r.csv", b"a__0,b__0\n1,2\n3,4,5,6\n7,8\n", "line 3 of the file has 4 field(s)")
-    add("ragged-short-csv", "r.csv", b"a__0,b__0,c__0\n1,2,3\n4\n5,6,7\n", "line 3 of the file has 1 field(s)")
-    add("ragged-many-csv", "r.csv", b"a__0,b__0\n" + b"1,2\n" * 50 + b"1,2,3,4,5\n", "line 52 of the file has 5 field(s)")
+    add("ragged-long-csv", "r.csv", b"a__0,b__0\n1,2\n3,4,5,6\n7,8\n", "line 3 of the file has 4 fields")
+    add("ragged-short-csv", "r.csv", b"a__0,b__0,c__0\n1,2,3\n4\n5,6,7\n", "line 3 of the file has 1 field but")
+    add("ragged-many-csv", "r.csv", b"a__0,b__0\n" + b"1,2\n" * 50 + b"1,2,3,4,5\n", "line 52 of the file has 5 fields")
     add("header-only-csv", "h.csv", b"a__0,b__0\n", "0 rows")
     add("latin1-csv", "l.csv", "a__0,b__0\n1,2\ncaf\xe9,3\n".encode("latin-1"), None)
     add("utf16-csv", "u.csv", "a__0,b__0\n1,2\n".encode("utf-16"), None)

@@ -233,7 +233,7 @@ def test_the_ceiling_needs_data_without_gaps(ds):
 
     gappy = replace(ds, mask=ds.mask.copy())
     gappy.mask[:3, 1] = False
-    with pytest.raises(ValueError, match=r"^'complete' \(the ceiling.*already lack 3 modality block\(s\); leave it out"):
+    with pytest.raises(ValueError, match=r"^'complete' \(the ceiling.*already lack 3 modality blocks; leave it out"):
         run_sweep(gappy, SweepConfig(rates=(0.0,), seeds=(0,), methods=("mean", "complete")))
     # Without it the sweep runs, and every method's score at rate 0 is of the data with their own gaps filled.
     df = run_sweep(gappy, SweepConfig(rates=(0.0, 0.3), seeds=(0,), methods=("mean", "ul4m4"), k=3))

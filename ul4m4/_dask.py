@@ -36,7 +36,7 @@ from dask.sizeof import sizeof
 
 from ._lloyd import LloydResult, ZBlocks, pass_inertia, pass_sums, update_centres
 from .scaling import observed_sq_dev, observed_sum, std_from
-from .validation import ROW_NUMBER, check_modality_dtype, check_Xs
+from .validation import ROW_NUMBER, check_modality_dtype, check_Xs, counted
 
 __all__ = ["DaskData", "seed_sample_size", "standardised", "lloyd", "map_rows", "SPLIT_EVERY", "SEED_SAMPLE_MIN",
            "SEED_SAMPLE_PER_CLUSTER", "connect", "on_scheduler", "from_arrays"]
@@ -81,7 +81,7 @@ class DaskData:
                 X = np.asarray(X)
             check_modality_dtype(X.dtype, m)
             if X.ndim != 2:
-                raise ValueError(f"Xs[{m}] has {X.ndim} dimension(s) with shape {X.shape}; expected a 2-D array "
+                raise ValueError(f"Xs[{m}] has {counted(X.ndim, 'dimension')} with shape {X.shape}; expected a 2-D array "
                                  "(n_samples, n_features).")
             if X.shape[1] == 0:
                 raise ValueError(f"Xs[{m}] has 0 features; expected at least 1.")

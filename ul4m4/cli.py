@@ -253,6 +253,7 @@ def cmd_sweep(args):
     from .memory import check_memory, estimate_sweep_bytes
     from .plotting import figures_html, sweep_figures
     from .sweep import SweepConfig, check_sweep, run_sweep
+    from .validation import counted
 
     ds = _load(args.dataset)
     k = args.k if args.k is not None else default_n_clusters(ds)
@@ -293,7 +294,7 @@ def cmd_sweep(args):
                                     for f in left_out]
         (out / "manifest.json").write_bytes(manifest_json(manifest))
     print(f"wrote {out / 'results.csv'}, {out / 'degradation.html'}, {out / 'manifest.json'} in {seconds:.1f} s"
-          + (f"; {len(left_out)} unit(s) left out (listed above and in the manifest)" if left_out else ""),
+          + (f"; {counted(len(left_out), 'unit')} left out (listed above and in the manifest)" if left_out else ""),
           file=sys.stderr)
     return 3 if left_out else 0
 
@@ -361,6 +362,11 @@ def _check_value(where, value, kinds):
     return value
 
 
+
+def _unknown(names):
+    """The words before the settings listed: 'an unknown setting ' or 'unknown settings '."""
+    return "an unknown setting " if len(names) == 1 else "unknown settings "
+
 def _config_from(section, cls, where, specials=()):
     """A config dataclass from a manifest section: known fields only, each of the type its annotation
     names (``specials`` maps a field to the JSON kinds it is stored as)."""
@@ -369,7 +375,7 @@ def _config_from(section, cls, where, specials=()):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(str(k)[:40] for k in section if k not in known)
     if unknown:  # a misspelt setting would otherwise be ignored and the run use the default
-        raise ValueError(f"{where} has unknown setting(s) {', '.join(map(repr, unknown[:5]))}; expected some of "
+        raise ValueError(f"{where} has {_unknown(unknown)}{', '.join(map(repr, unknown[:5]))}; expected some of "
                          f"{', '.join(sorted(known))}.")
     out = {}
     for f in dataclasses.fields(cls):
@@ -392,7 +398,7 @@ def _dataset_of(man, path, data_path):
     spec = man["dataset"]
     unknown = sorted(str(k)[:40] for k in spec if k not in DATASET_KEYS)
     if unknown:
-        raise ValueError(f"dataset has unknown setting(s) {', '.join(map(repr, unknown[:5]))}; expected some of "
+        raise ValueError(f"dataset has {_unknown(unknown)}{', '.join(map(repr, unknown[:5]))}; expected some of "
                          f"{', '.join(DATASET_KEYS)}.")
     name = _check_value("dataset.name", spec.get("name"), {"str"})
     source = _check_value("dataset.source", spec.get("source"), {"str", "None"})

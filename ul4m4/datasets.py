@@ -16,7 +16,7 @@ import numpy as np
 from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb,
                     read_parts, read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
-from .validation import ROW_NUMBER, check_random_state, check_Xs
+from .validation import ROW_NUMBER, check_random_state, check_Xs, counted
 
 __all__ = ["Dataset", "load_dataset", "make_synthetic", "digits_quadrants", "BUNDLED", "DEFAULT_MAX_BYTES"]
 
@@ -125,7 +125,7 @@ def _check_labels(y, n, max_bytes=None):
         y = y.astype(np.int64)
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
-            raise ValueError(f"y has {int((~np.isfinite(y)).sum())} NaN/infinite value(s); every sample needs a label.")
+            raise ValueError(f"y has {counted((~np.isfinite(y)).sum(), 'NaN or infinite value')}; every sample needs a label.")
         fractional = y != np.round(y)
         if fractional.any():
             raise ValueError(f"y holds non-integer numbers (e.g. {y[fractional].flat[0]:g}); labels are classes: give "

@@ -22,7 +22,7 @@ from .lowrank import UL4M4LowRankImputer
 from .imputation_metrics import imputation_error
 from .missing import MECHANISMS, mask_report, simulate_missing
 from .memory import check_memory, estimate_run_bytes
-from .validation import check_random_state
+from .validation import check_random_state, counted
 
 __all__ = [
     "METHODS",
@@ -220,8 +220,8 @@ def split_indices(n_samples, y=None, test_size=0.3, seed=0):
     n_test = int(round(test_size * n_samples))
     if n_test < 1 or n_samples - n_test < 1:
         raise ValueError(
-            f"test_size={test_size} leaves {n_samples - n_test} training and {n_test} test sample(s) of "
-            f"{n_samples}; both splits need at least one."
+            f"test_size={test_size} leaves {counted(n_samples - n_test, 'training sample')} and "
+            f"{counted(n_test, 'test sample')} of {n_samples}; both splits need at least one."
         )
     idx = np.arange(n_samples)
     strat = None

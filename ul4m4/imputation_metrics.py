@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .scaling import masked_mean_std
-from .validation import check_Xs
+from .validation import check_Xs, counted
 
 __all__ = ["imputation_error", "Truth"]
 
@@ -47,7 +47,8 @@ def _check_truth(Xs_true, Xs_imputed, removed, true_mask):
         raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
     if (removed & ~full).any():
         raise ValueError(
-            f"{int((removed & ~full).sum())} removed block(s) are missing in Xs_true; the error can only be "
+            f"{counted((removed & ~full).sum(), 'removed block')} {'is' if (removed & ~full).sum() == 1 else 'are'} "
+            "missing in Xs_true; the error can only be "
             "measured where the truth is known."
         )
     stats = truth.stats if truth is not None else [(None, None)] * len(Xt)

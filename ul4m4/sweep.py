@@ -24,6 +24,7 @@ from .experiment import unit_key as exp_unit_key
 from .imputation_metrics import Truth, imputation_error
 from .memory import PROBE_BATCH_BYTES
 from .missing import MECHANISMS, complex_pattern_freqs
+from .validation import counted
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "check_sweep_data", "plan", "units_per_method",
            "unit_key", "iter_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
@@ -133,7 +134,7 @@ def check_sweep(cfg, dataset):
     if "complete" in cfg.methods and not dataset.mask.all():
         lacking = int((~dataset.mask).sum())
         raise ValueError(f"'complete' (the ceiling: the classifier on the data with nothing removed) needs data "
-                         f"without gaps, and these data already lack {lacking} modality block(s); leave it out (each "
+                         f"without gaps, and these data already lack {counted(lacking, 'modality block')}; leave it out (each "
                          "method's score at rate 0 is that of the data as they are, gaps filled by the method).")
     if cfg.classifier not in CLASSIFIERS:
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")

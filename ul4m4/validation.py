@@ -159,7 +159,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
         arr = _to_numpy(X, m)
         if arr.ndim != 2:
             raise ValueError(
-                f"Xs[{m}] has {arr.ndim} dimension(s) with shape {arr.shape}; expected a 2-D array "
+                f"Xs[{m}] has {counted(arr.ndim, 'dimension')} with shape {arr.shape}; expected a 2-D array "
                 "(n_samples, n_features). Reshape a single feature with X.reshape(-1, 1)."
             )
         if arr.shape[1] == 0:
@@ -199,7 +199,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
             n_bad = int(bad_rows.sum())
             why = "NaN in some but not all features" if (any_nan & bad_rows).any() else "infinite values"
             raise ValueError(
-                f"Xs[{m}]: {n_bad} observed row(s) contain {why} (first at row "
+                f"Xs[{m}]: {counted(n_bad, 'observed row')} {'contains' if n_bad == 1 else 'contain'} {why} (first at row "
                 f"{int(np.flatnonzero(bad_rows)[0])}). Observed rows must be finite; mark a missing "
                 "modality with a full row of NaN or with mask=False."
             )
@@ -208,7 +208,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
             largest = float(max_abs[mask[:, m]].max())
             factor = 10.0 ** math.ceil(math.log10(largest / limit))
             raise ValueError(
-                f"Xs[{m}]: the largest observed |value| is {largest:.3g} ({int(big.sum())} observed row(s) above "
+                f"Xs[{m}]: the largest observed |value| is {largest:.3g} ({counted(big.sum(), 'observed row')} above "
                 f"{limit:.2g}, first at row {int(np.flatnonzero(big)[0])}); its square overflows "
                 f"{np.dtype(working_dtype).name} arithmetic and would turn results into NaN. Rescale this "
                 f"modality (e.g. divide it by {factor:.0e})."
@@ -216,7 +216,7 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
     empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(
-            f"{int(empty.sum())} sample(s) observe no modality at all (first at row "
+            f"{counted(empty.sum(), 'sample')} {'observes' if empty.sum() == 1 else 'observe'} no modality at all (first at row "
             f"{int(np.flatnonzero(empty)[0])}); every sample must observe at least one modality."
         )
     if not allow_empty_modality:

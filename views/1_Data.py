@@ -15,7 +15,7 @@ from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
 from ul4m4.files import MAX_MODALITIES, mb
 from ul4m4.memory import estimate_synthetic_bytes
-from ul4m4.validation import parse_list
+from ul4m4.validation import counted, parse_list
 
 state.ensure_defaults()
 ss = st.session_state
@@ -124,7 +124,7 @@ else:
                 buf.name = up.name
                 ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes(), max_samples=state.MAX_SAMPLES)
                 if ds.n_samples < state.MIN_SAMPLES:
-                    raise ValueError(f"the file holds {ds.n_samples} sample(s) (rows); the app needs at least "
+                    raise ValueError(f"the file holds {counted(ds.n_samples, 'sample')} (rows); the app needs at least "
                                      f"{state.MIN_SAMPLES}, so that a training and a test split each keep samples "
                                      "to cluster, complete and score.")
                 adopt(ds, {"name": up.name, "source": "upload", "sha256": dg}, f"upload:{dg}")
