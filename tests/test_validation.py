@@ -228,3 +228,24 @@ def test_counted_words_take_the_number():
     assert counted(2, "modality", "modalities") == "2 modalities"
     assert counted(12345, "sample") == "12,345 samples"
     assert counted(np.int64(1), "block") == "1 block"
+
+
+def test_no_message_counts_with_a_bracketed_plural():
+    """Messages count in words ("1 sample observes", "5 modality blocks"), never "sample(s)": every string
+    in the library, the app and the command line that is not a docstring is checked."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in [root / "app.py", *sorted((root / "ul4m4").glob("*.py")), *sorted((root / "appui").glob("*.py")),
+                 *sorted((root / "views").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = {id(node.body[0].value) for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                    and re.search(r"[a-z]\((s|es|ies)\)", node.value):
+                found.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
+    assert not found, found
