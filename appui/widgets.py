@@ -150,11 +150,22 @@ def chart_config():
 TITLE_CHARS = {"full": 60, "half": 32}  # title characters per line of a chart across the page, and in half of it
 
 
-def chart(fig, key, where=None, span="full", **kwargs):
+def chart(fig, key, where=None, span="full", shape=None, **kwargs):
     """Show a plotly figure as every chart of the app: the page's width, the toolbar of ``chart_config``, its
-    title broken into lines that fit a narrow window (``span``: "full" or "half" of the page's width)."""
-    plotting.wrap_title(fig, TITLE_CHARS[span])
+    title broken into lines that fit a narrow window (``span``: "full" or "half" of the page's width; ``shape``:
+    the room its title takes, as ``plotting.wrap_title``)."""
+    plotting.wrap_title(fig, TITLE_CHARS[span], shape)
     return (where or st).plotly_chart(fig, width="stretch", config=chart_config(), key=key, **kwargs)
+
+
+def charts_side_by_side(name, left, right):
+    """Two charts, each a (figure, key) pair, in the columns of ``chart_pair(name)``, their titles given the
+    same room so that both plots start at the same height (a subtitle or a longer title on one side only
+    had pushed its plot down)."""
+    shapes = [plotting.title_shape(fig, TITLE_CHARS["half"]) for fig, _ in (left, right)]
+    shape = (max(s[0] for s in shapes), max(s[1] for s in shapes))
+    cols = chart_pair(name)
+    return [chart(fig, key, where=c, span="half", shape=shape) for (fig, key), c in zip((left, right), cols)]
 
 
 # Two charts side by side take a row each when the page is too narrow for both (a chart under about 400 px

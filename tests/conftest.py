@@ -38,9 +38,10 @@ def shown(text):
 
 def unwrapped(title):
     """A chart title with the line breaks ``plotting.wrap_title`` added for narrow windows taken out (a
-    subtitle keeps its own line)."""
+    subtitle keeps its own line), and the blank lines that align two titles side by side."""
     import re
 
+    title = title.replace("<br><sup>\u00a0</sup>", "").replace("<br>\u00a0", "")
     return re.sub(r"<br>(?!<sup>)", " ", title.replace("</sup><br><sup>", " "))
 
 

@@ -388,3 +388,25 @@ def test_heatmaps_turn_modality_names_only_where_they_would_overlap():
     for fig in (fig_mask_heatmap(np.ones((5, 3), dtype=bool), names), fig_centre_presence(np.ones((2, 3), bool), names)):
         assert fig.layout.xaxis.tickangle is None  # "auto"
         assert tuple(fig.layout.xaxis.autotickangles) == NAME_TICK_ANGLES and NAME_TICK_ANGLES[0] == 0
+
+
+def test_titles_side_by_side_take_the_same_room():
+    """Two charts side by side get titles of the same shape (blank lines added to the shorter), so their
+    plots start at the same height; the words are unchanged."""
+    import plotly.graph_objects as go
+
+    from ul4m4.plotting import title_shape
+
+    a = go.Figure(layout=dict(title="Cluster sizes"))
+    b = go.Figure(layout=dict(title="Modalities each centre holds, a title long enough to take two lines<br>"
+                                    "<sup>blue: holds; orange: lacks</sup>"))
+    shape = tuple(max(x) for x in zip(title_shape(a, 32), title_shape(b, 32)))
+    assert shape == (3, 1) and title_shape(a, 32) == (1, 0)
+    for fig in (a, b):
+        plotting.wrap_title(fig, 32, shape)
+        assert title_shape(fig, 32) == shape
+    assert a.layout.title.text == "Cluster sizes<br>\u00a0<br>\u00a0<br><sup>\u00a0</sup>"
+    assert a.layout.title.yanchor == "bottom" and a.layout.title.y == 1  # stands on the plot, as b's
+    from conftest import unwrapped
+
+    assert unwrapped(a.layout.title.text) == "Cluster sizes"

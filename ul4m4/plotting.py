@@ -691,14 +691,30 @@ def _wrap_line(line, width):
     return [f"<sup>{p}</sup>" for p in pieces] if sup else pieces
 
 
-def wrap_title(fig, width=60):
+def _title_lines(fig, width):
+    text = fig.layout.title.text
+    return [piece for line in text.split("<br>") for piece in _wrap_line(line, width)] if text else []
+
+
+def title_shape(fig, width=60):
+    """(ordinary lines, ``<sup>`` lines) of the figure's title once ``wrap_title`` broke it at ``width``."""
+    lines = _title_lines(fig, width)
+    sup = sum(line.startswith("<sup>") for line in lines)
+    return len(lines) - sup, sup
+
+
+def wrap_title(fig, width=60, shape=None):
     """Break the figure's title into lines of at most ``width`` characters (plotly never wraps a title, so
     a long one was cut at the chart's edge on a narrow window) and give the top margin room for them.
-    Returns the figure, changed in place."""
-    text = fig.layout.title.text
-    if not text:
+    ``shape`` (ordinary lines, ``<sup>`` lines): blank lines are added up to it, so that charts side by side
+    whose titles take different room still start their plots at the same height. Returns the figure,
+    changed in place."""
+    lines = _title_lines(fig, width)
+    if not lines:
         return fig
-    lines = [piece for line in text.split("<br>") for piece in _wrap_line(line, width)]
+    if shape is not None:
+        have = title_shape(fig, width)
+        lines += ["\u00a0"] * max(0, shape[0] - have[0]) + ["<sup>\u00a0</sup>"] * max(0, shape[1] - have[1])
     if len(lines) == 1:
         return fig
     # Several lines stand on the plot's top edge and push the top margin up as far as they need, at any font
@@ -709,4 +725,4 @@ def wrap_title(fig, width=60):
     return fig
 
 
-__all__ += ["wrap_title"]
+__all__ += ["wrap_title", "title_shape"]

@@ -9,7 +9,7 @@ import streamlit as st
 import ul4m4
 from appui import state
 from appui.text import plain
-from appui.widgets import chart, chart_pair, guard
+from appui.widgets import chart, charts_side_by_side, guard
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
@@ -162,9 +162,8 @@ summary = pd.DataFrame({
     "median feature std": [float(np.median(X[ds.mask[:, m]].std(axis=0))) for m, X in enumerate(ds.Xs)],
 })
 st.dataframe(summary, hide_index=True, width="stretch")
-c1, c2 = chart_pair("data")
-chart(plotting.fig_dimensions(ds.modality_names, ds.dims), "fig_dims", where=c1, span="half")
-chart(plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), "fig_scales", where=c2, span="half")
+charts_side_by_side("data", (plotting.fig_dimensions(ds.modality_names, ds.dims), "fig_dims"),
+                    (plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), "fig_scales"))
 MAX_BARS = 200
 if ds.y is not None and n_classes > MAX_BARS:
     st.info(f"The labels hold {n_classes:,} classes: too many to draw one bar each (at most {MAX_BARS}).")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import chart, chart_pair, guard
+from appui.widgets import chart, charts_side_by_side, guard
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS, complex_pattern_freqs
@@ -102,9 +102,8 @@ if mres is not None:
                 + ("UL4M4 and the baselines are then fitted on complete training data, as the published "
                    "MOSI script does by default." if cfg.apply_to == "test" else ""))
     chart(plotting.fig_rates(affected, names, where), "fig_rates")
-    c1, c2 = chart_pair("missingness")
-    chart(plotting.fig_mask_heatmap(mres.mask, names), "fig_mask", where=c1, span="half")
-    chart(plotting.fig_patterns(rep.pattern_counts, names), "fig_patterns", where=c2, span="half")
+    charts_side_by_side("missingness", (plotting.fig_mask_heatmap(mres.mask, names), "fig_mask"),
+                        (plotting.fig_patterns(rep.pattern_counts, names), "fig_patterns"))
     # One row per measure, one column per split: as many modalities as the data have, none cut off at the side.
     splits = pd.DataFrame({
         s: {"samples": len(idx), "missing slots (%)": round(100 * r.realized_slot_rate, 1),

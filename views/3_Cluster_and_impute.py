@@ -9,7 +9,7 @@ import torch
 from appui import bigdata, state
 from appui.reporting import report_button
 from appui.text import plain
-from appui.widgets import Progress, chart, chart_pair, guard, show_method_failures, show_method_warnings
+from appui.widgets import Progress, chart, charts_side_by_side, guard, show_method_failures, show_method_warnings
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
@@ -311,9 +311,8 @@ if colour == "confidence":
     st.caption("Confidence of a filled block = 1 / (1 + its expected squared error per entry, in standardised "
                "units), from how far apart the plausible centres are and how spread their members are: 0.5 means "
                "no better expected than the training mean. The map shows each sample's mean over its filled blocks.")
-c1, c2 = chart_pair("clusters")
-chart(plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), "fig_sizes", where=c1, span="half")
-chart(plotting.fig_centre_presence(shown_model.center_mask_, names), "fig_presence", where=c2, span="half")
+charts_side_by_side("clusters", (plotting.fig_cluster_sizes(shown_model.labels_, shown_model.n_clusters_), "fig_sizes"),
+                    (plotting.fig_centre_presence(shown_model.center_mask_, names), "fig_presence"))
 st.caption("Cluster sizes count the training samples the clustering was fitted on.")
 
 # ---- Why did this sample get these values? ----------------------------------------------------------------
