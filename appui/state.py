@@ -47,6 +47,10 @@ PRESENT_FROM = "present_from"  # the page file presentation mode was entered fro
 PRESENT_LEAVING = "present_leaving"  # bool: Exit presentation was just clicked
 
 MEMO_SIZE = 12
+# The methods a degradation sweep compares unless the user chooses others: the Degradation page's preselection
+# and the presentation's own sweep, so that both show the same comparison (the paper's method, the soft one,
+# the usual baselines and the strongest peer, SoftImpute; the ceiling on data without gaps of their own).
+DEFAULT_SWEEP_METHODS = ("ul4m4", "ul4m4_soft", "mean", "knn", "softimpute", "complete")
 SWEEP_UNITS_MAX = 5000  # finished sweep units kept per dataset (each a row of a dozen numbers)
 MEMO_SHARE = 0.25  # the memo may hold at most this share of the session's budget (the newest entry always)
 BUDGET_ENV = "UL4M4_SESSION_MEMORY_MB"

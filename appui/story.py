@@ -15,7 +15,7 @@ from ul4m4.missing import MECHANISM_LABELS
 from ul4m4.projection import project_2d
 from ul4m4.summary import SWEEP_FAMILY, failure_summary, imputation_verdict, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import SweepConfig, check_sweep, run_sweep, units_per_method
-from ul4m4.timing import learn
+from ul4m4.timing import format_seconds, learn
 
 STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
 # Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
@@ -28,7 +28,7 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], hea
 .stMainBlockContainer p, .stMainBlockContainer li, .ul4m4-caption { font-size: 1.45rem; line-height: 1.5; }
 </style>
 """
-STORY_SWEEP_METHODS = ("ul4m4", "mean", "zero", "knn", "complete")
+STORY_SWEEP_METHODS = state.DEFAULT_SWEEP_METHODS  # the comparison the Degradation page preselects
 
 
 def _pct(x):
@@ -45,6 +45,15 @@ def story_sweep_config():
     methods = tuple(m for m in STORY_SWEEP_METHODS if full or m != "complete")
     return SweepConfig(mechanism=mcfg.mechanism, k=int(ss[state.RUN_CFG].n_clusters), methods=methods,
                        apply_to=mcfg.apply_to, strength=float(mcfg.strength))
+
+
+def sweep_estimate_words():
+    """The story's own sweep's estimated time, in words ("about 2 min")."""
+    ss = st.session_state
+    cfg, ds = story_sweep_config(), ss[state.DATASET]
+    secs = bigdata.sweep_estimate(ds, [cfg], ds.n_samples - int(round(cfg.test_size * ds.n_samples)),
+                                  state.sweep_units())[0]
+    return format_seconds(secs)
 
 
 def sweep_description():

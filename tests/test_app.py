@@ -803,6 +803,7 @@ def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     no_problem(at)
     assert set(at.session_state[state.MEMO][("sweep", at.session_state[state.DATASET_KEY],
                                              at.session_state[state.SWEEP_CFG][0])]["method"]) == {"ul4m4", "mean"}
+    assert not [i for i in at.info if i.value.startswith("The results below are of the last sweep")]  # as set
 
     # The story's own sweep: without the ceiling here; a failure keeps its message on the page.
     import appui.story as story
@@ -831,6 +832,16 @@ def test_sweeps_on_data_with_gaps_of_their_own(monkeypatch):
     no_problem(at)
     assert any(t.startswith("F1-micro on the test split") for t in chart_titles(at))
     assert timing._LEARNED.get("sweep", []) != before  # later estimates learn from the story's sweep too
+    # The story compares the methods the Degradation page preselects; that page then shows the story's sweep
+    # and says how it differs from its form (here: the form's k-sensitivity is on).
+    cfg = at.session_state[state.SWEEP_CFG][0]
+    assert cfg.methods == tuple(m for m in state.DEFAULT_SWEEP_METHODS if m != "complete")
+    at.switch_page("views/4_Degradation.py").run()
+    no_problem(at)
+    assert at.multiselect(key="deg_methods").value == list(cfg.methods)
+    notes = [i.value for i in at.info if i.value.startswith("The results below are of the last sweep")]
+    assert notes == ["The results below are of the last sweep run (no k-sensitivity), not of the settings above: "
+                     "press **Run sweep** to run those."], notes
 
 
 def test_the_first_visit_says_it_is_starting_before_the_heavy_imports():

@@ -124,3 +124,22 @@ def test_a_tie_for_the_best_score_is_said_as_a_tie():
     v = sweep_verdict(df[df["method"] != "softimpute"])
     assert v.tied == ("ul4m4_soft",) and v.best_text() == "ul4m4_soft"
     assert sweep_verdict(df.iloc[:0]).best_text() == ""
+
+
+def test_sweep_verdict_names_the_methods_the_seeds_cannot_tell_from_the_best():
+    """Per-seed differences from the best: a method whose mean trails by less than their standard deviation is
+    not told apart; a consistent gap is, however small; one seed tells nothing apart."""
+    rows = []
+    for seed, (a, b, c) in enumerate([(0.90, 0.89, 0.80), (0.86, 0.88, 0.79), (0.88, 0.86, 0.81)]):
+        for method, v in (("mean", a), ("softimpute", b), ("ul4m4", c)):
+            rows.append({"method": method, "rate": 0.8, "seed": seed, "f1_micro": v})
+            rows.append({"method": method, "rate": 0.0, "seed": seed, "f1_micro": 0.95})
+    df = pd.DataFrame(rows)
+    v = sweep_verdict(df)
+    assert v.best == "mean" and v.close == ("softimpute",)  # mean leads by 0.0033 +- 0.021: noise
+    # UL4M4 trails by about 0.08 at every seed: told apart. A steady small gap is told apart too.
+    df.loc[df["method"] == "softimpute", "f1_micro"] -= 0.02
+    df.loc[(df["method"] == "softimpute") & (df["rate"] == 0.8), "f1_micro"] = \
+        df.loc[(df["method"] == "mean") & (df["rate"] == 0.8), "f1_micro"].to_numpy() - 0.001
+    assert sweep_verdict(df).close == ()
+    assert sweep_verdict(df[df["seed"] == 0]).close == ()  # one seed: no spread to judge by

@@ -565,7 +565,7 @@ def fig_degradation(df, metric="f1_micro"):
         drawn.setdefault((tuple(x), tuple(mean)), method_label(method))
     label = METRIC_LABELS.get(metric, metric)
     fig.update_layout(title=f"{label} on the test split vs missing modality slots ({_band_note(summ)})",
-                      xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
+                      xaxis_title="Realised missing modality slots<br>(fraction, mean over seeds)",
                       yaxis_title=f"{label} (test split)", **LAYOUT)
     # Hovering a rate lists every method's score there: methods with equal scores draw one line over the
     # other, and the list shows both.
@@ -593,7 +593,7 @@ def fig_error_vs_rate(df):
                         method_label(method), method_color(method), symbol=method_symbol(method))
     _fraction_axis(fig, summ["x"].max() if len(summ) else 1.0)
     fig.update_layout(title=f"Imputation error on removed blocks vs missing slots ({_band_note(summ)})",
-                      xaxis_title="Realised missing modality slots (fraction, mean over seeds)",
+                      xaxis_title="Realised missing modality slots<br>(fraction, mean over seeds)",
                       yaxis_title="MSE, standardised units² (log scale)", yaxis_type="log", **LAYOUT)
     _unified_hover(fig)  # every method's error at the hovered rate, as fig_degradation
     std = summ["std"].fillna(0).to_numpy()

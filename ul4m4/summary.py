@@ -45,6 +45,7 @@ class Verdict:
     scores: pd.Series
     best: str | None
     rate: float | None = None
+    close: tuple = ()  # sweeps: methods not told apart from the best by the seeds (``sweep_verdict``)
 
     @property
     def tied(self):
@@ -111,7 +112,26 @@ def sweep_verdict(df, metric="f1_micro"):
     if common and any(s != common for s in seeds):
         top = top[top["seed"].isin(common)]
     scores = top.groupby("method")[metric].mean()
-    return Verdict(scores, best_method(scores, higher_is_better=True), rate)
+    best = best_method(scores, higher_is_better=True)
+    return Verdict(scores, best, rate, _within_spread(top, metric, best))
+
+
+def _within_spread(top, metric, best):
+    """The methods (not tied with ``best``) whose mean score trails the best one's by less than one standard
+    deviation of their per-seed differences from it: on these seeds they are not told apart. Methods are
+    compared seed by seed (each seed's split and mask are the same for all); with fewer than two common
+    seeds nothing can be told apart, and nothing is listed."""
+    if best is None:
+        return ()
+    per_seed = top.groupby(["method", "seed"])[metric].mean().unstack("seed")
+    out = []
+    for m in per_seed.index:
+        if m == best:
+            continue
+        diff = (per_seed.loc[best] - per_seed.loc[m]).dropna()
+        if len(diff) >= 2 and 1e-9 < diff.mean() < diff.std(ddof=1):
+            out.append(m)
+    return tuple(out)
 
 
 def failure_summary(failures, planned):

@@ -265,9 +265,10 @@ if emb is None:
     secs = format_seconds(estimate_map_seconds(ids.size, ds.dims, map_method))
     label = (f"Computing the UMAP map of {ids.size:,} samples ({secs}; the first UMAP in this server also compiles "
              "numba code: 10-20 s)..." if map_method == "umap" else f"Computing the PCA map ({secs})...")
-    with guard("computing the 2-D map"), st.status(label, expanded=False) as status:
+    working = st.empty()  # the status says what is being computed, and goes once the map is drawn
+    with guard("computing the 2-D map"), working.status(label, expanded=False):
         emb = state.memo_put(emb_key, project_2d([X[ids] for X in completed], map_method, random_state=int(rcfg.seed)))
-        status.update(label="Map ready.", state="complete")
+    working.empty()
 if emb is not None:
     labels_all = shown_model.predict(completed)  # every sample's cluster, training and test
     imputed = ~mask.all(axis=1)
@@ -349,7 +350,8 @@ def inspect_sample(i):
     chart(plotting.fig_candidates(r, chosen_src, names), "fig_candidates")
     st.caption("Candidate f copies the sample's observed modalities and takes centre f's values for the missing "
                "ones; candidates are taken in order of r, and each missing modality comes from the first "
-               "candidate whose centre holds it. A small margin means the runner-up was almost as close.")
+               "candidate whose centre holds it. When the table's runner-up distance is close to the distance, the "
+               "runner-up was almost as close, and the fill could as well have come from its centre.")
 
 
 st.subheader("Inspect one sample")

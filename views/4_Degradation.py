@@ -64,8 +64,7 @@ with st.form("degradation_form"):
     # The whole width: six chosen methods fit on one line, none hidden behind the others.
     # The ceiling needs data without gaps of their own (an upload may have some): not preselected otherwise.
     methods = st.multiselect("Methods", list(SWEEP_METHODS),
-                             default=["ul4m4", "ul4m4_soft", "mean", "knn", "softimpute"]
-                             + (["complete"] if ds.mask.all() else []),
+                             default=[m for m in state.DEFAULT_SWEEP_METHODS if ds.mask.all() or m != "complete"],
                              format_func=plotting.method_label, key="deg_methods")
     c1, c2, c3 = st.columns(3)
     rates_txt = c1.text_input("Rates (comma-separated, each in [0, 1))", "0, 0.2, 0.4, 0.6, 0.8", key="deg_rates")
@@ -159,6 +158,37 @@ if cfgs is None:
     st.info("Choose the settings and press **Run sweep**.")
     state.stop_page()
 
+
+def differences(shown, wanted):
+    """What the sweeps shown (main, k-sensitivity or None) ran with where the form's differ, in words."""
+    out = []
+    a, b = shown[0], wanted[0]
+    if a.methods != b.methods:
+        out.append("methods " + ", ".join(plotting.method_label(m) for m in a.methods))
+    for field, words in (("mechanism", "mechanism"), ("rates", "rates"), ("seeds", "seeds"), ("k", "k"),
+                         ("classifier", "classifier"), ("apply_to", "split losing modalities"), ("pm", "PEPSY pm"),
+                         ("strength", "MNAR strength")):
+        if getattr(a, field) != getattr(b, field):
+            value = getattr(a, field)
+            value = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, tuple) \
+                else MECHANISM_LABELS.get(value, value) if field == "mechanism" else value
+            out.append(f"{words} {value}")
+    if (shown[1] is None) != (wanted[1] is None):
+        out.append("no k-sensitivity" if shown[1] is None else "a k-sensitivity sweep")
+    elif shown[1] is not None and shown[1].ks != wanted[1].ks:
+        out.append("k values " + ", ".join(map(str, shown[1].ks)))
+    return out
+
+
+try:
+    wanted = form_configs()
+except ValueError:  # a field that cannot be read: Run says which
+    wanted = None
+if wanted is not None and methods and tuple(wanted) != tuple(cfgs):
+    said = differences(cfgs, wanted)
+    st.info("The results below are of the last sweep run" + (f" ({'; '.join(said)})" if said else "")
+            + ", not of the settings above: press **Run sweep** to run those.", icon=":material/info:")
+
 results = []
 live, drawn = st.empty(), [0.0, 0]
 started, computed = time.perf_counter(), False
@@ -247,6 +277,11 @@ if len(verdict.scores) > 1 and ours and verdict.best is not None:
            "fact, as every sample keeps one): "
            + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values(ascending=False).items())
            + f" (F1-micro, mean over seeds). Best: {verdict.best_text(plotting.method_label)}.")
+    if verdict.close:  # 3 seeds cannot tell these from the best: say so rather than crown one
+        close = [plotting.method_label(m) for m in verdict.close]
+        msg += (f" {', '.join(close)} {'trails' if len(close) == 1 else 'trail'} it by less than one standard "
+                "deviation of the per-seed differences: the seeds do not tell "
+                f"{'it' if len(close) == 1 else 'them'} apart from the best.")
     absent = [plotting.method_label(m) for m in cfg.methods if m != "complete" and m not in verdict.scores.index]
     if absent:  # units left out (see the boxes above)
         msg += f" Not compared, as they did not run at this rate: {', '.join(absent)}."

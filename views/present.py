@@ -81,7 +81,8 @@ if fig is not None:
         fig.update_layout(height=max(fig.layout.height or 450, 200 + 36 * entries))
     chart(fig, f"fig_story_{step}")
 elif step == len(story.STEPS) - 1:
-    st.info("The downstream curves have not been computed for this scenario yet.")
+    st.info("The downstream curves have not been computed for this scenario yet (estimated time: "
+            f"{story.sweep_estimate_words()}).")
     if st.button(f"Compute them now ({story.sweep_description()})", type="primary", key="present_sweep"):
         prog = Progress("Running the downstream sweep...")
         done = False
