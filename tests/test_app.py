@@ -904,5 +904,5 @@ def test_method_warnings_read_in_the_apps_words_in_the_singular_too():
     assert not at.exception, [e.value for e in at.exception]
     said = [shown(w.value) for w in at.warning]
     assert len(said) == 1 and "'text': 1 feature" in said[0], said
-    assert said[0].endswith("The library's option UL4M4Imputer(scale_floor=0.1) floors that scale; the app keeps "
-                            "the paper's setting."), said
+    assert said[0].endswith("The library's option UL4M4Imputer(scale_floor=0.1) floors that scale (from Python); "
+                            "the app keeps the paper's setting, so the results shown are the published method's."), said
