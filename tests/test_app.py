@@ -64,6 +64,10 @@ def test_home_shows_the_default_state():
     assert "mfeat: 2000 samples, 6 modalities" in text and "of modality slots missing" in text
     assert "MCAR (each slot independently), on training and test data both incomplete" in text  # no raw codes
     assert at.session_state[state.DATASET].name == "mfeat"
+    # The pipeline in five boxes of text that wrap on a narrow window (a drawing scaled down had 5 px type).
+    pipe = [m.value for m in at.markdown if "ul4m4-pipe" in m.value]
+    assert len(pipe) == 1 and pipe[0].count("class='ul4m4-step'") == 5 and "flex-wrap:wrap" in pipe[0]
+    assert "Partial-modality k-means" in pipe[0] and "No labels are used before the downstream model" in pipe[0]
 
 
 @pytest.mark.parametrize("page", PAGES)

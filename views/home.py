@@ -1,6 +1,5 @@
 """Home: what UL4M4 does, the pipeline, and the current data, mask and run."""
 
-from pathlib import Path
 
 import streamlit as st
 
@@ -26,7 +25,25 @@ st.markdown(
     "and see honestly whether it helps."
 )
 
-st.image(str(Path(__file__).resolve().parents[1] / "assets" / "pipeline.svg"), caption="The UL4M4 pipeline", width="stretch")
+# The pipeline as boxes that wrap onto more rows on a narrow window (the drawing, scaled to a 900 px window,
+# had 5 px type); the same steps as assets/pipeline.svg, the README's figure.
+PIPELINE_STEPS = (("Frozen encoders", "one embedding per modality"),
+                  ("Standardise each modality", "on the observed training rows"),
+                  ("Partial-modality k-means", "distances over the modalities both sides hold"),
+                  ("Greedy cluster-guided completion", "missing blocks taken from the centres"),
+                  ("Any downstream model", "fusion model, linear probe, ..."))
+PIPELINE_HTML = (
+    "<style>.ul4m4-pipe{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem;margin:.2rem 0 .3rem}"
+    ".ul4m4-step{flex:1 1 9.5rem;border:1.5px solid #444;border-radius:10px;padding:.45rem .6rem;text-align:center;"
+    "background:#f1faee;line-height:1.25}.ul4m4-step b{display:block;font-size:.95rem}"
+    ".ul4m4-step span{font-size:.8rem;color:#444}.ul4m4-arrow{font-size:1.2rem;color:#444}"
+    ".ul4m4-note{font-size:.85rem;color:#555}</style>"
+    "<div class='ul4m4-note' style='color:#b5651d'>Missing modalities: blocks left empty (NaN) or marked missing "
+    "in the mask</div><div class='ul4m4-pipe'>"
+    + "<span class='ul4m4-arrow'>&rarr;</span>".join(
+        f"<div class='ul4m4-step'><b>{title}</b><span>{note}</span></div>" for title, note in PIPELINE_STEPS)
+    + "</div><div class='ul4m4-note'>The UL4M4 pipeline. No labels are used before the downstream model.</div>")
+st.markdown(PIPELINE_HTML, unsafe_allow_html=True)
 
 st.subheader("Where you are")
 # Three blocks in a row that wraps on a narrow window (fixed columns cut the links' labels at 900 px).
@@ -63,7 +80,7 @@ with c3:
         st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
     st.page_link("views/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
 
-st.page_link("views/4_Degradation.py", label="Downstream degradation curves: does imputation help the classifier?",
+st.page_link("views/4_Degradation.py", label="Degradation: does imputation help the classifier?",
              icon=":material/trending_down:")
 st.caption("UL4M4 does not win everywhere: against mean or kNN imputation, and depending on the downstream "
            "model, it can lose. Every page shows the methods side by side.")
