@@ -26,7 +26,7 @@ st.markdown(
 )
 
 # The pipeline as boxes that wrap onto more rows on a narrow window (the drawing, scaled to a 900 px window,
-# had 5 px type); the same steps as assets/pipeline.svg, the README's figure.
+# had 5 px type).
 PIPELINE_STEPS = (("Frozen encoders", "one embedding per modality"),
                   ("Standardise each modality", "on the observed training rows"),
                   ("Partial-modality k-means", "distances over the modalities both sides hold"),
