@@ -19,6 +19,7 @@ __all__ = [
     "STATUS_COLOURS",
     "STATUS_SYMBOLS",
     "STATUS_LEGEND",
+    "LEGEND",
     "cluster_color",
     "method_color",
     "method_symbol",
@@ -54,7 +55,11 @@ STATUS_SYMBOLS = {"observed": "circle", "missing": "circle-open", "imputed": "x"
 STATUS_LEGEND = ("observed: blue circle; missing (removed, not yet filled): orange; "
                  "imputed (filled by a method): purple cross")
 WEBGL_ABOVE = 3000  # points; beyond this scatter plots switch to WebGL
-LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend_title_text="")
+# Legends go under the plot, in rows that wrap with the chart's width: beside it, methods' long names squeezed
+# the plot to a sliver at 900 px (about 180 px of a 440 px chart). Placed on the figure's bottom edge, plotly
+# widens the bottom margin to hold them, clear of the x axis's title.
+LEGEND = dict(title_text="", orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
+LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend=LEGEND)
 
 
 def cluster_color(j):
@@ -299,8 +304,8 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
             name=f"cluster centre {centre_note}".strip(),
         ))
     fig.update_layout(title=title or "Samples in 2-D", xaxis_title=axis_names[0], yaxis_title=axis_names[1],
-                      legend=dict(itemsizing="constant"), height=560,
-                      **{k: v for k, v in LAYOUT.items() if k != "legend_title_text"})
+                      legend={**LEGEND, "itemsizing": "constant"}, height=560,
+                      **{k: v for k, v in LAYOUT.items() if k != "legend"})
     return fig
 
 
@@ -340,10 +345,8 @@ def fig_k_selection(curve, chosen_k=None, bound=None):
         lo, hi = float(np.nanmin(curve[drawn].to_numpy())), float(np.nanmax(curve[drawn].to_numpy()))
         fig.add_trace(go.Scatter(x=[chosen_k, chosen_k], y=[lo, hi], mode="lines", name=f"chosen k = {chosen_k}",
                                  line=dict(color="#555555", dash="dash", width=1)))
-    # The legend's long names go under the plot: beside it they squeezed the plot to a sliver at 900 px.
-    fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", **LAYOUT)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left"), height=560,
-                      margin=dict(l=60, r=20, t=60, b=20))
+    fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", height=560,
+                      **LAYOUT)
     fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks,
                      ticktext=[str(int(k)) for k in ks])
     fig.update_yaxes(title_text="MSE per entry (standardised units²)")
