@@ -410,3 +410,21 @@ def test_titles_side_by_side_take_the_same_room():
     from conftest import unwrapped
 
     assert unwrapped(a.layout.title.text) == "Cluster sizes"
+
+
+def test_every_legend_stands_under_its_plot(bits):
+    """A chart with a legend has it under the plot, in rows on the figure's bottom edge (plotly widens the
+    margin for it): beside the plot, long method names squeezed it to a sliver at 900 px."""
+    from ul4m4.plotting import fig_k_selection
+
+    figs = {**figures(bits), "k_selection": fig_k_selection(
+        pd.DataFrame({"k": [2, 4], "holdout_mse": [0.6, 0.5], "holdout_best_mse": [0.6, 0.5]}), 4, 0.51)}
+    shown = 0
+    for name, fig in figs.items():
+        if fig.layout.showlegend is False or not any(t.showlegend is not False for t in fig.data):
+            continue
+        shown += 1
+        leg = fig.layout.legend
+        assert (leg.orientation, leg.yref, leg.y, leg.yanchor, leg.x, leg.xanchor) == \
+            ("h", "container", 0, "bottom", 0, "left"), name
+    assert shown >= 6
