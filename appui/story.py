@@ -236,6 +236,11 @@ class Facts:
                 tail = (f" UL4M4 does not win here: {plotting.method_label(v.best)} scores "
                         f"{v.scores[v.best] - v.scores[best_ul]:.3f} more than the best UL4M4 variant, "
                         f"{plotting.method_label(best_ul)}.")
+        if v.close:  # a lead the seeds cannot confirm is said to be one
+            close = [plotting.method_label(m) for m in v.close]
+            tail += (f" The {len(self.sweep_cfg.seeds)} seeds do not tell {', '.join(close)} apart from "
+                     f"{plotting.method_label(v.best)}: {'it trails' if len(close) == 1 else 'each trails'} by less "
+                     "than one standard deviation of the per-seed differences.")
         clf = "the paper's fusion classifier" if self.sweep_cfg.classifier == "fusion" else "a linear classifier"
         realised = realised_slot_rate(self.sweep, v.rate)
         n_seeds = len(self.sweep_cfg.seeds)

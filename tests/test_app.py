@@ -910,3 +910,27 @@ def test_method_warnings_read_in_the_apps_words_in_the_singular_too():
     assert len(said) == 1 and "'text': 1 feature" in said[0], said
     assert said[0].endswith("The library's option UL4M4Imputer(scale_floor=0.1) floors that scale (from Python); "
                             "the app keeps the paper's setting, so the results shown are the published method's."), said
+
+
+def test_the_story_says_when_the_seeds_cannot_tell_a_method_from_the_best():
+    """The last step's caption names a lead the seeds cannot confirm (as the Degradation page's verdict)."""
+    import pandas as pd
+
+    from appui.story import Facts
+    from ul4m4.sweep import SweepConfig
+
+    rows = []
+    for seed, (a, b, c) in enumerate([(0.90, 0.89, 0.80), (0.86, 0.88, 0.79), (0.88, 0.86, 0.81)]):
+        for method, v in (("mean", a), ("softimpute", b), ("ul4m4", c)):
+            for rate in (0.0, 0.8):
+                rows.append({"method": method, "rate": rate, "seed": seed, "k": 10 if method == "ul4m4" else None,
+                             "f1_micro": v if rate else 0.95, "realized_slot_rate": rate * 0.8})
+    cfg = SweepConfig(seeds=(0, 1, 2), rates=(0.0, 0.8), methods=("ul4m4", "mean", "softimpute"))
+    from types import SimpleNamespace
+
+    facts = Facts(ds=SimpleNamespace(modality_names=["a", "b"]), mres=SimpleNamespace(report=None), mcfg=None,
+                  rcfg=None, run=None, sweep_cfg=cfg, sweep=pd.DataFrame(rows))  # what the last step reads
+    caption = facts.caption(4)
+    assert "UL4M4 does not win here: Mean scores" in caption
+    assert ("The 3 seeds do not tell SoftImpute apart from Mean: it trails by less than one standard deviation of "
+            "the per-seed differences.") in caption, caption
