@@ -94,17 +94,26 @@ def _learned():
 
 def _store_learned(learned):
     """Keep this process's learned sums for later processes (a cache that cannot be written is skipped)."""
+    _write_cache_entry(_learned_file(), _speed_key("cpu"), lambda old: learned)
+
+
+def _write_cache_entry(path, key, value_from):
+    """Set ``key`` of the JSON table at ``path`` to ``value_from(its value now, or None)``, unless that is None;
+    written whole or not at all. A table that cannot be read is started afresh; one that cannot be written
+    is skipped (the caches only save later processes a reading)."""
     import json
     import os
 
-    path = _learned_file()
     try:
         try:
             table = json.loads(path.read_text(encoding="utf-8"))
             table = table if isinstance(table, dict) else {}
         except (OSError, ValueError):
             table = {}
-        table[_speed_key("cpu")] = learned
+        value = value_from(table.get(key))
+        if value is None:
+            return
+        table[key] = value
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(table), encoding="utf-8")
@@ -198,26 +207,7 @@ def _stored_speed(device):
 
 def _store_speed(device, speed):
     """Keep ``speed`` for later processes if it is the best seen; a cache that cannot be written is skipped."""
-    import json
-    import os
-
-    path = _speed_file()
-    try:
-        try:
-            table = json.loads(path.read_text(encoding="utf-8"))
-            table = table if isinstance(table, dict) else {}
-        except (OSError, ValueError):
-            table = {}
-        key = _speed_key(device)
-        if speed <= float(table.get(key, 0.0) or 0.0):
-            return
-        table[key] = speed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table), encoding="utf-8")
-        os.replace(tmp, path)  # whole or not at all, should two processes write at once
-    except (OSError, ValueError, TypeError):
-        pass
+    _write_cache_entry(_speed_file(), _speed_key(device), lambda old: speed if speed > float(old or 0.0) else None)
 
 
 def machine_speed(device="cpu"):
