@@ -65,11 +65,12 @@ def describe_estimates(secs, total, need, available=None):
             f"(within a few times), from this machine's measured speed{learned_note()}{busy_note()}.")
 
 
-def sweep_estimate(ds, cfgs, n_train, store):
+def sweep_estimate(ds, cfgs, store):
     """Estimated seconds of the units of the sweeps ``cfgs`` (run one after another, sharing ``store``, the
     finished units by ``sweep.unit_key``) that are not finished yet: (corrected by earlier runs, units
     finished, units in all, uncorrected). Units the sweeps share count once; units whose data are the observed
     data (the ceiling, rate 0 on data without gaps) share one probe per seed and fit nothing."""
+    n_train = ds.n_samples - int(round(cfgs[0].test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
     full = bool(ds.mask.all())
     seen, todo, observed, kept = set(), [], set(), 0

@@ -51,9 +51,7 @@ def sweep_estimate_words():
     """The story's own sweep's estimated time, in words ("about 2 min")."""
     ss = st.session_state
     cfg, ds = story_sweep_config(), ss[state.DATASET]
-    secs = bigdata.sweep_estimate(ds, [cfg], ds.n_samples - int(round(cfg.test_size * ds.n_samples)),
-                                  state.sweep_units())[0]
-    return format_seconds(secs)
+    return format_seconds(bigdata.sweep_estimate(ds, [cfg], state.sweep_units())[0])
 
 
 def sweep_description():
@@ -92,7 +90,7 @@ def run_default_sweep(callback=None):
     ds = ss[state.DATASET]
     check_sweep(cfg, ds)
     store = state.sweep_units()  # units the Degradation page already ran are not run again
-    raw = bigdata.sweep_estimate(ds, [cfg], ds.n_samples - int(round(cfg.test_size * ds.n_samples)), store)[3]
+    raw = bigdata.sweep_estimate(ds, [cfg], store)[3]
     started = time.perf_counter()
     failed = []  # units left out: a method that cannot run at some rates does not stop the others
 

@@ -123,7 +123,7 @@ def sweep_seconds():
         cfgs = [c for c in form_configs() if c is not None]
     except ValueError:
         return None
-    return bigdata.sweep_estimate(ds, cfgs, n_train, state.sweep_units())
+    return bigdata.sweep_estimate(ds, cfgs, state.sweep_units())
 
 
 need = sweep_memory((int(k),), readable_rates())
