@@ -61,6 +61,10 @@ WEBGL_ABOVE = 3000  # points; beyond this scatter plots switch to WebGL
 LEGEND = dict(title_text="", orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), legend=LEGEND)
 
+# Modality names along a heatmap's x axis: upright where they fit at the width the chart is drawn at, slanted
+# or turned where they would overlap (plotly chooses in the browser; long names at half width overlapped).
+NAME_TICK_ANGLES = (0, -45, -90)
+
 
 def cluster_color(j):
     """Colour of cluster j, the same on every page."""
@@ -159,11 +163,6 @@ def fig_mask_heatmap(mask, names, max_rows=400, seed=0):
     fig.update_yaxes(showticklabels=False, type="category")
     fig.update_xaxes(autotickangles=list(NAME_TICK_ANGLES))
     return fig
-
-
-# Modality names along a heatmap's x axis: upright where they fit at the width the chart is drawn at, slanted
-# or turned where they would overlap (plotly chooses in the browser; long names at half width overlapped).
-NAME_TICK_ANGLES = (0, -45, -90)
 
 
 def fig_patterns(pattern_counts, names, top=20):

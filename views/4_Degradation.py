@@ -170,8 +170,10 @@ def differences(shown, wanted):
                          ("strength", "MNAR strength")):
         if getattr(a, field) != getattr(b, field):
             value = getattr(a, field)
-            value = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, tuple) \
-                else MECHANISM_LABELS.get(value, value) if field == "mechanism" else value
+            if isinstance(value, tuple):  # rates, seeds
+                value = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            elif field == "mechanism":
+                value = MECHANISM_LABELS.get(value, value)
             out.append(f"{words} {value}")
     if (shown[1] is None) != (wanted[1] is None):
         out.append("no k-sensitivity" if shown[1] is None else "a k-sensitivity sweep")
