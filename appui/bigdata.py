@@ -65,21 +65,29 @@ def describe_estimates(secs, total, need, available=None):
             f"(within a few times), from this machine's measured speed{learned_note()}{busy_note()}.")
 
 
-def sweep_estimate(ds, cfgs, store):
+# Worker processes do not scale perfectly (they share the memory bus, and the last cells leave some idle):
+# two ran the default sweep about 1.6 times as fast as one process (benchmarks/RESULTS.md).
+WORKER_EFFICIENCY = 0.8
+
+
+def sweep_estimate(ds, cfgs, store, workers=0):
     """Estimated seconds of the units of the sweeps ``cfgs`` (run one after another, sharing ``store``, the
     finished units by ``sweep.unit_key``) that are not finished yet: (corrected by earlier runs, units
     finished, units in all, uncorrected). Units the sweeps share count once; units whose data are the observed
-    data (the ceiling, rate 0 on data without gaps) share one probe per seed and fit nothing."""
+    data (the ceiling, rate 0 on data without gaps) share one probe per seed and fit nothing. ``workers``:
+    the worker processes the sweeps run in (0: in the session's thread), each taking a cell at a time."""
     n_train = ds.n_samples - int(round(cfgs[0].test_size * ds.n_samples))
     n_classes = ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size)
     full = bool(ds.mask.all())
-    seen, todo, observed, kept = set(), [], set(), 0
+    seen, todo, observed, kept, cells = set(), [], set(), 0, set()
     for c in cfgs:
         for seed, rate, method, kk in plan(c):
             key = unit_key(c, seed, rate, method, kk)
             if key in seen:
                 continue  # the k-sensitivity shares its baselines and UL4M4 at k with the main sweep
             seen.add(key)
+            if key not in store:
+                cells.add((c, seed, rate, kk if c.ks and len(c.ks) > 1 else None))  # roughly, the workers' tasks
             if key in store:
                 kept += 1
             elif method == "complete" or (rate == 0 and full):
@@ -89,9 +97,10 @@ def sweep_estimate(ds, cfgs, store):
             else:
                 todo.append((method, int(kk or c.k)))
     classifier = cfgs[0].classifier
-    raw = estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier)
-    return (estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier, learned=True), kept,
-            len(seen), raw)
+    speedup = max(1.0, WORKER_EFFICIENCY * min(workers, len(cells))) if workers > 1 else 1.0
+    raw = estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier) / speedup
+    return (estimate_sweep_seconds(ds.n_samples, ds.dims, n_train, todo, n_classes, classifier, learned=True) / speedup,
+            kept, len(seen), raw)
 
 
 def learned_note():

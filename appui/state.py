@@ -277,6 +277,38 @@ def max_upload_bytes():
 
 
 @st.cache_resource(show_spinner=False)
+def _sweep_pool():
+    from ul4m4.sweep import sweep_pool
+
+    return sweep_pool()  # None on a single core (or UL4M4_SWEEP_WORKERS=0)
+
+
+def sweep_workers(ds=None, cfg=None):
+    """The server's worker processes for sweeps, shared by every session (each sweep's cells queue there):
+    started by the first page that may run a sweep, so they have imported the library by the time Run is
+    pressed. None where sweeps run in the session's own thread: a single core, ``UL4M4_SWEEP_WORKERS=0``,
+    or (given ``ds`` and ``cfg``) data or a device that do not suit workers (``sweep.workers_suit``). A pool
+    whose process died (out of memory) is replaced."""
+    from ul4m4.sweep import default_workers, workers_suit
+
+    if default_workers()[0] == 0:  # read at every call: the setting may change while the server runs (tests)
+        return None
+    pool = _sweep_pool()
+    if pool is not None and getattr(pool, "_broken", False):
+        _sweep_pool.clear()
+        pool = _sweep_pool()
+    if pool is None or (ds is not None and cfg is not None and not workers_suit(ds, cfg)):
+        return None
+    return pool
+
+
+def sweep_worker_count(ds, cfg):
+    """How many worker processes a sweep of ``cfg`` on ``ds`` runs in (0: the session's own thread)."""
+    pool = sweep_workers(ds, cfg)
+    return 0 if pool is None else int(getattr(pool, "_max_workers", 1))
+
+
+@st.cache_resource(show_spinner=False)
 def warm_umap():
     """Compile UMAP's numba code once per server, in a background thread, so the first UMAP map is quicker.
 

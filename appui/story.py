@@ -51,7 +51,7 @@ def sweep_estimate_words():
     """The story's own sweep's estimated time, in words ("about 2 min")."""
     ss = st.session_state
     cfg, ds = story_sweep_config(), ss[state.DATASET]
-    return format_seconds(bigdata.sweep_estimate(ds, [cfg], state.sweep_units())[0])
+    return format_seconds(bigdata.sweep_estimate(ds, [cfg], state.sweep_units(), state.sweep_worker_count(ds, cfg))[0])
 
 
 def sweep_description():
@@ -90,7 +90,7 @@ def run_default_sweep(callback=None):
     ds = ss[state.DATASET]
     check_sweep(cfg, ds)
     store = state.sweep_units()  # units the Degradation page already ran are not run again
-    raw = bigdata.sweep_estimate(ds, [cfg], store)[3]
+    raw = bigdata.sweep_estimate(ds, [cfg], store, state.sweep_worker_count(ds, cfg))[3]
     started = time.perf_counter()
     failed = []  # units left out: a method that cannot run at some rates does not stop the others
 
@@ -100,7 +100,7 @@ def run_default_sweep(callback=None):
         if callback is not None:
             callback(info)
 
-    df = run_sweep(ds, cfg, callback=progress, cache=store, on_error="skip")
+    df = run_sweep(ds, cfg, callback=progress, cache=store, on_error="skip", workers=state.sweep_workers(ds, cfg))
     learn("sweep", raw, time.perf_counter() - started)  # later estimates learn from it, as from the page's sweeps
     state.keep_sweep_units(store)
     if df.empty:  # nothing to draw: say why, as a failed sweep does

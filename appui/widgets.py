@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import logging
 import re
 import traceback
@@ -102,10 +103,15 @@ def show_sweep_failures(failures, cfg):
 
 
 class Progress:
-    """A progress bar plus status line fed by the library's callback dicts."""
+    """A progress bar plus status line fed by the library's callback dicts. A sweep's units may finish in
+    bursts (a cell of a sweep run by worker processes): the bar moves at most every ``EVERY_S`` seconds, and
+    at the last unit, as each update costs the browser a redraw."""
+
+    EVERY_S = 0.25
 
     def __init__(self, label):
         self.bar = st.progress(0.0, text=label)
+        self.shown = 0.0  # when the bar last moved
 
     def method_step(self, info):
         stage = info.get("stage")
@@ -121,6 +127,10 @@ class Progress:
                                         f"({info['n_changed']} samples changed cluster)")
         elif stage == "sweep":
             done, total = info["done"], info["total"]
+            now = time.perf_counter()
+            if done < total and now - self.shown < self.EVERY_S:
+                return
+            self.shown = now
             if "method" in info:  # the method by its label (the library's text names it by its key)
                 k = f", k = {info['k']}" if info.get("k") is not None else ""
                 text = (f"Seed {info['seed']}, rate {info['rate']:g}: {method_label(info['method'])}{k} done "

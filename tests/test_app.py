@@ -454,6 +454,7 @@ def test_degradation_sweep_keeps_finished_units(monkeypatch):
     fitted = []
     real = sweep.complete_split
     monkeypatch.setattr(sweep, "complete_split", lambda method, *a, **k: fitted.append(method) or real(method, *a, **k))
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "0")  # the units are counted in this process, not in workers
     at = start()
     at.switch_page("views/1_Data.py").run()
     at.radio(key="data_source").set_value("breast_cancer").run()
@@ -628,6 +629,7 @@ def test_a_method_that_fails_in_a_sweep_leaves_gaps_and_the_others_curves(monkey
         return real(method, dataset, mres, rc)
 
     monkeypatch.setattr(sw, "complete_split", patched)
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "0")  # the failures are made in this process, not in workers
     snaps = spy_report_snapshots(monkeypatch)
     fail["knn"] = (ValueError("no donor shares a modality with sample 4"), (0, 1))
     at = small_sweep_on_breast_cancer(run_first=True)

@@ -410,6 +410,7 @@ def test_keep_going_leaves_failing_units_out_and_exits_3(tmp_path, monkeypatch, 
         return real(method, dataset, mres, rc)
 
     monkeypatch.setattr(sw, "complete_split", patched)
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "0")  # the failures are made in this process, not in workers
     args = ["sweep", "--dataset", "breast_cancer", "--rates", "0,0.4", "--seeds", "2", "--methods", "mean,knn"]
     assert main(args + ["--out", str(tmp_path / "a")]) == 2
     assert "method 'knn' at rate 0.4 (seed 1) failed: no donor shares a modality" in capsys.readouterr().err

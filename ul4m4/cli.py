@@ -184,6 +184,9 @@ def build_parser():
     s.add_argument("--epochs", type=_number("--epochs", 1, MAX_EPOCHS, int), default=15,
                    help="fusion classifier: training epochs (default 15)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    s.add_argument("--workers", type=_number("--workers", 0, 256, int), default=None,
+                   help="worker processes that run the sweep's cells in parallel (default: one per core up to 4, "
+                        "or UL4M4_SWEEP_WORKERS; 0 runs it in this process; on the CPU only)")
     s.add_argument("--out", required=True, help="output folder (created if needed)")
 
     r = sub.add_parser(
@@ -248,11 +251,28 @@ def _load(name, options=None):
 
 
 def cmd_sweep(args):
+    import threading
+
+    from .sweep import sweep_pool
+
+    # The worker processes start first, forked from this process before it runs any torch work, so they have the
+    # library imported already; "fork" only while this process runs a single thread (as the command does; a
+    # caller of main() with threads of its own gets the safe default).
+    start = "fork" if threading.active_count() == 1 else None
+    pool = sweep_pool(args.workers, start=start) if args.device == "cpu" and args.workers != 0 else None
+    try:
+        return _sweep(args, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sweep(args, pool):
     from .experiment import default_n_clusters
     from .export import manifest_json, versions
     from .memory import check_memory, estimate_sweep_bytes
     from .plotting import figures_html, sweep_figures
-    from .sweep import SweepConfig, check_sweep, run_sweep
+    from .sweep import SweepConfig, check_sweep, run_sweep, workers_suit
     from .validation import counted
 
     ds = _load(args.dataset)
@@ -278,7 +298,8 @@ def cmd_sweep(args):
 
     with _output_folder(args.out) as out:
         t0 = time.perf_counter()
-        df = run_sweep(ds, cfg, callback=progress, on_error="skip" if args.keep_going else "raise")
+        df = run_sweep(ds, cfg, callback=progress, on_error="skip" if args.keep_going else "raise",
+                       workers=pool if pool is not None and workers_suit(ds, cfg) else None)
         seconds = time.perf_counter() - t0
         if df.empty:
             raise ValueError(f"no unit of the sweep could run ({len(left_out)} left out; see above).")

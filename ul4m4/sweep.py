@@ -8,6 +8,8 @@ any simulated missingness: the ceiling.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 import traceback
 import warnings
@@ -27,7 +29,8 @@ from .missing import MECHANISMS, complex_pattern_freqs
 from .validation import counted
 
 __all__ = ["SweepConfig", "RATE_MEANING", "rate_config", "check_sweep", "check_sweep_data", "plan", "units_per_method",
-           "unit_key", "iter_sweep", "run_sweep", "SWEEP_METHODS", "COLUMNS", "UnitFailure"]
+           "unit_key", "iter_sweep", "run_sweep", "sweep_pool", "default_workers", "workers_suit", "SWEEP_METHODS",
+           "COLUMNS", "UnitFailure"]
 
 SWEEP_METHODS = {**METHODS, "complete": "Complete data (no simulated missingness): the ceiling"}
 RATE_MEANING = {
@@ -208,6 +211,11 @@ def _fusion_predictions(dataset, pending, cfg):
 # Precision of the linear probes' matrix products in a sweep: float32 is about 3x faster than float64 on a
 # CPU, and the F1 scores stay within 0.005 of scikit-learn's (benchmarks/bench_sweep.py measures it).
 PROBE_PRODUCTS = "float32"
+# Worker processes a sweep uses at most by default (``default_workers``): each holds the data and the
+# libraries (about 300 MB), and four already keep a sweep's cells busy.
+MAX_WORKERS = 4
+# Data sent to worker processes at most (every task gets its own copy): larger data run in the caller.
+WORKER_MAX_BYTES = 64 << 20
 
 
 def _linear_predictions(dataset, pending, cfg):
@@ -237,12 +245,12 @@ def _pass_on(caught, method, said, callback):
             continue
         said.add(text)
         if callback is not None:
-            callback({"stage": "warning", "method": method, "text": text})
+            callback({"stage": "warning", "method": method, "text": text, "category": w.category})
         else:
             warnings.warn(text, w.category, stacklevel=4)
 
 
-def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="raise"):
+def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="raise", workers=None):
     """Run a sweep and yield each unit's row (a dict of ``COLUMNS``) as soon as it is known, in table order.
 
     For each seed and rate, every method is fitted and completes the data, and the units' classifiers are
@@ -271,12 +279,35 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="r
         {"stage": "failed", "failure": UnitFailure, "text": ...} (without a callback, issues a warning) and
         goes on, so one method that does not suit some rates does not take the others' curves with it.
         A failed unit is not added to ``cache``: a later sweep tries it again.
+    workers : concurrent.futures.Executor or None
+        Where the units run: None runs them here, one after another; an executor of worker processes
+        (``sweep_pool``) runs them there, a cell (one seed and rate) per task and the cells in parallel, with
+        the same rows (each unit's data, methods and classifier depend only on its seed, rate, method and k).
+        Rows are still yielded in table order, as soon as every unit before them is done; the callback
+        gets each unit as its cell finishes, and the methods' warnings once per sweep, as here.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error={on_error!r} is not one of 'raise', 'skip'.")
     check_sweep(cfg, dataset)
-    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     units = plan(cfg)
+    if workers is None:
+        rows = _unit_rows(dataset, cfg, units, cache, callback, on_error)
+    else:
+        rows = _pooled_rows(dataset, cfg, units, cache, callback, on_error, workers)
+    for _, row in rows:
+        if row is not None:
+            yield row
+
+
+def _base(cfg, seed, rate, method, k):
+    """The columns of a unit's row that name it."""
+    return {"method": method, "rate": float(rate), "seed": int(seed), "k": k, "classifier": cfg.classifier}
+
+
+def _unit_rows(dataset, cfg, units, cache, callback, on_error):
+    """Run ``units`` (some of ``plan(cfg)``, in its order) here; yield (position in ``units``, row or None
+    for a unit left out) in that order, each as soon as it and those before it are done."""
+    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
     total, done, emitted = len(units), 0, 0
 
     def k_words(k):  # a unit's k is worth naming only when the sweep has several
@@ -328,13 +359,14 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="r
         pending.clear()
 
     said = set()  # the methods' warnings passed on so far, each once per sweep
-    per_cell = sum(len(ks) if m == "ul4m4" else 1 for m in cfg.methods)
+    cells = [list(g) for _, g in itertools.groupby(range(total), key=lambda i: units[i][:2])]  # (seed, rate)
     pending, held = [], 0  # units waiting for their probe: a batch may span cells (fewer, larger batches)
-    for i in range(0, total, per_cell):
-        seed, rate = units[i][:2]
+    for c, cell in enumerate(cells):
+        seed, rate = units[cell[0]][:2]
         mres = None
-        for j, (_, _, method, k) in enumerate(units[i:i + per_cell], start=i):
-            base = {"method": method, "rate": float(rate), "seed": int(seed), "k": k, "classifier": cfg.classifier}
+        for j in cell:
+            method, k = units[j][2:]
+            base = _base(cfg, seed, rate, method, k)
             key = unit_key(cfg, seed, rate, method, k)
             if cache is not None and key in cache:
                 finish(j, {**base, **cache[key]})
@@ -392,17 +424,212 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="r
             if held >= PROBE_BATCH_BYTES:
                 flush(pending)
                 held = 0
-        last_of_seed = i + per_cell >= total or units[i + per_cell][0] != seed
+        last_of_seed = c + 1 == len(cells) or units[cells[c + 1][0]][0] != seed
         if last_of_seed or cfg.classifier != "linear":  # rows keep arriving: at least once per seed
             flush(pending)
             held = 0
         while emitted < total and rows[emitted] is not None:
-            if rows[emitted] is not skipped:
-                yield rows[emitted]
+            yield emitted, (None if rows[emitted] is skipped else rows[emitted])
             emitted += 1
 
 
-def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None, on_error="raise"):
+
+
+def _tasks(cfg, units, keys, known, n_workers):
+    """The units still to run, as tasks of unit indices: one per cell (seed and rate), in table order. A key
+    met again (the ceiling at every rate) is run once, with its first unit; when there are fewer cells than
+    twice the workers, a cell's UL4M4 units at several k (with something missing) are split one per task, so
+    that a k-sensitivity sweep at one rate keeps the workers busy."""
+    claimed, tasks = set(), []
+    for (seed, rate), cell in itertools.groupby(range(len(units)), key=lambda i: units[i][:2]):
+        todo = []
+        for i in cell:
+            if keys[i] not in known and keys[i] not in claimed:
+                claimed.add(keys[i])
+                todo.append(i)
+        if todo:
+            tasks.append(todo)
+    if len(tasks) < 2 * n_workers:
+        split = []
+        for task in tasks:
+            several = [i for i in task if units[i][2] == "ul4m4"]
+            if len(several) > 1 and units[task[0]][1] > 0:  # at rate 0 every unit shares one classifier
+                rest = [i for i in task if units[i][2] != "ul4m4"]
+                split += ([rest] if rest else []) + [[i] for i in several]
+            else:
+                split.append(task)
+        tasks = split
+    return tasks
+
+
+def _run_units(dataset, cfg, units, on_error):
+    """A task in a worker process: run ``units`` as ``_unit_rows`` does; returns their (position, row or
+    None) pairs, the cache entries they made, and the warnings and failures called back."""
+    events, made = [], {}
+    rows = list(_unit_rows(dataset, cfg, units, made, lambda info: info["stage"] != "sweep" and events.append(info),
+                           on_error))
+    return rows, made, events
+
+
+def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool):
+    """``_unit_rows`` for the whole plan, with the units run in ``pool``'s worker processes."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ks = tuple(cfg.ks) if cfg.ks else (cfg.k,)
+    total = len(units)
+    keys = [unit_key(cfg, *u) for u in units]
+    known = {} if cache is None else {key: cache[key] for key in keys if key in cache}  # key -> measured columns
+    lost = {}  # key -> True for a unit left out (its failure is said once, by the worker that met it)
+    rows, finished = [None] * total, [False] * total
+    done, emitted, said = 0, 0, set()
+    n_workers = getattr(pool, "_max_workers", 2)
+    # At most two tasks per worker are queued at a time: sweeps of several sessions sharing a pool take turns,
+    # and a sweep that is stopped leaves little queued behind.
+    queue = list(reversed(_tasks(cfg, units, keys, known, n_workers)))
+    futures = {}
+
+    def submit():
+        while queue and len(futures) < 2 * n_workers:
+            task = queue.pop()
+            futures[pool.submit(_run_units, dataset, cfg, [units[i] for i in task], on_error)] = task
+
+    def finish(i, row):
+        nonlocal done
+        rows[i], finished[i] = row, True
+        done += 1
+        if callback is not None:
+            seed, rate, method, k = units[i]
+            callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
+                      "k": k if len(ks) > 1 else None,
+                      "text": f"seed {seed}, rate {rate}: {method}" + (f", k={k}" if k is not None and len(ks) > 1
+                                                                        else "") + f" ({done}/{total})"})
+
+    def settle():
+        """Rows of units whose key is now known (from the cache, another rate or a worker)."""
+        for i in range(total):
+            if not finished[i] and (keys[i] in known or keys[i] in lost):
+                finish(i, {**_base(cfg, *units[i]), **known[keys[i]]} if keys[i] in known else None)
+
+    try:
+        settle()
+        submit()
+        while True:
+            while emitted < total and finished[emitted]:
+                yield emitted, rows[emitted]
+                emitted += 1
+            if not futures:
+                break
+            ready, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in ready:
+                task = futures.pop(future)
+                pairs, made, events = future.result()
+                for info in events:
+                    if info["stage"] == "warning":
+                        if info["text"] in said:
+                            continue
+                        said.add(info["text"])
+                        if callback is None:
+                            warnings.warn(info["text"], info.get("category", UserWarning), stacklevel=3)
+                    elif callback is None:
+                        warnings.warn(info["text"], RuntimeWarning, stacklevel=3)
+                    if callback is not None:
+                        callback(info)
+                if cache is not None:
+                    cache.update(made)
+                known.update(made)
+                for pos, row in pairs:
+                    if row is None:
+                        lost[keys[task[pos]]] = True
+                settle()
+            submit()
+    except BrokenProcessPool as exc:  # a worker died (the system's out-of-memory killer, most often)
+        raise ChildProcessError("a sweep worker process stopped unexpectedly (out of memory, or killed); run the "
+                                "sweep again, or with fewer rates, seeds or methods.") from exc
+    finally:
+        for future in futures:  # the sweep was stopped (an error, or the caller left): drop what has not started
+            future.cancel()
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers():
+    """(worker processes, threads each) for sweeps on this machine's CPUs: one process per core up to four,
+    the cores shared out as threads; (0, 0), run here, with a single core. ``UL4M4_SWEEP_WORKERS`` sets the
+    number of processes (0: run here)."""
+    cores = _cores()
+    wanted = os.environ.get("UL4M4_SWEEP_WORKERS", "").strip()
+    if wanted:
+        try:
+            n = int(wanted)
+        except ValueError:
+            raise ValueError(f"UL4M4_SWEEP_WORKERS={wanted!r} should be a whole number of worker processes "
+                             "(0 runs sweeps in the calling process).") from None
+        if n < 0:
+            raise ValueError(f"UL4M4_SWEEP_WORKERS={n} should be 0 or more.")
+    else:
+        n = min(cores, MAX_WORKERS) if cores >= 2 else 0
+    return (n, max(1, cores // n)) if n else (0, 0)
+
+
+def workers_suit(dataset, cfg):
+    """Whether worker processes (``sweep_pool``) suit a sweep of ``cfg`` on ``dataset``: on the CPU (a GPU is
+    shared better by one process), with data of at most ``WORKER_MAX_BYTES`` (each task gets a copy)."""
+    size = sum(X.nbytes for X in dataset.Xs) + dataset.mask.nbytes + (0 if dataset.y is None else dataset.y.nbytes)
+    return cfg.device == "cpu" and size <= WORKER_MAX_BYTES
+
+
+def _init_worker(threads):
+    """In each worker process: the threads its share of the cores allows (torch, and BLAS for numpy)."""
+    import signal
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle (it stops the pool)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+def _ready():
+    return os.getpid()
+
+
+def sweep_pool(workers=None, threads=None, start=None):
+    """Worker processes for ``iter_sweep(..., workers=...)``: a ``ProcessPoolExecutor`` of ``workers``
+    processes (``default_workers()`` when None; None is returned when that is 0) with ``threads`` torch and
+    BLAS threads each. The processes are started at once; keep the pool for many sweeps, and ``shutdown()``
+    it when done.
+
+    ``start`` is the multiprocessing start method. The default, "forkserver" (or "spawn" where there is
+    none), is safe in a threaded program such as a web server: a fresh server process imports the library
+    once (a few seconds, in the background) and each worker is forked from it. "fork" starts the workers at
+    once from the caller's own imports; use it only from a single-threaded program that has run no torch
+    work yet (a command line tool at its start)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = default_workers()[0] if workers is None else int(workers)
+    if workers < 1:
+        return None
+    threads = int(threads or max(1, _cores() // workers))
+    if start is None:
+        start = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(start)
+    if start == "forkserver":
+        ctx.set_forkserver_preload([__name__])  # the library, imported once by the server the workers fork from
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,))
+    for _ in range(workers):  # start every process now (a pool otherwise starts them as work comes)
+        pool.submit(_ready)
+    return pool
+
+
+def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None, on_error="raise", workers=None):
     """Run a sweep and return its tidy table (columns ``COLUMNS``): ``iter_sweep`` collected.
 
     Parameters
@@ -413,6 +640,7 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None, on_error="ra
         Called as {"stage": "sweep", "done": i, "total": n, "text": ...} after each unit of work.
     cache : dict or None, finished units for this dataset (see ``iter_sweep``)
     on_error : "raise" or "skip", as ``iter_sweep``: with "skip" a unit whose method failed has no row
+    workers : executor or None, where the units run (see ``iter_sweep``; ``sweep_pool`` makes one)
     """
-    return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback, on_error=on_error)),
-                        columns=COLUMNS)
+    return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback, on_error=on_error,
+                                        workers=workers)), columns=COLUMNS)

@@ -27,6 +27,7 @@ K_VALUES = (2, 5, 10, 20, 40)  # the k-sensitivity's default k values (those a t
 state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
+state.sweep_workers()  # start the server's sweep processes now: they are ready by Run
 
 st.title("Downstream degradation")
 st.markdown(
@@ -123,7 +124,7 @@ def sweep_seconds():
         cfgs = [c for c in form_configs() if c is not None]
     except ValueError:
         return None
-    return bigdata.sweep_estimate(ds, cfgs, state.sweep_units())
+    return bigdata.sweep_estimate(ds, cfgs, state.sweep_units(), state.sweep_worker_count(ds, cfgs[0]))
 
 
 need = sweep_memory((int(k),), readable_rates())
@@ -231,7 +232,8 @@ for kind, cfg in zip(("main", "k"), cfgs):
 
         with guard("running the sweep"):
             rows = []
-            for row in iter_sweep(ds, cfg, cache=store, callback=progress, on_error="skip"):
+            for row in iter_sweep(ds, cfg, cache=store, callback=progress, on_error="skip",
+                                  workers=state.sweep_workers(ds, cfg)):
                 rows.append(row)
                 draw_live(rows, kind)
             state.memo_put(("sweep_warnings",) + key[1:], said)
