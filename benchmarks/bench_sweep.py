@@ -5,7 +5,8 @@ against the old scikit-learn probe, and check that the scores agree.
     python benchmarks/bench_sweep.py --app --repeats 5  # the app's sweeps only
     python benchmarks/bench_sweep.py --cli --old-code   # also the command at the fork point of this work
 
-App: the Degradation page's sweep as the page runs it (in this process): the main sweep (rates 0, 0.2, 0.4,
+App: the Degradation page's sweep as the page runs it (in ``sweep_pool()``'s worker processes, and for
+comparison in this process): the main sweep (rates 0, 0.2, 0.4,
 0.6, 0.8, seeds 0-2, k = 10, the linear probe) and its default k-sensitivity (k = 2, 5, 10, 20, 40 at rate
 0.4), sharing one store of finished units, with the issue's methods (UL4M4, mean, zero, kNN; target < 15 s
 on 2 cores); with --defaults also the page's default selection (UL4M4, UL4M4 soft, mean, kNN, SoftImpute,
@@ -86,15 +87,27 @@ def app_configs(ds, methods):
     return main, ks
 
 
-def app_sweep(ds, methods, probe):
-    """One run of the page's sweeps with a fresh store; returns seconds and the two tables."""
+def app_sweep(ds, methods, probe, workers=None):
+    """One run of the page's sweeps with a fresh store (in ``workers``, a ``sweep_pool``, as the page runs
+    them, or in this process); returns seconds and the two tables."""
     from ul4m4.sweep import run_sweep
 
     use_probe(probe)
     store = {}
     t = time.perf_counter()
-    tables = [run_sweep(ds, cfg, cache=store) for cfg in app_configs(ds, methods)]
+    tables = [run_sweep(ds, cfg, cache=store, workers=workers) for cfg in app_configs(ds, methods)]
     return time.perf_counter() - t, tables
+
+
+def ready_pool():
+    """The page's worker processes (``sweep_pool()``, as the app makes them), started and idle; None on one core."""
+    from ul4m4.sweep import sweep_pool
+
+    pool = sweep_pool()
+    if pool is not None:  # every worker busy at once for a moment: all started, the library imported
+        for f in [pool.submit(time.sleep, 1.0) for _ in range(pool._max_workers)]:
+            f.result()
+    return pool
 
 
 def max_f1_difference(a, b):
@@ -113,25 +126,37 @@ def bench_app(repeats, with_page=True, defaults=False, old=True):
     from ul4m4.datasets import load_dataset
 
     ds = load_dataset("mfeat")
+    pool = ready_pool()
     out = {}
     variants = [("issue_methods", ISSUE_METHODS)] + ([("page_default_methods", PAGE_METHODS)] if defaults else [])
     for name, methods in variants:
-        runs = {"torch": [], "sklearn": []}
+        runs = {"torch": [], "workers": [], "sklearn": []}
         tables = {}
         for _ in range(repeats if name == "issue_methods" else 1):  # the defaults take minutes
-            for probe in ("torch", "sklearn") if old else ("torch",):
+            # The old probe is put in place in this process only: it runs here, as does the torch probe it is
+            # compared with; the page's way, in worker processes, is timed beside them.
+            for probe in ("torch", "workers", "sklearn") if old else ("torch", "workers"):
+                if probe == "workers" and pool is None:
+                    continue
                 before = load()
-                secs, tabs = app_sweep(ds, methods, probe)
+                secs, tabs = app_sweep(ds, methods, "sklearn" if probe == "sklearn" else "torch",
+                                       pool if probe == "workers" else None)
                 runs[probe].append({"seconds": round(secs, 2), "load_before": before, "load_after": load()})
                 tables[probe] = tabs
         use_probe("torch")
+        if "workers" in tables:  # the same rows, whichever process ran them
+            diff = _worst([max_f1_difference(a, b) for a, b in zip(tables["torch"], tables["workers"])])
+            if max(diff.values()) != 0:
+                raise RuntimeError(f"the worker processes' scores differ from this process's: {diff}")
+        workers = {"n_workers": 0 if pool is None else pool._max_workers,
+                   "best_in_workers_s": min((r["seconds"] for r in runs["workers"]), default=None)}
         if not old:
             out[name] = {"methods": list(methods), "runs": runs, "best_s": {"torch": min(r["seconds"] for r in runs["torch"])},
-                         "units": int(sum(len(t) for t in tables["torch"]))}
+                         "units": int(sum(len(t) for t in tables["torch"])), **workers}
             print(json.dumps({"app": {name: out[name]}}), flush=True)
             continue
-        best = {p: min(r["seconds"] for r in v) for p, v in runs.items()}
-        out[name] = {"methods": list(methods), "runs": runs, "best_s": best,
+        best = {p: min(r["seconds"] for r in v) for p, v in runs.items() if v}
+        out[name] = {"methods": list(methods), "runs": runs, "best_s": best, **workers,
                      "ratio_old_over_new": round(best["sklearn"] / best["torch"], 2),
                      "units": int(sum(len(t) for t in tables["torch"])),
                      "max_abs_f1_difference": _worst([max_f1_difference(a, b)
@@ -325,6 +350,11 @@ def main():
     (ROOT / "artifacts" / "bench_sweep.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
     for name, r in res.get("app", {}).items():
+        if r.get("best_in_workers_s") is not None:
+            print(f"app sweep, {name}: {r['best_in_workers_s']:.1f} s in {r['n_workers']} worker processes (as the page "
+                  f"runs it), {r['best_s']['torch']:.1f} s in one process "
+                  f"({r['best_s']['torch'] / r['best_in_workers_s']:.2f}x), the same scores"
+                  + (" (target < 15 s)" if name == "issue_methods" else ""))
         if "ratio_old_over_new" not in r and "methods" in r:
             print(f"app sweep, {name}: {r['best_s']['torch']:.1f} s with the torch probe, {r['units']} units")
         elif "ratio_old_over_new" in r:

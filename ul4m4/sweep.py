@@ -486,7 +486,13 @@ def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool):
     n_workers = getattr(pool, "_max_workers", 2)
     # At most two tasks per worker are queued at a time: sweeps of several sessions sharing a pool take turns,
     # and a sweep that is stopped leaves little queued behind.
-    queue = list(reversed(_tasks(cfg, units, keys, known, n_workers)))
+    tasks = _tasks(cfg, units, keys, known, n_workers)
+    # The last few longest first (the most missing, the most units), so that the workers finish together
+    # instead of one waiting on a rate-0.8 cell at the end; the rows still come in table order.
+    tail = 2 * n_workers
+    if len(tasks) > tail:
+        tasks[-tail:] = sorted(tasks[-tail:], key=lambda t: -units[t[0]][1] * len(t))
+    queue = list(reversed(tasks))
     futures = {}
 
     def submit():
