@@ -276,11 +276,18 @@ def max_upload_bytes():
     return min(upload_limit_mb() * 2**20, DEFAULT_MAX_BYTES, free_bytes() // 3)
 
 
+_SAID_WORKERS = []  # whether a wrong UL4M4_SWEEP_WORKERS was logged
+
+
 @st.cache_resource(show_spinner=False)
 def _sweep_pool():
     from ul4m4.sweep import sweep_pool
 
-    return sweep_pool()  # None on a single core (or UL4M4_SWEEP_WORKERS=0)
+    try:
+        return sweep_pool()  # None on a single core (or UL4M4_SWEEP_WORKERS=0)
+    except (OSError, ImportError, ValueError) as exc:  # no processes here (no semaphores, a wrong setting)
+        log.warning("sweeps run in the sessions' own threads: no worker processes (%s)", exc)
+        return None
 
 
 def sweep_workers(ds=None, cfg=None):
@@ -291,7 +298,13 @@ def sweep_workers(ds=None, cfg=None):
     whose process died (out of memory) is replaced."""
     from ul4m4.sweep import default_workers, workers_suit
 
-    if default_workers()[0] == 0:  # read at every call: the setting may change while the server runs (tests)
+    try:
+        if default_workers()[0] == 0:  # read at every call: the setting may change while the server runs (tests)
+            return None
+    except ValueError as exc:  # the server's operator set a wrong value: said once in the log, sweeps still run
+        if not _SAID_WORKERS:
+            log.warning("%s Sweeps run in the sessions' own threads.", exc)
+            _SAID_WORKERS.append(True)
         return None
     pool = _sweep_pool()
     if pool is not None and getattr(pool, "_broken", False):

@@ -224,3 +224,74 @@ def test_workers_suit_small_data_on_the_cpu(ds, monkeypatch):
     assert not workers_suit(ds, SweepConfig(device="cuda"))
     monkeypatch.setattr(sw, "WORKER_MAX_BYTES", 1000)  # each task gets a copy of the data: large data stay here
     assert not workers_suit(ds, cfg)
+
+
+def test_the_command_gives_the_same_results_with_and_without_workers(tmp_path, capsys):
+    from ul4m4.cli import main
+
+    args = ["sweep", "--dataset", "breast_cancer", "--rates", "0,0.4", "--seeds", "2", "--methods", "ul4m4,mean,knn",
+            "--ks", "2,4"]
+    assert main(args + ["--workers", "0", "--out", str(tmp_path / "here")]) == 0
+    assert main(args + ["--workers", "2", "--out", str(tmp_path / "there")]) == 0
+    same_rows(pd.read_csv(tmp_path / "here" / "results.csv"), pd.read_csv(tmp_path / "there" / "results.csv"))
+    assert capsys.readouterr().err.count("[16/16]") == 2  # the progress counts every unit either way
+
+
+def test_the_command_refuses_a_wrong_number_of_workers(tmp_path, capsys, monkeypatch):
+    from ul4m4.cli import main
+
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "many")
+    assert main(["sweep", "--dataset", "breast_cancer", "--rates", "0", "--seeds", "1", "--methods", "mean",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "UL4M4_SWEEP_WORKERS='many' should be a whole number of worker processes" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_app_replaces_a_dead_pool_and_runs_here_when_told(monkeypatch, caplog):
+    """The server's pool is made once; one whose process died is replaced at the next sweep; a wrong
+    UL4M4_SWEEP_WORKERS is said once in the log and the sweeps run in the session's thread."""
+    from appui import state
+
+    made, cached = [], {}
+
+    class Fake:
+        _max_workers, _broken = 2, False
+
+    def pool():  # as st.cache_resource: made once, until cleared
+        if "pool" not in cached:
+            made.append(Fake())
+            cached["pool"] = made[-1]
+        return cached["pool"]
+
+    pool.clear = cached.clear
+    monkeypatch.setattr(state, "_sweep_pool", pool)
+    monkeypatch.delenv("UL4M4_SWEEP_WORKERS", raising=False)
+    monkeypatch.setattr("ul4m4.sweep._cores", lambda: 2)
+    first = state.sweep_workers()
+    assert first is state.sweep_workers() and len(made) == 1
+    first._broken = "A process in the process pool was terminated abruptly"
+    second = state.sweep_workers()
+    assert second is not first and not second._broken and len(made) == 2
+    ds = make_synthetic(n_samples=60, n_modalities=2, dims=[3, 2], n_clusters=2, random_state=0)
+    assert state.sweep_worker_count(ds, SweepConfig()) == 2 and state.sweep_worker_count(ds, SweepConfig(device="cuda")) == 0
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "0")
+    assert state.sweep_workers() is None
+    monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "two")
+    with caplog.at_level("WARNING", logger="ul4m4.app"):
+        assert state.sweep_workers() is None and state.sweep_workers() is None
+    assert len([r for r in caplog.records if "UL4M4_SWEEP_WORKERS='two'" in r.getMessage()]) <= 1
+
+
+def test_the_command_says_what_to_do_where_processes_cannot_start(tmp_path, capsys, monkeypatch):
+    from ul4m4.cli import main
+
+    def no_processes(*args, **kwargs):
+        raise OSError("[Errno 38] Function not implemented")  # what a system without semaphores says
+
+    monkeypatch.setattr("ul4m4.sweep.sweep_pool", no_processes)
+    args = ["sweep", "--dataset", "breast_cancer", "--rates", "0", "--seeds", "1", "--methods", "mean"]
+    assert main(args + ["--out", str(tmp_path / "o")]) == 2
+    assert "could not start the worker processes ([Errno 38] Function not implemented); run with --workers 0." in \
+        capsys.readouterr().err
+    assert main(args + ["--workers", "0", "--out", str(tmp_path / "o")]) == 0

@@ -259,7 +259,10 @@ def cmd_sweep(args):
     # library imported already; "fork" only while this process runs a single thread (as the command does; a
     # caller of main() with threads of its own gets the safe default).
     start = "fork" if threading.active_count() == 1 else None
-    pool = sweep_pool(args.workers, start=start) if args.device == "cpu" and args.workers != 0 else None
+    try:
+        pool = sweep_pool(args.workers, start=start) if args.device == "cpu" and args.workers != 0 else None
+    except OSError as exc:  # a system without what worker processes need (semaphores)
+        raise OSError(f"could not start the worker processes ({exc}); run with --workers 0.") from None
     try:
         return _sweep(args, pool)
     finally:
