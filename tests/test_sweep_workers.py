@@ -274,7 +274,8 @@ def test_the_app_replaces_a_dead_pool_and_runs_here_when_told(monkeypatch, caplo
     second = state.sweep_workers()
     assert second is not first and not second._broken and len(made) == 2
     ds = make_synthetic(n_samples=60, n_modalities=2, dims=[3, 2], n_clusters=2, random_state=0)
-    assert state.sweep_worker_count(ds, SweepConfig()) == 2 and state.sweep_worker_count(ds, SweepConfig(device="cuda")) == 0
+    assert state.sweep_worker_count(ds, SweepConfig()) == 2
+    assert state.sweep_worker_count(ds, SweepConfig(device="cuda")) == 0  # a GPU sweep runs in the session's thread
     monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "0")
     assert state.sweep_workers() is None
     monkeypatch.setenv("UL4M4_SWEEP_WORKERS", "two")
