@@ -211,8 +211,8 @@ def _fusion_predictions(dataset, pending, cfg):
 # Precision of the linear probes' matrix products in a sweep: float32 is about 3x faster than float64 on a
 # CPU, and the F1 scores stay within 0.005 of scikit-learn's (benchmarks/bench_sweep.py measures it).
 PROBE_PRODUCTS = "float32"
-# Worker processes a sweep uses at most by default (``default_workers``): each holds the data and the
-# libraries (about 300 MB), and four already keep a sweep's cells busy.
+# Worker processes a sweep uses at most by default (``default_workers``): each holds the libraries and a copy
+# of the data, and four already keep a sweep's cells busy.
 MAX_WORKERS = 4
 # Data sent to worker processes at most (every task gets its own copy): larger data run in the caller.
 WORKER_MAX_BYTES = 64 << 20
@@ -304,6 +304,14 @@ def _base(cfg, seed, rate, method, k):
     return {"method": method, "rate": float(rate), "seed": int(seed), "k": k, "classifier": cfg.classifier}
 
 
+def _progress(unit, done, total, ks):
+    """The callback's dict for a unit done: done of total, which unit (its k only when the sweep has several)."""
+    seed, rate, method, k = unit
+    k = k if len(ks) > 1 else None
+    return {"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method, "k": k,
+            "text": f"seed {seed}, rate {rate}: {method}" + (f", k={k}" if k is not None else "") + f" ({done}/{total})"}
+
+
 def _unit_rows(dataset, cfg, units, cache, callback, on_error):
     """Run ``units`` (some of ``plan(cfg)``, in its order) here; yield (position in ``units``, row or None
     for a unit left out) in that order, each as soon as it and those before it are done."""
@@ -323,10 +331,7 @@ def _unit_rows(dataset, cfg, units, cache, callback, on_error):
         rows[i] = row
         done += 1
         if callback is not None:
-            seed, rate, method, k = units[i]
-            callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
-                      "k": k if len(ks) > 1 else None,
-                      "text": f"seed {seed}, rate {rate}: {method}{k_words(k)} ({done}/{total})"})
+            callback(_progress(units[i], done, total, ks))
 
     def fail(i, failure):
         """Leave unit ``i`` out: say why (callback or warning), and count it as done."""
@@ -433,8 +438,6 @@ def _unit_rows(dataset, cfg, units, cache, callback, on_error):
             emitted += 1
 
 
-
-
 def _tasks(cfg, units, keys, known, n_workers):
     """The units still to run, as tasks of unit indices: one per cell (seed and rate), in table order. A key
     met again (the ceiling at every rate) is run once, with its first unit; when there are fewer cells than
@@ -505,11 +508,7 @@ def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool):
         rows[i], finished[i] = row, True
         done += 1
         if callback is not None:
-            seed, rate, method, k = units[i]
-            callback({"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method,
-                      "k": k if len(ks) > 1 else None,
-                      "text": f"seed {seed}, rate {rate}: {method}" + (f", k={k}" if k is not None and len(ks) > 1
-                                                                        else "") + f" ({done}/{total})"})
+            callback(_progress(units[i], done, total, ks))
 
     def settle():
         """Rows of units whose key is now known (from the cache, another rate or a worker)."""
