@@ -738,6 +738,11 @@ def test_the_sweep_estimate_counts_only_the_units_still_to_run():
         return [c.value for c in at.caption if c.value.startswith("Estimated time")][0]
 
     set_small_sweep(at)  # UL4M4 and mean at rates 0 and 0.4, one seed: 4 units
+    # Where the sweep runs is said: in the server's worker processes (one per core up to four), or not.
+    from ul4m4.sweep import default_workers
+
+    workers = default_workers()[0]
+    assert (f" in {workers} worker processes (rough" in estimate()) == (workers > 1), estimate()
     submit(at, "Run sweep")
     no_problem(at)
     assert "already computed" not in estimate()

@@ -28,6 +28,7 @@ state.ensure_defaults()
 ss = st.session_state
 ds = ss[state.DATASET]
 state.sweep_workers()  # start the server's sweep processes now: they are ready by Run
+n_workers = state.sweep_worker_count(ds, SweepConfig())  # the form's sweeps run on the CPU
 
 st.title("Downstream degradation")
 st.markdown(
@@ -124,7 +125,7 @@ def sweep_seconds():
         cfgs = [c for c in form_configs() if c is not None]
     except ValueError:
         return None
-    return bigdata.sweep_estimate(ds, cfgs, state.sweep_units(), state.sweep_worker_count(ds, cfgs[0]))
+    return bigdata.sweep_estimate(ds, cfgs, state.sweep_units(), n_workers)
 
 
 need = sweep_memory((int(k),), readable_rates())
@@ -134,8 +135,8 @@ if estimate is None:
     when = "unknown until the rates, k values and methods can be read"
 else:
     secs, kept, total, _ = estimate
-    when = format_seconds(secs) + (f", {kept} of its {total} units already computed in this session and reused"
-                                   if kept else "")
+    when = format_seconds(secs) + (f" in {n_workers} worker processes" if n_workers > 1 and kept < total else "") + (
+        f", {kept} of its {total} units already computed in this session and reused" if kept else "")
 st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{bigdata.learned_note()}{busy_note()}; "
            "finished units are "
            f"kept, so a change reruns only what it touches). Estimated memory: {mb(need)}"
