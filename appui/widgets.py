@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import logging
 import re
+import time
 import traceback
 
 import streamlit as st
