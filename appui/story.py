@@ -16,6 +16,7 @@ from ul4m4.projection import project_2d
 from ul4m4.summary import SWEEP_FAMILY, failure_summary, imputation_verdict, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import SweepConfig, check_sweep, run_sweep, units_per_method
 from ul4m4.timing import format_seconds, learn
+from ul4m4.validation import in_number
 
 STEPS = ("The problem", "The mask", "The clusters", "The error", "The downstream curves")
 # Presentation mode: no sidebar, header or toolbar; larger type; the figure uses the width.
@@ -237,7 +238,7 @@ class Facts:
         if v.close:  # a lead the seeds cannot confirm is said to be one
             close = [plotting.method_label(m) for m in v.close]
             tail += (f" The {len(self.sweep_cfg.seeds)} seeds do not tell {', '.join(close)} apart from "
-                     f"{plotting.method_label(v.best)}: {'it trails' if len(close) == 1 else 'each trails'} by less "
+                     f"{plotting.method_label(v.best)}: {in_number(len(close), 'it trails', 'each trails')} by less "
                      "than one standard deviation of the per-seed differences.")
         clf = "the paper's fusion classifier" if self.sweep_cfg.classifier == "fusion" else "a linear classifier"
         realised = realised_slot_rate(self.sweep, v.rate)

@@ -81,7 +81,8 @@ class DaskData:
                 X = np.asarray(X)
             check_modality_dtype(X.dtype, m)
             if X.ndim != 2:
-                raise ValueError(f"Xs[{m}] has {counted(X.ndim, 'dimension')} with shape {X.shape}; expected a 2-D array "
+                raise ValueError(f"Xs[{m}] has {counted(X.ndim, 'dimension')} with shape {X.shape}; expected a 2-D "
+                                 "array "
                                  "(n_samples, n_features).")
             if X.shape[1] == 0:
                 raise ValueError(f"Xs[{m}] has 0 features; expected at least 1.")

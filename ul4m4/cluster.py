@@ -188,7 +188,8 @@ def check_init_centers(init, n_clusters, dims):
     try:
         C, H = check_Xs(list(init), None, n_modalities=len(dims), dims=dims)
     except (ValueError, TypeError) as exc:
-        msg = str(exc).replace("samples observe", "initial centres hold").replace("sample observes", "initial centre holds")
+        msg = str(exc).replace("samples observe", "initial centres hold").replace("sample observes",
+                                                                                  "initial centre holds")
         raise type(exc)(f"init: {msg}") from None
     if C[0].shape[0] != n_clusters:
         raise ValueError(

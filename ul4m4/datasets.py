@@ -125,7 +125,8 @@ def _check_labels(y, n, max_bytes=None):
         y = y.astype(np.int64)
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
-            raise ValueError(f"y has {counted((~np.isfinite(y)).sum(), 'NaN or infinite value')}; every sample needs a label.")
+            raise ValueError(f"y has {counted((~np.isfinite(y)).sum(), 'NaN or infinite value')}; every sample needs "
+                             "a label.")
         fractional = y != np.round(y)
         if fractional.any():
             raise ValueError(f"y holds non-integer numbers (e.g. {y[fractional].flat[0]:g}); labels are classes: give "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import counted
+from .validation import counted, in_number
 
 __all__ = [
     "Parts",
@@ -248,7 +248,8 @@ def _npz(data, fname, max_bytes, max_samples):
     keys = [k for k, _, _ in headers]
     dup = sorted(k for k, c in collections.Counter(keys).items() if c > 1)
     if dup:
-        raise ValueError(f"the .npz archive holds the array {'name' if len(dup) == 1 else 'names'} {dup[:5]} more than once.")
+        raise ValueError(f"the .npz archive holds the array {in_number(len(dup), 'name', 'names')} {dup[:5]} more than "
+                         "once.")
     names = [k for k in keys if k not in RESERVED]
     if not names:
         raise ValueError("the .npz holds no modality arrays (only 'y'/'mask'); add one array per modality.")
@@ -315,7 +316,8 @@ def _layout(cols):
                          f"{MAX_NAME_CHARS} are accepted.")
     dup = sorted(c for c, k in collections.Counter(cols).items() if k > 1)
     if dup:  # pandas would silently rename them to 'name.1'
-        raise ValueError(f"duplicated column {'name' if len(dup) == 1 else 'names'} {dup[:5]}; every column must be unique.")
+        raise ValueError(f"duplicated column {in_number(len(dup), 'name', 'names')} {dup[:5]}; every column must be "
+                         "unique.")
     groups, y_cols = {}, []
     for c in cols:
         if c == "y" or c.startswith("y__"):
@@ -382,7 +384,8 @@ def _csv_scan(data):
                 continue
             # pandas pads short rows with NaN, which would look like missing modalities: refuse ragged rows.
             if len(row) != len(header):
-                raise ValueError(f"line {reader.line_num} of the file has {counted(len(row), 'field')} but the header has "
+                raise ValueError(f"line {reader.line_num} of the file has {counted(len(row), 'field')} but the header "
+                                 "has "
                                  f"{len(header)}; every row needs one value per column (leave a cell empty for a "
                                  "missing value).")
             n_rows += 1
@@ -552,9 +555,9 @@ def _refuse_empty_columns(Xs, groups):
         if empty.any() and not empty.all():
             listed = ", ".join(f"'{c}'" for c in np.asarray(cols)[empty][:5])
             more = f" and {int(empty.sum()) - 5} more" if empty.sum() > 5 else ""
-            one = int(empty.sum()) == 1
-            raise ValueError(f"{'column' if one else 'columns'} {listed}{more} of modality '{name}' "
-                             f"{'is' if one else 'are'} empty in every row while its "
+            n = int(empty.sum())
+            raise ValueError(f"{in_number(n, 'column', 'columns')} {listed}{more} of modality '{name}' "
+                             f"{in_number(n, 'is', 'are')} empty in every row while its "
                              "other columns hold values; a modality's columns are all given, or all empty where "
                              "the modality is missing.")
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .scaling import masked_mean_std
-from .validation import check_Xs, counted
+from .validation import check_Xs, counted, in_number
 
 __all__ = ["imputation_error", "Truth"]
 
@@ -45,9 +45,10 @@ def _check_truth(Xs_true, Xs_imputed, removed, true_mask):
     removed = np.asarray(removed, dtype=bool)
     if removed.shape != full.shape:
         raise ValueError(f"removed has shape {removed.shape}; expected {full.shape}.")
-    if (removed & ~full).any():
+    unknown = int((removed & ~full).sum())
+    if unknown:
         raise ValueError(
-            f"{counted((removed & ~full).sum(), 'removed block')} {'is' if (removed & ~full).sum() == 1 else 'are'} "
+            f"{counted(unknown, 'removed block')} {in_number(unknown, 'is', 'are')} "
             "missing in Xs_true; the error can only be "
             "measured where the truth is known."
         )

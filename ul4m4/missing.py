@@ -389,7 +389,8 @@ def holdout_mask(mask, fraction=0.15, random_state=None):
     """
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.ndim != 2:
-        raise ValueError(f"mask should be a 2-D bool array; got dtype {mask.dtype} and {counted(mask.ndim, 'dimension')}.")
+        raise ValueError(f"mask should be a 2-D bool array; got dtype {mask.dtype} and "
+                         f"{counted(mask.ndim, 'dimension')}.")
     if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
         raise ValueError(f"fraction={fraction!r} should be a number in (0, 1).")
     rng = check_random_state(random_state)

@@ -137,7 +137,8 @@ def check_sweep(cfg, dataset):
     if "complete" in cfg.methods and not dataset.mask.all():
         lacking = int((~dataset.mask).sum())
         raise ValueError(f"'complete' (the ceiling: the classifier on the data with nothing removed) needs data "
-                         f"without gaps, and these data already lack {counted(lacking, 'modality block')}; leave it out (each "
+                         f"without gaps, and these data already lack {counted(lacking, 'modality block')}; leave it "
+                         "out (each "
                          "method's score at rate 0 is that of the data as they are, gaps filled by the method).")
     if cfg.classifier not in CLASSIFIERS:
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")
@@ -309,7 +310,7 @@ def _progress(unit, done, total, ks):
     seed, rate, method, k = unit
     k = k if len(ks) > 1 else None
     return {"stage": "sweep", "done": done, "total": total, "seed": seed, "rate": rate, "method": method, "k": k,
-            "text": f"seed {seed}, rate {rate}: {method}" + (f", k={k}" if k is not None else "") + f" ({done}/{total})"}
+            "text": f"seed {seed}, rate {rate}: {method}{'' if k is None else f', k={k}'} ({done}/{total})"}
 
 
 def _unit_rows(dataset, cfg, units, cache, callback, on_error):

@@ -199,8 +199,8 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
             n_bad = int(bad_rows.sum())
             why = "NaN in some but not all features" if (any_nan & bad_rows).any() else "infinite values"
             raise ValueError(
-                f"Xs[{m}]: {counted(n_bad, 'observed row')} {'contains' if n_bad == 1 else 'contain'} {why} (first at row "
-                f"{int(np.flatnonzero(bad_rows)[0])}). Observed rows must be finite; mark a missing "
+                f"Xs[{m}]: {counted(n_bad, 'observed row')} {in_number(n_bad, 'contains', 'contain')} {why} "
+                f"(first at row {int(np.flatnonzero(bad_rows)[0])}). Observed rows must be finite; mark a missing "
                 "modality with a full row of NaN or with mask=False."
             )
         big = mask[:, m] & (max_abs > limit)
@@ -216,8 +216,8 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
     empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(
-            f"{counted(empty.sum(), 'sample')} {'observes' if empty.sum() == 1 else 'observe'} no modality at all (first at row "
-            f"{int(np.flatnonzero(empty)[0])}); every sample must observe at least one modality."
+            f"{counted(empty.sum(), 'sample')} {in_number(empty.sum(), 'observes', 'observe')} no modality at all "
+            f"(first at row {int(np.flatnonzero(empty)[0])}); every sample must observe at least one modality."
         )
     if not allow_empty_modality:
         none = np.flatnonzero(~mask.any(axis=0))
@@ -465,6 +465,11 @@ def parse_list(text, cast=float, what=None):
     if not vals:
         raise ValueError(f"{prefix}{text!r} holds no {kind}; give at least one, e.g. {example}")
     return vals
+
+
+def in_number(n, one, many):
+    """The form of a word that agrees with a count: in_number(1, "is", "are") -> "is" (``many`` otherwise)."""
+    return one if int(n) == 1 else many
 
 
 def counted(n, word, plural=None):

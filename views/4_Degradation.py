@@ -19,7 +19,7 @@ from ul4m4.missing import MECHANISM_LABELS, MECHANISMS
 from ul4m4.summary import SWEEP_FAMILY, realised_slot_rate, sweep_verdict
 from ul4m4.sweep import COLUMNS, RATE_MEANING, SWEEP_METHODS, SweepConfig, check_sweep, check_sweep_data, iter_sweep
 from ul4m4.timing import busy_note, format_seconds, learn
-from ul4m4.validation import parse_list
+from ul4m4.validation import in_number, parse_list
 
 LIVE_EVERY_S = 2.0  # the live curves are redrawn at most this often while a sweep runs
 K_VALUES = (2, 5, 10, 20, 40)  # the k-sensitivity's default k values (those a training split can hold)
@@ -284,9 +284,9 @@ if len(verdict.scores) > 1 and ours and verdict.best is not None:
            + f" (F1-micro, mean over seeds). Best: {verdict.best_text(plotting.method_label)}.")
     if verdict.close:  # 3 seeds cannot tell these from the best: say so rather than crown one
         close = [plotting.method_label(m) for m in verdict.close]
-        msg += (f" {', '.join(close)} {'trails' if len(close) == 1 else 'trail'} it by less than one standard "
+        msg += (f" {', '.join(close)} {in_number(len(close), 'trails', 'trail')} it by less than one standard "
                 "deviation of the per-seed differences: the seeds do not tell "
-                f"{'it' if len(close) == 1 else 'them'} apart from the best.")
+                f"{in_number(len(close), 'it', 'them')} apart from the best.")
     absent = [plotting.method_label(m) for m in cfg.methods if m != "complete" and m not in verdict.scores.index]
     if absent:  # units left out (see the boxes above)
         msg += f" Not compared, as they did not run at this rate: {', '.join(absent)}."
