@@ -62,6 +62,41 @@ def test_real_process_exit_status(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_command_leaves_with_its_status_and_no_worker_behind(tmp_path):
+    """The command's process leaves as soon as its work is written (``cli.run``), after its worker processes."""
+    root = str(__import__("pathlib").Path(__file__).parents[1])
+    out = tmp_path / "a-folder-named-for-this-test"
+    res = subprocess.run([sys.executable, "-m", "ul4m4", "sweep", "--dataset", "breast_cancer", "--rates", "0,0.4",
+                          "--seeds", "2", "--methods", "mean,knn", "--workers", "2", "--out", str(out)],
+                         capture_output=True, text=True, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[-1].startswith(f"wrote {out / 'results.csv'}")
+    assert sorted(p.name for p in out.iterdir()) == ["degradation.html", "manifest.json", "results.csv"]
+    assert len(pd.read_csv(out / "results.csv")) == 8
+    proc = __import__("pathlib").Path("/proc")
+    if proc.is_dir():  # no worker outlived the command (a forked worker has the command's own command line)
+        alive = []
+        for cmdline in proc.glob("[0-9]*/cmdline"):
+            try:
+                alive += [cmdline] if out.name.encode() in cmdline.read_bytes() else []
+            except OSError:  # a process that ended meanwhile
+                pass
+        assert alive == []
+
+
+def test_a_reader_that_leaves_early_does_not_cost_the_results(tmp_path):
+    """``python -m ul4m4 sweep ... 2>&1 | head``: the progress lines stop when their reader has gone; the sweep
+    finishes, writes its files and says so with its status."""
+    root = str(__import__("pathlib").Path(__file__).parents[1])
+    p = subprocess.Popen([sys.executable, "-m", "ul4m4", "sweep", "--dataset", "breast_cancer", "--rates", "0,0.4",
+                          "--seeds", "2", "--methods", "mean,knn", "--out", "o"], stderr=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert p.stderr.read(20)  # the first progress line, then the reader leaves
+    p.stderr.close()
+    assert p.stdout.read() == b"" and p.wait(timeout=300) == 0
+    assert sorted(q.name for q in (tmp_path / "o").iterdir()) == ["degradation.html", "manifest.json", "results.csv"]
+
+
 def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])

@@ -72,6 +72,40 @@ def test_rows_are_yielded_in_table_order_while_cells_finish(ds, pool):
     assert [(r["seed"], r["rate"], r["method"]) for r in rows] == [(s, r, m) for s, r, m, _ in plan(cfg)]
 
 
+class Recording(ThreadPoolExecutor):
+    """One thread, recording the (seed, rate) of each task submitted, in order."""
+
+    def __init__(self):
+        super().__init__(1)
+        self.cells = []
+
+    def submit(self, fn, *args, **kwargs):
+        self.cells.append(args[2][0][:2])
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_whole_table_runs_the_cells_longest_first_and_a_live_one_in_table_order(ds):
+    """``run_sweep`` returns the table at the end: its cells run longest first (the highest rate first, so
+    that no worker is left with a rate-0.8 cell at the end), and its rows are those of ``iter_sweep``, which
+    runs the cells in table order, the last few longest first, so that rows come early."""
+    cfg = SweepConfig(rates=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=(0, 1), methods=("mean", "zero"), k=3)
+    with Recording() as whole, Recording() as live:
+        a = run_sweep(ds, cfg, workers=whole)
+        b = pd.DataFrame(list(iter_sweep(ds, cfg, workers=live)))
+    same_rows(a, b.reindex(columns=a.columns))
+    assert whole.cells == [(0, 0.8), (1, 0.8), (0, 0.6), (1, 0.6), (0, 0.4), (1, 0.4), (0, 0.2), (1, 0.2),
+                           (0, 0.0), (1, 0.0)]
+    # one thread stands in for two processes' worth of queue (_max_workers is 1 here): the last two longest first
+    assert live.cells == [(0, 0.0), (0, 0.2), (0, 0.4), (0, 0.6), (0, 0.8), (1, 0.0), (1, 0.2), (1, 0.4), (1, 0.8),
+                          (1, 0.6)]
+
+
+def test_a_worker_keeps_what_it_was_forked_with_out_of_the_collectors_sight(pool):
+    import gc
+
+    assert pool.submit(gc.get_freeze_count).result() > 10_000  # the libraries' objects, frozen at its start
+
+
 def test_a_cached_sweep_sends_nothing_and_a_change_sends_only_what_changed(ds):
     cfg = SweepConfig(rates=(0.0, 0.4), seeds=(0, 1), methods=("ul4m4", "mean", "complete"), k=3)
     store = {}

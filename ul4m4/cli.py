@@ -21,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 # Bounds on what a command line or a manifest may ask for (each refused with its number, exit status 2).
 MAX_SEEDS = 1000
@@ -253,30 +253,9 @@ def _load(name, options=None):
 def cmd_sweep(args):
     import threading
 
-    from .sweep import sweep_pool
-
-    # The worker processes start first, forked from this process before it runs any torch work, so they have the
-    # library imported already; "fork" only while this process runs a single thread (as the command does; a
-    # caller of main() with threads of its own gets the safe default).
-    start = "fork" if threading.active_count() == 1 else None
-    try:
-        pool = sweep_pool(args.workers, start=start) if args.device == "cpu" and args.workers != 0 else None
-    except OSError as exc:  # a system without what worker processes need (semaphores)
-        raise OSError(f"could not start the worker processes ({exc}); run with --workers 0.") from None
-    try:
-        return _sweep(args, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _sweep(args, pool):
     from .experiment import default_n_clusters
-    from .export import manifest_json, versions
     from .memory import check_memory, estimate_sweep_bytes
-    from .plotting import figures_html, sweep_figures
-    from .sweep import SweepConfig, check_sweep, run_sweep, workers_suit
-    from .validation import counted
+    from .sweep import SweepConfig, check_sweep, sweep_pool, workers_suit
 
     ds = _load(args.dataset)
     k = args.k if args.k is not None else default_n_clusters(ds)
@@ -288,6 +267,31 @@ def _sweep(args, pool):
     check_memory(estimate_sweep_bytes(ds.n_samples, ds.dims, n_train, cfg.ks or (k,), cfg.methods,
                                       _n_classes(ds), cfg.classifier, n_rates=len(cfg.rates)), what="This sweep",
                  hint="use a smaller dataset or fewer k values, or run it on a larger machine")
+    # The worker processes are forked from this process now, with the library imported and the data loaded
+    # but no torch work run yet, so they start at once; "fork" only while this process runs a single thread
+    # (as the command does; a caller of main() with threads of its own gets the safe default).
+    start = "fork" if threading.active_count() == 1 else None
+    pool = None
+    if args.device == "cpu" and args.workers != 0 and workers_suit(ds, cfg):
+        from .plotting import figures_html  # noqa: F401  (imported once here, not after the fork)
+
+        try:
+            pool = sweep_pool(args.workers, start=start)
+        except OSError as exc:  # a system without what worker processes need (semaphores)
+            raise OSError(f"could not start the worker processes ({exc}); run with --workers 0.") from None
+    try:
+        return _sweep(args, ds, cfg, pool)
+    finally:
+        if pool is not None:  # the workers leave once their task (if any) is done; waited for, so that none
+            pool.shutdown(wait=True, cancel_futures=True)  # outlives the command
+
+
+def _sweep(args, ds, cfg, pool):
+    from .export import manifest_json, versions
+    from .plotting import figures_html, sweep_figures
+    from .sweep import run_sweep
+    from .validation import counted
+
     left_out = []
 
     def progress(info):
@@ -301,8 +305,7 @@ def _sweep(args, pool):
 
     with _output_folder(args.out) as out:
         t0 = time.perf_counter()
-        df = run_sweep(ds, cfg, callback=progress, on_error="skip" if args.keep_going else "raise",
-                       workers=pool if pool is not None and workers_suit(ds, cfg) else None)
+        df = run_sweep(ds, cfg, callback=progress, on_error="skip" if args.keep_going else "raise", workers=pool)
         seconds = time.perf_counter() - t0
         if df.empty:
             raise ValueError(f"no unit of the sweep could run ({len(left_out)} left out; see above).")
@@ -639,5 +642,54 @@ def main(argv=None):
         return 1
 
 
+class _Stream:
+    """A text stream whose reader may leave (``python -m ul4m4 sweep ... 2>&1 | head``): from then on what is
+    written to it is dropped, so that the command finishes its work and writes its files instead of failing
+    on a progress line."""
+
+    def __init__(self, stream):
+        self._stream, self.gone = stream, False
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.gone = True
+        return len(text)
+
+    def flush(self):
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.gone = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def run():
+    """The command's process: ``main()`` on ``sys.argv``, then exit with its status. Its messages go to
+    streams that outlast their reader (``_Stream``). Once the command is done and no other thread runs, the
+    exit handlers are run, the output flushed, and the process leaves at once: the interpreter's own teardown
+    would take about a second more, with nothing to show for it (the garbage collector walking every object
+    torch, scipy and pandas made at import)."""
+    import atexit
+    import threading
+
+    sys.stdout, sys.stderr = _Stream(sys.stdout), _Stream(sys.stderr)
+    code = main() or 0
+    if threading.active_count() > 1:  # a thread still running: the interpreter waits for it, as usual
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the interpreter would run first (logging, multiprocessing, tempfile)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # an output closed or full: the interpreter's own status for it
+        code = code or 120
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -251,7 +251,8 @@ def _pass_on(caught, method, said, callback):
             warnings.warn(text, w.category, stacklevel=4)
 
 
-def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="raise", workers=None):
+def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="raise", workers=None,
+               in_order=True):
     """Run a sweep and yield each unit's row (a dict of ``COLUMNS``) as soon as it is known, in table order.
 
     For each seed and rate, every method is fitted and completes the data, and the units' classifiers are
@@ -286,6 +287,11 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="r
         the same rows (each unit's data, methods and classifier depend only on its seed, rate, method and k).
         Rows are still yielded in table order, as soon as every unit before them is done; the callback
         gets each unit as its cell finishes, and the methods' warnings once per sweep, as here.
+    in_order : bool, default=True
+        With ``workers``: True runs the cells in table order (the last few longest first), so that rows come
+        early and steadily, for a chart that grows; False runs them longest first (the highest rates), which
+        keeps the workers evenly busy to the end and finishes sooner, while the rows come near the end. The
+        rows are the same either way.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error={on_error!r} is not one of 'raise', 'skip'.")
@@ -294,7 +300,7 @@ def iter_sweep(dataset, cfg: SweepConfig, cache=None, callback=None, on_error="r
     if workers is None:
         rows = _unit_rows(dataset, cfg, units, cache, callback, on_error)
     else:
-        rows = _pooled_rows(dataset, cfg, units, cache, callback, on_error, workers)
+        rows = _pooled_rows(dataset, cfg, units, cache, callback, on_error, workers, in_order)
     for _, row in rows:
         if row is not None:
             yield row
@@ -475,7 +481,7 @@ def _run_units(dataset, cfg, units, on_error):
     return rows, made, events
 
 
-def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool):
+def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool, in_order=True):
     """``_unit_rows`` for the whole plan, with the units run in ``pool``'s worker processes."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -491,10 +497,11 @@ def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool):
     # At most two tasks per worker are queued at a time: sweeps of several sessions sharing a pool take turns,
     # and a sweep that is stopped leaves little queued behind.
     tasks = _tasks(cfg, units, keys, known, n_workers)
-    # The last few longest first (the most missing, the most units), so that the workers finish together
-    # instead of one waiting on a rate-0.8 cell at the end; the rows still come in table order.
-    tail = 2 * n_workers
-    if len(tasks) > tail:
+    # Longest first (the most missing, the most units), so that the workers finish together instead of one
+    # waiting on a rate-0.8 cell at the end: all of them, or for rows in order only the last few. The rows
+    # still come in table order.
+    tail = 2 * n_workers if in_order else len(tasks)
+    if len(tasks) > tail or not in_order:
         tasks[-tail:] = sorted(tasks[-tail:], key=lambda t: -units[t[0]][1] * len(t))
     queue = list(reversed(tasks))
     futures = {}
@@ -592,12 +599,16 @@ def workers_suit(dataset, cfg):
 
 def _init_worker(threads):
     """In each worker process: the threads its share of the cores allows (torch, and BLAS for numpy)."""
+    import gc
     import signal
 
     import torch
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle (it stops the pool)
+    # What the worker was forked with (the libraries' objects) lives as long as it does: out of the garbage
+    # collector's sight, its full collections are quicker and leave those pages shared with the parent.
+    gc.freeze()
     torch.set_num_threads(threads)
     threadpool_limits(threads)
 
@@ -648,5 +659,6 @@ def run_sweep(dataset, cfg: SweepConfig, callback=None, cache=None, on_error="ra
     on_error : "raise" or "skip", as ``iter_sweep``: with "skip" a unit whose method failed has no row
     workers : executor or None, where the units run (see ``iter_sweep``; ``sweep_pool`` makes one)
     """
+    # The rows are wanted all at once: in worker processes the cells run longest first (``in_order=False``).
     return pd.DataFrame(list(iter_sweep(dataset, cfg, cache=cache, callback=callback, on_error=on_error,
-                                        workers=workers)), columns=COLUMNS)
+                                        workers=workers, in_order=False)), columns=COLUMNS)
