@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import io
 import json
 import math
@@ -273,8 +274,7 @@ def cmd_sweep(args):
     start = "fork" if threading.active_count() == 1 else None
     pool = None
     if args.device == "cpu" and args.workers != 0 and workers_suit(ds, cfg):
-        from .plotting import figures_html  # noqa: F401  (imported once here, not after the fork)
-
+        importlib.import_module(".plotting", __package__)  # the figures' modules, imported once, before the fork
         try:
             pool = sweep_pool(args.workers, start=start)
         except OSError as exc:  # a system without what worker processes need (semaphores)
