@@ -89,13 +89,17 @@ def app_configs(ds, methods):
 
 def app_sweep(ds, methods, probe, workers=None):
     """One run of the page's sweeps with a fresh store (in ``workers``, a ``sweep_pool``, as the page runs
-    them, or in this process); returns seconds and the two tables."""
-    from ul4m4.sweep import run_sweep
+    them, or in this process); returns seconds and the two tables. Like the page, rows are taken as they
+    come (``iter_sweep``: the cells in table order, for the live curves)."""
+    import pandas as pd
+
+    from ul4m4.sweep import COLUMNS, iter_sweep
 
     use_probe(probe)
     store = {}
     t = time.perf_counter()
-    tables = [run_sweep(ds, cfg, cache=store, workers=workers) for cfg in app_configs(ds, methods)]
+    tables = [pd.DataFrame(list(iter_sweep(ds, cfg, cache=store, workers=workers)), columns=COLUMNS)
+              for cfg in app_configs(ds, methods)]
     return time.perf_counter() - t, tables
 
 
