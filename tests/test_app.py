@@ -68,6 +68,11 @@ def test_home_shows_the_default_state():
     pipe = [m.value for m in at.markdown if "ul4m4-pipe" in m.value]
     assert len(pipe) == 1 and pipe[0].count("class='ul4m4-step'") == 5 and "flex-wrap:wrap" in pipe[0]
     assert "Partial-modality k-means" in pipe[0] and "No labels are used before the downstream model" in pipe[0]
+    # The current mask at a glance, as the Missingness page draws it: requested vs realised, each modality.
+    assert chart_titles(at) == ["Requested vs realised missingness"]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    cats = spec["data"][1]["x"]
+    assert cats[:2] == ["missing slots", "incomplete samples"] and len(cats) == 2 + 6
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -5,10 +5,10 @@ import streamlit as st
 
 from appui import state
 from appui.text import plain
-from appui.widgets import guard
+from appui.widgets import chart, guard
+from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES
 from ul4m4.missing import MECHANISM_LABELS
-from ul4m4.plotting import method_label
 from ul4m4.summary import imputation_verdict
 
 state.ensure_defaults()
@@ -57,6 +57,7 @@ with c1:
     st.page_link("views/1_Data.py", label="Choose or upload data", icon=":material/database:")
 with c2:
     st.markdown("**Missingness**")
+    mres = None
     with guard("simulating missingness"):
         mres = state.current_mask()
         cfg = ss[state.MISSING_CFG]
@@ -75,10 +76,14 @@ with c3:
             result = "Nothing was removed, so there is no imputation error to compare."
         else:
             result = ("Imputation MSE on removed blocks: "
-                      + ", ".join(f"{method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values().items())
-                      + f" (best: {verdict.best_text(method_label)}).")
+                      + ", ".join(f"{plotting.method_label(m)} {v:.3f}" for m, v in verdict.scores.sort_values().items())
+                      + f" (best: {verdict.best_text(plotting.method_label)}).")
         st.write(f"k = {run.model.n_clusters}, {run.model.n_iter_} Lloyd iterations. " + result)
     st.page_link("views/3_Cluster_and_impute.py", label="Cluster & impute", icon=":material/scatter_plot:")
+
+if mres is not None:  # the current mask at a glance: what was asked, what came out, each modality's share
+    affected, where = mres.applied_report(cfg.apply_to)
+    chart(plotting.fig_rates(affected, ds.modality_names, where), "fig_home_rates")
 
 st.page_link("views/4_Degradation.py", label="Degradation: does imputation help the classifier?",
              icon=":material/trending_down:")
