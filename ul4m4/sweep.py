@@ -500,9 +500,14 @@ def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool, in_order=
     # Longest first (the most missing, the most units), so that the workers finish together instead of one
     # waiting on a rate-0.8 cell at the end: all of them, or for rows in order only the last few. The rows
     # still come in table order.
-    tail = 2 * n_workers if in_order else len(tasks)
-    if len(tasks) > tail or not in_order:
-        tasks[-tail:] = sorted(tasks[-tail:], key=lambda t: -units[t[0]][1] * len(t))
+    def longest_first(t):
+        return -units[t[0]][1] * len(t)
+
+    tail = 2 * n_workers
+    if not in_order:
+        tasks.sort(key=longest_first)
+    elif len(tasks) > tail:
+        tasks[-tail:] = sorted(tasks[-tail:], key=longest_first)
     queue = list(reversed(tasks))
     futures = {}
 
