@@ -1,12 +1,15 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ul4m4.cli import main
+
+ROOT = Path(__file__).parents[1]  # the repository, put on PYTHONPATH for the command's own process
 
 
 def test_sweep_end_to_end(tmp_path, capsys):
@@ -53,7 +56,7 @@ def test_out_is_required(capsys):
 
 
 def test_real_process_exit_status(tmp_path):
-    root = str(__import__("pathlib").Path(__file__).parents[1])
+    root = str(ROOT)
     res = subprocess.run([sys.executable, "-m", "ul4m4", "sweep", "--rates", "0,2", "--out", "o"], capture_output=True,
                          text=True, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert res.returncode == 2
@@ -64,7 +67,7 @@ def test_real_process_exit_status(tmp_path):
 
 def test_the_command_leaves_with_its_status_and_no_worker_behind(tmp_path):
     """The command's process leaves as soon as its work is written (``cli.run``), after its worker processes."""
-    root = str(__import__("pathlib").Path(__file__).parents[1])
+    root = str(ROOT)
     out = tmp_path / "a-folder-named-for-this-test"
     res = subprocess.run([sys.executable, "-m", "ul4m4", "sweep", "--dataset", "breast_cancer", "--rates", "0,0.4",
                           "--seeds", "2", "--methods", "mean,knn", "--workers", "2", "--out", str(out)],
@@ -73,7 +76,7 @@ def test_the_command_leaves_with_its_status_and_no_worker_behind(tmp_path):
     assert res.stderr.splitlines()[-1].startswith(f"wrote {out / 'results.csv'}")
     assert sorted(p.name for p in out.iterdir()) == ["degradation.html", "manifest.json", "results.csv"]
     assert len(pd.read_csv(out / "results.csv")) == 8
-    proc = __import__("pathlib").Path("/proc")
+    proc = Path("/proc")
     if proc.is_dir():  # no worker outlived the command (a forked worker has the command's own command line)
         alive = []
         for cmdline in proc.glob("[0-9]*/cmdline"):
@@ -87,7 +90,7 @@ def test_the_command_leaves_with_its_status_and_no_worker_behind(tmp_path):
 def test_a_reader_that_leaves_early_does_not_cost_the_results(tmp_path):
     """``python -m ul4m4 sweep ... 2>&1 | head``: the progress lines stop when their reader has gone; the sweep
     finishes, writes its files and says so with its status."""
-    root = str(__import__("pathlib").Path(__file__).parents[1])
+    root = str(ROOT)
     p = subprocess.Popen([sys.executable, "-m", "ul4m4", "sweep", "--dataset", "breast_cancer", "--rates", "0,0.4",
                           "--seeds", "2", "--methods", "mean,knn", "--out", "o"], stderr=subprocess.PIPE,
                          stdout=subprocess.PIPE, env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
