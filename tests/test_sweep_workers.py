@@ -5,7 +5,7 @@ does not reach another process); the real processes are tested on what they retu
 
 import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import pandas as pd
@@ -38,6 +38,20 @@ class Counting(ThreadPoolExecutor):
     def submit(self, fn, *args, **kwargs):
         self.submitted += 1
         return super().submit(fn, *args, **kwargs)
+
+
+class AtOnce(Executor):
+    """Runs each task as it is submitted: every future is done before the sweep waits for any."""
+
+    _max_workers = 2
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
 
 def same_rows(a, b):
@@ -176,6 +190,10 @@ def test_failures_and_warnings_from_workers_are_said_once_as_here(ds, failing):
         run_sweep(ds, cfg, on_error="skip", workers=ex)
     with Counting() as ex, pytest.raises(ValueError, match=r"^method 'knn' at rate 0.4 \(seed 0\) failed: no donor"):
         run_sweep(ds, cfg, workers=ex)
+    # Tasks that failed together (each done by the time the sweep looks): the first in table order is said.
+    for _ in range(5):
+        with pytest.raises(ValueError, match=r"^method 'knn' at rate 0.4 \(seed 0\) failed: no donor"):
+            run_sweep(ds, cfg, workers=AtOnce())
 
 
 def test_a_methods_warning_from_workers_is_passed_on_once(pool):

@@ -539,7 +539,8 @@ def _pooled_rows(dataset, cfg, units, cache, callback, on_error, pool, in_order=
             if not futures:
                 break
             ready, _ = wait(futures, return_when=FIRST_COMPLETED)
-            for future in ready:
+            # In table order: of several tasks done at once, the first unit's error (or warning) is the one said
+            for future in sorted(ready, key=lambda f: futures[f][0]):
                 task = futures.pop(future)
                 pairs, made, events = future.result()
                 for info in events:
