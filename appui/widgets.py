@@ -251,8 +251,7 @@ def show_method_warnings(said, names):
         text = re.sub(r"(\w+)=([\w.]+) floors (those stds|that std)\.",
                       lambda g: f"The library's option UL4M4Imputer({g[1]}={g[2]}) floors "
                                 f"{'that scale' if g[3] == 'that std' else 'those scales'} (from Python); the app "
-                                "keeps the paper's "
-                                "setting, so the results shown are the published method's.",
+                                "keeps the paper's setting, so the results shown are the published method's.",
                       text)
         st.warning(plain(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}"))
 

@@ -356,8 +356,7 @@ def main():
     for name, r in res.get("app", {}).items():
         if r.get("best_in_workers_s") is not None:
             print(f"app sweep, {name}: {r['best_in_workers_s']:.1f} s in {r['n_workers']} worker processes "
-                  "(as the page "
-                  f"runs it), {r['best_s']['torch']:.1f} s in one process "
+                  f"(as the page runs it), {r['best_s']['torch']:.1f} s in one process "
                   f"({r['best_s']['torch'] / r['best_in_workers_s']:.2f}x), the same scores"
                   + (" (target < 15 s)" if name == "issue_methods" else ""))
         if "ratio_old_over_new" not in r and "methods" in r:

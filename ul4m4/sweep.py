@@ -138,8 +138,8 @@ def check_sweep(cfg, dataset):
         lacking = int((~dataset.mask).sum())
         raise ValueError(f"'complete' (the ceiling: the classifier on the data with nothing removed) needs data "
                          f"without gaps, and these data already lack {counted(lacking, 'modality block')}; leave it "
-                         "out (each "
-                         "method's score at rate 0 is that of the data as they are, gaps filled by the method).")
+                         "out (each method's score at rate 0 is that of the data as they are, gaps filled by the "
+                         "method).")
     if cfg.classifier not in CLASSIFIERS:
         raise ValueError(f"classifier={cfg.classifier!r} is not known; expected one of {sorted(CLASSIFIERS)}.")
     if cfg.apply_to not in SPLIT_CHOICES:
