@@ -428,3 +428,44 @@ def test_every_legend_stands_under_its_plot(bits):
         assert (leg.orientation, leg.yref, leg.y, leg.yanchor, leg.x, leg.xanchor) == \
             ("h", "container", 0, "bottom", 0, "left"), name
     assert shown >= 6
+
+
+def test_many_clusters_keep_the_map_readable():
+    # 128 clusters: one legend entry says how to read the colours (a swatch each left the map 150 px tall).
+    n, k = 600, 128
+    rng = np.random.default_rng(0)
+    fig = plotting.fig_cluster_map(rng.normal(size=(n, 2)), np.arange(n) % k, np.arange(n) % 3 == 0,
+                                   rng.normal(size=(k, 2)))
+    shown = [t.name for t in fig.data if t.showlegend is not False]
+    assert not [s for s in shown if s.startswith("cluster ") and s[8:].isdigit()]
+    assert any(s.startswith(f"colour: cluster, {k} of them") for s in shown)
+    assert len(shown) <= 5
+    # At most LEGEND_GROUPS_UP_TO groups keep a swatch each.
+    few = plotting.fig_cluster_map(rng.normal(size=(n, 2)), np.arange(n) % plotting.LEGEND_GROUPS_UP_TO,
+                                   np.zeros(n, bool))
+    assert sum(t.name.startswith("cluster ") for t in few.data if t.showlegend is not False) == plotting.LEGEND_GROUPS_UP_TO
+
+
+def test_confidence_map_has_neutral_stars_and_no_duplicate_shape_legend():
+    n = 40
+    conf = np.where(np.arange(n) % 2 == 0, np.nan, np.linspace(0, 1, n))
+    fig = plotting.fig_cluster_map(np.random.default_rng(1).normal(size=(n, 2)), conf, ~np.isnan(conf),
+                                   np.zeros((4, 2)), colour_title="confidence")
+    star = [t for t in fig.data if (t.name or "").startswith("cluster centre")][0]
+    assert star.marker.color == "#ffffff"  # a cluster's colour would read as a confidence on the colour bar
+    names = [t.name for t in fig.data]
+    assert "nothing filled" in names and "all modalities observed" not in names
+
+
+def test_cluster_sizes_and_presence_at_large_k_draw_something():
+    k = 1400
+    labels = np.random.default_rng(0).integers(0, k, size=3000)
+    sizes = plotting.fig_cluster_sizes(labels, k)
+    bar = sizes.data[0]
+    assert int(np.sum(bar.y)) == k  # every cluster counted once, by its size
+    assert int(np.dot(bar.x, bar.y)) == labels.size
+    assert sizes.layout.xaxis.title.text and sizes.layout.yaxis.title.text == "Number of clusters"
+    assert len(plotting.fig_cluster_sizes(labels % 10, 10).data[0].x) == 10  # few clusters: a bar each
+    presence = plotting.fig_centre_presence(np.ones((k, 3), bool), ["a", "b", "c"])
+    assert presence.data[0].ygap == 0  # a 1-px gap per row left nothing of 1,400 rows
+    assert plotting.fig_centre_presence(np.ones((5, 3), bool), ["a", "b", "c"]).data[0].ygap == 1

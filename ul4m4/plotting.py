@@ -229,6 +229,12 @@ def fig_rates(report, names, where=""):
 
 # Centres are labelled with their index on the map up to this many; beyond, the labels would cover the data.
 CENTRE_LABELS_UP_TO = 20
+# A legend swatch per cluster (or label) up to this many groups; beyond, the legend took most of the chart's
+# height (128 entries left the map 150 px tall) and its colours repeat, so one entry says how to read them.
+LEGEND_GROUPS_UP_TO = 20
+# Per-cluster bars (and gaps between the presence rows) up to this many clusters; beyond, a bar or a row is
+# under a pixel wide and the chart drew nothing visible (k = 1,400).
+BARS_UP_TO = 60
 
 
 def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_names=("dim 1", "dim 2"),
@@ -278,13 +284,19 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
             text=None if hover is None else np.asarray(hover)[sel],
             hovertemplate="%{text}<extra></extra>" if hover is not None else None,
         ))
-        # The legend's swatch is a square in the group's colour: the trace's own would take its first point's
-        # shape, a circle for one cluster and a cross for the next, as if the shape meant something there.
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{colour_title} {g}", legendgroup=str(g),
-                                 marker=dict(size=9, color=colour, symbol="square")))
-    # The points' colour is the cluster (or label, or confidence), so the shape legend is drawn in a neutral
-    # grey: the status colours would name colours no point has.
-    for status, tag in (("observed", "all modalities observed"), ("imputed", "some modality imputed")):
+        if len(groups) <= LEGEND_GROUPS_UP_TO:
+            # The legend's swatch is a square in the group's colour: the trace's own would take its first point's
+            # shape, a circle for one cluster and a cross for the next, as if the shape meant something there.
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{colour_title} {g}",
+                                     legendgroup=str(g), marker=dict(size=9, color=colour, symbol="square")))
+    if len(groups) > LEGEND_GROUPS_UP_TO:
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", marker=dict(size=9, color="#c8c8c8", symbol="square"),
+            name=f"colour: {colour_title}, {len(groups)} of them (colours repeat; hover a point for its {colour_title})"))
+    # The points' colour is the cluster (or label), so the shape legend is drawn in a neutral grey: the status
+    # colours would name colours no point has. Coloured by confidence, the two traces above already say it
+    # (grey circles: nothing filled; crosses: filled).
+    for status, tag in () if continuous else (("observed", "all modalities observed"), ("imputed", "some modality imputed")):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=tag,
                                  marker=dict(size=8, color="#555555", symbol=STATUS_SYMBOLS[status])))
     if centres is not None:
@@ -296,7 +308,9 @@ def fig_cluster_map(coords, colour_by, imputed, centres=None, title="", axis_nam
         # would hide under a large map's points.
         fig.add_trace(Scatter(
             x=centres[ok, 0], y=centres[ok, 1], mode="markers+text" if few else "markers",
-            marker=dict(size=20 if few else 11, symbol="star", color=[cluster_color(j) for j in idx],
+            # Coloured by confidence, white stars: a cluster's colour would read as a value of the colour bar.
+            marker=dict(size=20 if few else 11, symbol="star",
+                        color="#ffffff" if continuous else [cluster_color(j) for j in idx],
                         line=dict(width=2 if few else 1, color="black"), opacity=1.0),
             text=[str(j) for j in idx], textposition="top center",
             hovertemplate="centre %{text}<extra></extra>",
@@ -353,8 +367,18 @@ def fig_k_selection(curve, chosen_k=None, bound=None):
 
 
 def fig_cluster_sizes(labels, k):
-    """Members per cluster, coloured as on the map."""
+    """Members per cluster, coloured as on the map; beyond ``BARS_UP_TO`` clusters, how many clusters have
+    each size (a bar per cluster would be under a pixel wide)."""
     counts = np.bincount(np.asarray(labels), minlength=k)
+    if k > BARS_UP_TO:
+        sizes, n_clusters = np.unique(counts, return_counts=True)
+        fig = go.Figure(go.Bar(x=sizes, y=n_clusters, marker_color="#7f7f7f", name="clusters",
+                               hovertemplate="%{y} clusters of %{x} samples<extra></extra>"))
+        fig.update_layout(title=f"Cluster sizes<br><sup>{k:,} clusters: how many have each size "
+                                f"(median {int(np.median(counts))}, largest {int(counts.max())})</sup>",
+                          xaxis_title="Training samples in the cluster", yaxis_title="Number of clusters",
+                          showlegend=False, **LAYOUT)
+        return fig
     fig = go.Figure(go.Bar(x=[str(j) for j in range(k)], y=counts, marker_color=[cluster_color(j) for j in range(k)],
                            name="members"))
     fig.update_layout(title="Cluster sizes", xaxis_title="Cluster", yaxis_title="Number of samples",
@@ -372,7 +396,7 @@ def fig_centre_presence(center_mask, names):
         colorscale=[[0, STATUS_COLOURS["missing"]], [0.5, STATUS_COLOURS["missing"]],
                     [0.5, STATUS_COLOURS["observed"]], [1, STATUS_COLOURS["observed"]]],
         showscale=False, customdata=np.where(H == 1, "holds", "lacks (no member observes it)"),
-        hovertemplate="centre %{y}, %{x}: %{customdata}<extra></extra>", xgap=1, ygap=1,
+        hovertemplate="centre %{y}, %{x}: %{customdata}<extra></extra>", xgap=1, ygap=1 if k <= BARS_UP_TO else 0,
     ))
     # The two colours are said in the title: a colour bar took a third of a half-width chart for two words.
     fig.update_layout(title="Modalities held by each cluster centre<br><sup>blue: holds; orange: lacks (no member "
@@ -503,7 +527,8 @@ def pattern_table(report, names):
     return pd.DataFrame(rows)
 
 
-__all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label", "readable_log_ticks", "CENTRE_LABELS_UP_TO"]
+__all__ += ["errors_wide", "pattern_table", "method_label", "pattern_label", "readable_log_ticks", "CENTRE_LABELS_UP_TO",
+            "LEGEND_GROUPS_UP_TO", "BARS_UP_TO"]
 
 
 METRIC_LABELS = {
