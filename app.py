@@ -24,7 +24,7 @@ if "appui" not in sys.modules:
 
 from appui import scenario, state  # noqa: E402
 from appui.reporting import report_button  # noqa: E402
-from appui.widgets import CHART_PAIR_CSS, guard, sidebar  # noqa: E402
+from appui.widgets import CHART_PAIR_CSS, guard, link_note, sidebar  # noqa: E402
 
 if starting is not None:
     starting.empty()
@@ -53,7 +53,7 @@ presenting = bool(st.session_state.get(state.PRESENT))
 page = st.navigation(PAGES + [PRESENT_PAGE], position="hidden" if presenting else "sidebar")
 if presenting and page.url_path != PRESENT_PAGE.url_path:
     st.switch_page(PRESENT_PAGE, query_params=scenario.current())
-report_slot = None if presenting else sidebar(origin=PAGE_FILES.get(page.url_path))
+report_slot, link_slot = (None, None) if presenting else sidebar(origin=PAGE_FILES.get(page.url_path))
 try:
     page.run()
 except state.PageDone:  # the page ended early (state.stop_page): the app's own steps below still run
@@ -63,3 +63,4 @@ finally:  # the address always holds the settings the page used
     if report_slot is not None:  # built now, so the report holds what the page just computed
         with report_slot.container(), guard("preparing the report"):
             report_button("dl_report_sidebar")
+        link_note(link_slot)

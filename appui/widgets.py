@@ -205,8 +205,9 @@ def status_legend():
 def sidebar(origin=None):
     """Sidebar under the navigation: the visual code, presentation mode, figure format, the link note.
 
-    Returns the Report button's place: ``app.py`` fills it after the page ran, so the report holds what
-    the page just computed (a sweep that finished in this run, say). ``origin`` is the current page's file:
+    Returns the Report button's place and the link note's (``link_note``): ``app.py`` fills both after the
+    page ran, so the report holds what the page just computed (a sweep that finished in this run, say) and
+    the note speaks of the data the page left loaded. ``origin`` is the current page's file:
     leaving presentation mode goes back there."""
     ss = st.session_state
     with st.sidebar:
@@ -224,12 +225,19 @@ def sidebar(origin=None):
                  help=f"At presentation size, {PRESENTATION_SIZE[0]} x {PRESENTATION_SIZE[1]} pixels.")
         for note in ss.get(scenario.NOTES, []):
             st.warning(plain(note), icon=":material/link_off:")
+        link_slot = st.empty()
+    return report_slot, link_slot
+
+
+def link_note(slot):
+    """What the address shares, said in ``slot`` after the page ran: the page may just have loaded an upload
+    or left one (said before it, the note was a step behind)."""
+    with slot.container():
         if scenario.uses_upload():
             st.info("This page's address holds every setting but not your uploaded file: a colleague who opens "
                     "it sees the bundled mfeat data. Share the file with the link.", icon=":material/link:")
         else:
             st.caption("The address holds this scenario (data, missingness, run, map): copy it to share it.")
-    return report_slot
 
 
 def show_method_warnings(said, names):

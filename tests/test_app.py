@@ -175,6 +175,23 @@ def test_good_then_bad_upload():
     no_problem(at)
 
 
+def test_link_note_speaks_of_the_data_the_page_left_loaded():
+    # The sidebar's note is written after the page ran: in the same run as an upload it already says the file
+    # is not in the link, and in the run that goes back to bundled data it no longer does.
+    def note(at):
+        said = [shown(i.value) for i in at.sidebar.info] + [shown(c.value) for c in at.sidebar.caption]
+        return [s for s in said if "address holds" in s]
+
+    at = start()
+    at.switch_page("views/1_Data.py").run()
+    assert note(at) == ["The address holds this scenario (data, missingness, run, map): copy it to share it."]
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("mine.csv", csv_bytes(), "text/csv")).run()
+    assert len(note(at)) == 1 and "not your uploaded file" in note(at)[0]
+    at.radio(key="data_source").set_value("mfeat").run()
+    assert note(at) == ["The address holds this scenario (data, missingness, run, map): copy it to share it."]
+
+
 def test_upload_messages_show_names_as_they_are_and_small_files_are_refused():
     at = start()
     at.switch_page("views/1_Data.py").run()
