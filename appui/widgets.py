@@ -195,6 +195,39 @@ def chart_pair(name):
         return st.columns(2)
 
 
+def _number_words(v):
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def number_field(where, label, lo, hi, value, *, key, problems, step=None, help=None, name=None):
+    """``st.number_input`` that takes whatever number is typed, its range checked here.
+
+    Given ``min_value``/``max_value``, Streamlit outlines a number outside them in red and drops it, in a form
+    with the rest of the submission, without a word: Run did nothing and the old results stayed. Here the
+    widget has no bounds; a number outside [lo, hi] (or an empty field) is added to ``problems`` (a list) as a
+    sentence naming the field (``name``, else the label without its bracketed range), the number and the range.
+    The page says them and acts on nothing while there are any (``refuse``). The label should say the range.
+    """
+    v = where.number_input(label, value=value, step=step, key=key, help=help)
+    field = name or re.sub(r"\s*\([^)]*\)\s*$", "", label)
+    if v is None:
+        problems.append(f"'{field}' is empty; give a number from {_number_words(lo)} to {_number_words(hi)}.")
+        return value
+    if not lo <= v <= hi:
+        problems.append(f"'{field}' is {_number_words(v)}; it must lie between {_number_words(lo)} and "
+                        f"{_number_words(hi)}.")
+    return v
+
+
+def refuse(problems, action):
+    """Say the fields out of range (``number_field``) in one error box; True when there were any. ``action``
+    is what is not done until they are mended (e.g. "Run")."""
+    if problems:
+        st.error(" ".join(problems) + f" {action} waits until {'it is' if len(problems) == 1 else 'they are'} "
+                 "mended; nothing else changed.", icon=":material/error:")
+    return bool(problems)
+
+
 def status_legend():
     """The one visual code for modality blocks, as HTML swatches (used once, in the sidebar)."""
     sw = {status: f"<span style='color:{c};font-size:1.2em'>{'&#10005;' if status == 'imputed' else '&#9679;'}</span>"

@@ -166,3 +166,47 @@ def test_no_data_is_cached_across_sessions():
     stats = cache_data_api._data_caches.get_stats()  # Streamlit's own cache statistics
     held = sum(s.byte_length for family in stats.values() for s in family)
     assert held == 0, stats
+
+
+CLUSTER, DATA, MISSING, DEGRADATION = (f"views/{p}.py" for p in ("3_Cluster_and_impute", "1_Data", "2_Missingness",
+                                                                 "4_Degradation"))
+
+
+@pytest.mark.parametrize("page, prepare, key, value, button, said", [
+    (CLUSTER, None, "run_k", 99_999, "Run", "'Clusters k' is 99,999; it must lie between 1 and 1,400."),
+    (CLUSTER, None, "run_max_iter", 0, "Run", "'Max Lloyd iterations' is 0; it must lie between 1 and 1,000."),
+    (CLUSTER, None, "run_seed", -1, "Run", "'Seed' is -1; it must lie between 0 and 2,147,483,647."),
+    (DATA, "synthetic", "syn_n", 5_000_000, "Generate", "'Samples' is 5,000,000; it must lie between 20 and 100,000."),
+    (DATA, "synthetic", "syn_m", 0, "Generate", "'Modalities' is 0; it must lie between 1 and 8."),
+    (MISSING, None, "miss_seed", 2**40, "Simulate",
+     "'Seed' is 1,099,511,627,776; it must lie between 0 and 2,147,483,647."),
+    (DEGRADATION, None, "deg_k", 5000, "Run sweep", "'UL4M4 clusters k' is 5,000; it must lie between 1 and 1,400."),
+    (DEGRADATION, None, "deg_k_rate", 1.5, "Run sweep", "'at rate' is 1.5; it must lie between 0 and 0.95."),
+])
+def test_a_number_out_of_range_is_said_and_nothing_else_changes(page, prepare, key, value, button, said):
+    # Given bounds, Streamlit outlines such a number in red and drops the whole form without a word: Run did
+    # nothing and the old results stayed. The fields have no bounds in the browser; the page checks them.
+    at = start()
+    if prepare:
+        at.switch_page("views/1_Data.py").run()
+        at.radio(key="data_source").set_value(prepare).run()
+    at.switch_page(page).run()
+    before = {k: at.session_state[k] for k in (state.DATASET_KEY, state.MISSING_CFG, state.RUN_CFG)}
+    at.number_input(key=key).set_value(value)
+    [b for b in at.button if b.label == button][0].click().run()
+    assert not at.exception
+    errors = [shown(e.value) for e in at.error]
+    assert any(said in e and f"{button} waits until it is mended" in e for e in errors), errors
+    assert {k: at.session_state[k] for k in before} == before
+    if page == DEGRADATION:
+        assert state.SWEEP_CFG not in at.session_state or at.session_state[state.SWEEP_CFG] is None
+    # Mended and submitted, the form acts and the message goes (the sweep made small).
+    at.number_input(key=key).set_value({"run_k": 3, "run_max_iter": 5, "run_seed": 1, "syn_n": 300, "syn_m": 2,
+                                        "miss_seed": 1, "deg_k": 3, "deg_k_rate": 0.2}[key])
+    if page == DEGRADATION:
+        at.multiselect(key="deg_methods").set_value(["mean"])
+        at.text_input(key="deg_rates").set_value("0.2")
+        at.number_input(key="deg_seeds").set_value(1)
+    [b for b in at.button if b.label == button][0].click().run()
+    assert not at.exception
+    assert not [e for e in at.error if "must lie between" in shown(e.value)]

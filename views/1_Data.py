@@ -9,7 +9,7 @@ import streamlit as st
 import ul4m4
 from appui import state
 from appui.text import plain
-from appui.widgets import chart, charts_side_by_side, guard
+from appui.widgets import chart, charts_side_by_side, guard, number_field, refuse
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
@@ -42,46 +42,49 @@ def adopt(ds, spec, key):
 if source in ("mfeat", "breast_cancer"):
     adopt(state.bundled(source), {"name": source, "source": source}, f"bundled:{source}")
 elif source == "synthetic":
+    bad = []  # fields out of range (number_field): said, and nothing is generated, until they are mended
     with st.form("synthetic_form"):
         st.markdown("Latent clusters shared across modalities; *correlation* sets how much the modalities "
                     "share (1: all see the same latent), *noise* the per-feature noise.")
         c1, c2, c3 = st.columns(3)
-        # Each field says its range: Streamlit only turns a value outside it red, without a word.
-        n = c1.number_input("Samples (20 to 100,000)", 20, 100_000, 600, step=100, key="syn_n")
-        M = c1.number_input("Modalities (1 to 8)", 1, 8, 3, key="syn_m")
+        # Each field says its range, and a number outside it is said on Generate (number_field).
+        n = number_field(c1, "Samples (20 to 100,000)", 20, 100_000, 600, step=100, key="syn_n", problems=bad)
+        M = number_field(c1, "Modalities (1 to 8)", 1, 8, 3, key="syn_m", problems=bad)
         dims_txt = c1.text_input("Features per modality (one number, or one per modality)", "16", key="syn_dims")
-        k = c2.number_input("Latent clusters (1 to 50)", 1, 50, 4, key="syn_k")
+        k = number_field(c2, "Latent clusters (1 to 50)", 1, 50, 4, key="syn_k", problems=bad)
         corr = c2.slider("Cross-modal correlation", 0.0, 1.0, 0.8, 0.05, key="syn_corr")
         noise = c2.slider("Noise (std)", 0.0, 3.0, 0.5, 0.1, key="syn_noise")
         sep = c3.slider("Cluster separation", 0.5, 6.0, 2.5, 0.5, key="syn_sep")
         multilabel = c3.checkbox("Multilabel targets", False, key="syn_multilabel")
-        n_labels = c3.number_input("Labels, if multilabel (1 to 30)", 1, 30, 5, key="syn_labels")
-        seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
+        n_labels = number_field(c3, "Labels, if multilabel (1 to 30)", 1, 30, 5, key="syn_labels", problems=bad)
+        seed = number_field(c3, "Seed", 0, 2**31 - 1, 0, key="syn_seed", problems=bad,
+                            help="0 to 2,147,483,647: the same seed gives the same data.")
         go = st.form_submit_button("Generate", type="primary")
-    with guard("generating synthetic data"):
-        dims = parse_list(dims_txt, int, "features per modality")
-        # Said with the form's own field names (the library's message names its parameters).
-        if len(dims) not in (1, int(M)):
-            raise ValueError(f"'Features per modality' holds {len(dims)} numbers for {int(M)} modalities; give one "
-                             "number for all, or one per modality.")
-        if min(dims) < 1:
-            raise ValueError(f"'Features per modality': {', '.join(str(d) for d in dims if d < 1)} cannot be used; "
-                             "each modality needs at least 1 feature.")
-        dims = dims[0] if len(dims) == 1 else dims
-        params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
-                      n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),
-                      multilabel=bool(multilabel), n_labels=int(n_labels), random_state=int(seed))
-        per_modality = [dims] * int(M) if isinstance(dims, int) else list(dims)
-        need = estimate_synthetic_bytes(int(n), sum(per_modality), max(per_modality), 8, int(k),
-                                        int(n_labels) if multilabel else 0)
-        st.caption(f"Estimated memory to generate these data: {mb(need)} of the {mb(state.free_bytes())} this "
-                   "session has left.")
-        key = "synthetic:" + repr(sorted(params.items()))
-        if (go or ss[state.DATASET_SPEC].get("source") != "synthetic") and ss[state.DATASET_KEY] != key:
-            # Generated per session (the library refuses it first if it would not fit the session's memory).
-            with st.spinner("Generating synthetic data..."):
-                ds = ul4m4.make_synthetic(**params)
-            adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params}, key)
+    if not refuse(bad, "Generate"):  # the current data stay, and the page goes on
+        with guard("generating synthetic data"):
+            dims = parse_list(dims_txt, int, "features per modality")
+            # Said with the form's own field names (the library's message names its parameters).
+            if len(dims) not in (1, int(M)):
+                raise ValueError(f"'Features per modality' holds {len(dims)} numbers for {int(M)} modalities; give one "
+                                 "number for all, or one per modality.")
+            if min(dims) < 1:
+                raise ValueError(f"'Features per modality': {', '.join(str(d) for d in dims if d < 1)} cannot be used; "
+                                 "each modality needs at least 1 feature.")
+            dims = dims[0] if len(dims) == 1 else dims
+            params = dict(n_samples=int(n), n_modalities=int(M), dims=dims if isinstance(dims, int) else tuple(dims),
+                          n_clusters=int(k), correlation=float(corr), noise=float(noise), separation=float(sep),
+                          multilabel=bool(multilabel), n_labels=int(n_labels), random_state=int(seed))
+            per_modality = [dims] * int(M) if isinstance(dims, int) else list(dims)
+            need = estimate_synthetic_bytes(int(n), sum(per_modality), max(per_modality), 8, int(k),
+                                            int(n_labels) if multilabel else 0)
+            st.caption(f"Estimated memory to generate these data: {mb(need)} of the {mb(state.free_bytes())} this "
+                       "session has left.")
+            key = "synthetic:" + repr(sorted(params.items()))
+            if (go or ss[state.DATASET_SPEC].get("source") != "synthetic") and ss[state.DATASET_KEY] != key:
+                # Generated per session (the library refuses it first if it would not fit the session's memory).
+                with st.spinner("Generating synthetic data..."):
+                    ds = ul4m4.make_synthetic(**params)
+                adopt(ds, {"name": "synthetic", "source": "synthetic", "options": params}, key)
     cur = ss[state.DATASET]
     if ss[state.DATASET_SPEC].get("source") == "synthetic" and not cur.is_multilabel:
         asked = int(ss[state.DATASET_SPEC]["options"]["n_clusters"])

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from appui import state
-from appui.widgets import chart, charts_side_by_side, guard
+from appui.widgets import chart, charts_side_by_side, guard, number_field, refuse
 from ul4m4 import plotting
 from ul4m4.experiment import SPLIT_CHOICES, MissingConfig
 from ul4m4.missing import MECHANISM_LABELS, MECHANISMS, complex_pattern_freqs
@@ -31,6 +31,7 @@ mech = st.selectbox("Mechanism", list(MECHANISMS), format_func=LABELS.get, key="
                     index=list(MECHANISMS).index(cfg.mechanism))
 st.caption(MECHANISMS[mech])
 
+bad = []  # fields out of range (number_field): said, and nothing is simulated, until they are mended
 with st.form("missing_form"):
     c1, c2, c3 = st.columns(3)
     kw = {"mechanism": mech}
@@ -46,7 +47,9 @@ with st.form("missing_form"):
         c1.markdown("Keep probability per modality (1 = always kept)")
         kp = cfg.keep_probs if cfg.keep_probs is not None and len(cfg.keep_probs) == M else (1.0,) + (0.5,) * (M - 1)
         kw["keep_probs"] = tuple(
-            c1.number_input(n, 0.01, 1.0, float(p), 0.05, key=f"miss_keep_{m}") for m, (n, p) in enumerate(zip(names, kp))
+            number_field(c1, n, 0.01, 1.0, float(p), step=0.05, key=f"miss_keep_{m}", problems=bad,
+                         name=f"keep probability of {n}", help="0.01 to 1")
+            for m, (n, p) in enumerate(zip(names, kp))
         )
     if mech == "complex":
         start = dict(cfg.pattern_freqs) if cfg.pattern_freqs else complex_pattern_freqs(M, 0.4)
@@ -62,9 +65,12 @@ with st.form("missing_form"):
                               index=list(SPLIT_CHOICES).index(cfg.apply_to), key="miss_apply_to")
     kw["test_size"] = c2.slider("Test split (fraction, stratified by label when possible)", 0.1, 0.5,
                                 float(cfg.test_size), 0.05, key="miss_test_size")
-    kw["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), key="miss_seed"))
+    kw["seed"] = int(number_field(c3, "Seed", 0, 2**31 - 1, int(cfg.seed), key="miss_seed", problems=bad,
+                                  help="0 to 2,147,483,647: the same seed removes the same blocks."))
     submitted = st.form_submit_button("Simulate", type="primary")
 
+if refuse(bad, "Simulate"):
+    submitted = False
 if submitted:
     new = MissingConfig(**{**{f.name: f.default for f in dataclasses.fields(MissingConfig)}, **kw})
     with guard("simulating missingness"):

@@ -9,7 +9,8 @@ import torch
 from appui import bigdata, state
 from appui.reporting import report_button
 from appui.text import plain
-from appui.widgets import Progress, chart, charts_side_by_side, guard, show_method_failures, show_method_warnings
+from appui.widgets import (Progress, chart, charts_side_by_side, guard, number_field, refuse, show_method_failures,
+                           show_method_warnings)
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
@@ -37,14 +38,17 @@ if mres is None:
 n_train = int(mres.train_idx.size)
 
 devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+bad = []  # fields out of range (number_field): said, and nothing runs, until they are mended
 with st.form("run_form"):
     c1, c2, c3 = st.columns(3)
-    k = c1.number_input("Clusters k", 1, max(1, n_train), min(rcfg.n_clusters, n_train), key="run_k",
-                        help=f"At most the {n_train} training samples.")
+    k = number_field(c1, f"Clusters k (1 to {max(1, n_train):,})", 1, max(1, n_train), min(rcfg.n_clusters, n_train),
+                     key="run_k", problems=bad, help=f"At most the {n_train:,} training samples.")
     init = c1.selectbox("Initialisation", ["k-means++", "random"], index=["k-means++", "random"].index(rcfg.init),
                         key="run_init")
-    seed = c2.number_input("Seed", 0, 2**31 - 1, int(rcfg.seed), key="run_seed")
-    max_iter = c2.number_input("Max Lloyd iterations", 1, 1000, int(rcfg.max_iter), key="run_max_iter")
+    seed = number_field(c2, "Seed", 0, 2**31 - 1, int(rcfg.seed), key="run_seed", problems=bad,
+                        help="0 to 2,147,483,647: the same seed gives the same run.")
+    max_iter = number_field(c2, "Max Lloyd iterations (1 to 1,000)", 1, 1000, int(rcfg.max_iter), key="run_max_iter",
+                            problems=bad)
     device = c3.selectbox("Device", devices, index=devices.index(rcfg.device) if rcfg.device in devices else 0,
                           key="run_device", help="CUDA is offered when a GPU is present.")
     baselines = [m for m in METHODS if m != "ul4m4"]
@@ -64,22 +68,23 @@ with st.form("run_form"):
                               "run there, chunk by chunk (same results; float32 sums may differ in the last "
                               "digits). The baselines run on this server.")
     run_clicked = st.form_submit_button("Run", type="primary")
-form_cfg = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
-                     seed=int(seed), device=device, scheduler=address if where == "dask" else None)
-est_secs, est_total, need = bigdata.run_estimates(ds, n_train, form_cfg)
-st.caption(bigdata.describe_estimates(est_secs, est_total, need, available_bytes()))
+if not refuse(bad, "Run"):
+    form_cfg = RunConfig(methods=("ul4m4", *chosen), n_clusters=int(k), init=init, max_iter=int(max_iter),
+                         seed=int(seed), device=device, scheduler=address if where == "dask" else None)
+    est_secs, est_total, need = bigdata.run_estimates(ds, n_train, form_cfg)
+    st.caption(bigdata.describe_estimates(est_secs, est_total, need, available_bytes()))
 
-if run_clicked:
-    new_cfg = form_cfg
-    if state.memo_get(state.run_key(new_cfg)) is None:
-        prog = Progress("Running UL4M4 and the baselines...")
-        with guard("running the imputers"):
-            state.run_and_remember(new_cfg, callback=prog.method_step)
-        prog.done()
-    if state.memo_get(state.run_key(new_cfg)) is not None:
-        ss[state.RUN_CFG] = new_cfg  # a run that failed leaves the previous settings and results in place
-    else:
-        st.info("The results below are those of the previous settings.")
+    if run_clicked:
+        new_cfg = form_cfg
+        if state.memo_get(state.run_key(new_cfg)) is None:
+            prog = Progress("Running UL4M4 and the baselines...")
+            with guard("running the imputers"):
+                state.run_and_remember(new_cfg, callback=prog.method_step)
+            prog.done()
+        if state.memo_get(state.run_key(new_cfg)) is not None:
+            ss[state.RUN_CFG] = new_cfg  # a run that failed leaves the previous settings and results in place
+        else:
+            st.info("The results below are those of the previous settings.")
 rcfg = ss[state.RUN_CFG]
 
 run = state.current_run()

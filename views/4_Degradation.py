@@ -8,7 +8,7 @@ import streamlit as st
 
 from appui import bigdata, state
 from appui.text import plain
-from appui.widgets import Progress, chart, guard, show_method_warnings, show_sweep_failures
+from appui.widgets import Progress, chart, guard, number_field, refuse, show_method_warnings, show_sweep_failures
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
@@ -62,6 +62,7 @@ def read_ks(text):
     return ks
 
 
+bad = []  # fields out of range (number_field): said, and no sweep runs, until they are mended
 with st.form("degradation_form"):
     # The whole width: six chosen methods fit on one line, none hidden behind the others.
     # The ceiling needs data without gaps of their own (an upload may have some): not preselected otherwise.
@@ -70,9 +71,10 @@ with st.form("degradation_form"):
                              format_func=plotting.method_label, key="deg_methods")
     c1, c2, c3 = st.columns(3)
     rates_txt = c1.text_input("Rates (comma-separated, each in [0, 1))", "0, 0.2, 0.4, 0.6, 0.8", key="deg_rates")
-    n_seeds = c1.number_input("Seeds", 1, 10, 3, key="deg_seeds")
+    n_seeds = number_field(c1, "Seeds (1 to 10)", 1, 10, 3, key="deg_seeds", problems=bad)
     classifier = c2.radio("Classifier", list(CLASSIFIERS), format_func=CLASSIFIERS.get, key="deg_classifier")
-    k = c3.number_input("UL4M4 clusters k", 1, 10_000, int(ss[state.RUN_CFG].n_clusters), key="deg_k")
+    k = number_field(c3, f"UL4M4 clusters k (1 to {max(1, n_train):,})", 1, max(1, n_train),
+                     min(int(ss[state.RUN_CFG].n_clusters), max(1, n_train)), key="deg_k", problems=bad)
     apply_to = c3.radio("Which data loses modalities", list(SPLIT_CHOICES), format_func=SPLIT_CHOICES.get,
                         key="deg_apply_to")
     pm = c3.slider("PEPSY pm (lead modalities)", 0.0, 1.0, 0.6, 0.1, key="deg_pm") if mech == "pepsy" else 0.6
@@ -80,7 +82,7 @@ with st.form("degradation_form"):
     c1, c2 = st.columns(2)
     do_k = c1.checkbox("Also run UL4M4 at several k", True, key="deg_do_k")
     ks_txt = c1.text_input("k values", ", ".join(str(v) for v in K_VALUES if v <= n_train) or "1", key="deg_ks")
-    k_rate = c2.number_input("at rate", 0.0, 0.95, 0.4, 0.05, key="deg_k_rate")
+    k_rate = number_field(c2, "at rate (0 to 0.95)", 0.0, 0.95, 0.4, step=0.05, key="deg_k_rate", problems=bad)
     run_clicked = st.form_submit_button("Run sweep", type="primary")
 
 
@@ -103,6 +105,8 @@ def readable_rates():
 def form_configs():
     """The sweeps the form describes, (main, k-sensitivity or None), as Run builds them; ValueError while
     a field cannot be read (Run says which)."""
+    if bad:
+        raise ValueError(" ".join(bad))
     rates = parse_list(rates_txt, float, "rates")
     seeds = tuple(range(int(n_seeds)))
     main = SweepConfig(mechanism=mech, rates=rates, seeds=seeds, methods=tuple(methods), classifier=classifier,
@@ -128,19 +132,21 @@ def sweep_seconds():
     return bigdata.sweep_estimate(ds, cfgs, state.sweep_units(), n_workers)
 
 
-need = sweep_memory((int(k),), readable_rates())
-avail = available_bytes()
-estimate = sweep_seconds()
-if estimate is None:
-    when = "unknown until the rates, k values and methods can be read"
+if refuse(bad, "Run sweep"):
+    run_clicked = False
 else:
-    secs, kept, total, _ = estimate
-    when = format_seconds(secs) + (f" in {n_workers} worker processes" if n_workers > 1 and kept < total else "") + (
-        f", {kept} of its {total} units already computed in this session and reused" if kept else "")
-st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{bigdata.learned_note()}{busy_note()}; "
-           "finished units are "
-           f"kept, so a change reruns only what it touches). Estimated memory: {mb(need)}"
-           + (f" of {mb(avail)} available." if avail else "."))
+    need = sweep_memory((int(k),), readable_rates())
+    avail = available_bytes()
+    estimate = sweep_seconds()
+    if estimate is None:
+        when = "unknown until the rates, k values and methods can be read"
+    else:
+        secs, kept, total, _ = estimate
+        when = (format_seconds(secs) + (f" in {n_workers} worker processes" if n_workers > 1 and kept < total else "")
+                + (f", {kept} of its {total} units already computed in this session and reused" if kept else ""))
+    st.caption(f"Estimated time: {when} (rough, from this machine's measured speed{bigdata.learned_note()}"
+               f"{busy_note()}; finished units are kept, so a change reruns only what it touches). Estimated memory: "
+               f"{mb(need)}" + (f" of {mb(avail)} available." if avail else "."))
 
 
 if run_clicked:
