@@ -294,5 +294,10 @@ def show_method_warnings(said, names):
                                 f"{'that scale' if g[3] == 'that std' else 'those scales'} (from Python); the app "
                                 "keeps the paper's setting, so the results shown are the published method's.",
                       text)
+        text = re.sub(r"PartialModalityKMeans did not converge in max_iter=(\d+) iterations; increase max_iter for a "
+                      r"stable partition\.",
+                      lambda g: f"the clustering stopped at the {g[1]} Lloyd iteration{'s' if g[1] != '1' else ''} "
+                                "allowed while samples were still changing cluster; raise 'Max Lloyd iterations' for "
+                                "a stable partition.", text)
         st.warning(plain(f"{', '.join(method_label(m) for m in dict.fromkeys(who))}: {text}"))
 

@@ -40,6 +40,23 @@ def test_toy_converges_after_confirming_iteration():
     assert km.inertia_ == 0.0
 
 
+def test_one_centre_has_converged_whenever_it_stops():
+    # Every sample is the one centre's member, so the pass after the first could change no label: said
+    # converged, and no warning, even with max_iter=1 (the app said "NOT converged" for k = 1).
+    rng = np.random.default_rng(0)
+    Xs = [rng.normal(size=(30, 3)), rng.normal(size=(30, 2))]
+    Xs[1][:5] = NAN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        km = PartialModalityKMeans(1, max_iter=1, dtype="float64").fit(Xs)
+    assert km.converged_ and km.n_iter_ == 1 and (km.labels_ == 0).all()
+    # Its centre is the mean of the observed rows of each modality: 0 in z-units.
+    assert np.allclose(km.cluster_centers_z_[0], 0.0) and np.allclose(km.cluster_centers_z_[1], 0.0)
+    # Two centres stopped at max_iter=1 are not said converged.
+    with pytest.warns(ConvergenceWarning):
+        assert not PartialModalityKMeans(2, max_iter=1, random_state=0).fit(Xs).converged_
+
+
 def test_ties_and_unreachable_samples_go_to_lowest_index():
     # Sample 2 observes only B; no centre holds B, so it is at infinite distance from all -> centre 0.
     A = np.array([[0.0], [2.0], [NAN]])

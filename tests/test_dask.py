@@ -49,6 +49,15 @@ def centres_close(a, b, rtol):
         np.testing.assert_allclose(cb, ca, rtol=rtol, atol=rtol)
 
 
+
+def test_one_centre_stopped_at_max_iter_is_converged_as_in_memory():
+    Xs, mask, init = data()
+    ref = PartialModalityKMeans(1, max_iter=1, random_state=0).fit(Xs, mask)
+    dXs, dm = chunked(Xs, mask)
+    with dask.config.set(scheduler="threads"):
+        got = PartialModalityKMeans(1, max_iter=1, random_state=0).fit(dXs, dm)
+    assert (got.n_iter_, got.converged_) == (ref.n_iter_, ref.converged_) == (1, True)
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("nan_rows", [False, True])
 def test_explicit_init_gives_the_in_memory_fit(dtype, nan_rows):

@@ -469,3 +469,11 @@ def test_cluster_sizes_and_presence_at_large_k_draw_something():
     presence = plotting.fig_centre_presence(np.ones((k, 3), bool), ["a", "b", "c"])
     assert presence.data[0].ygap == 0  # a 1-px gap per row left nothing of 1,400 rows
     assert plotting.fig_centre_presence(np.ones((5, 3), bool), ["a", "b", "c"]).data[0].ygap == 1
+
+
+def test_k_selection_title_names_the_true_error_when_drawn():
+    curve = pd.DataFrame({"k": [8, 16, 32], "holdout_mse": [0.5, 0.4, 0.45]})
+    plain_title = plotting.fig_k_selection(curve, 16).layout.title.text
+    assert plain_title == "Choosing k without labels: error on hidden observed slots against k"
+    with_truth = plotting.fig_k_selection(curve.assign(true_mse_soft=[0.6, 0.5, 0.55]), 16).layout.title.text
+    assert with_truth.endswith("with the true error on the removed blocks")

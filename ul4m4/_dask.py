@@ -305,7 +305,7 @@ def lloyd(data, blocks, C, H, max_iter, callback=None, tol=0.0):
         C, H = update_centres(C, H, sums, counts, members, data.dims)
         labels = new
     new, inertia = _pass(_inertia_chunk, data, blocks, None, C, H)
-    return LloydResult(C, H, new, max_iter, False, float(inertia), np.full(max_iter, n))
+    return LloydResult(C, H, new, max_iter, C.shape[0] == 1, float(inertia), np.full(max_iter, n))  # as _lloyd._result
 
 
 # -- lazy per-chunk methods -------------------------------------------------------------------------

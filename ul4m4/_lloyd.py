@@ -145,7 +145,7 @@ class LloydResult:
     center_mask : bool tensor (k, M)
     labels : ndarray of int64 (n,), nearest centre of every sample under ``centers``
     n_iter : int, passes run (the last one may only have confirmed convergence)
-    converged : bool, whether the last pass changed no label
+    converged : bool, whether the last pass changed no label (always, for one centre)
     inertia : float, sum of squared partial distances of the samples to their centres (direct differences)
     rows_evaluated : ndarray of int (n_iter,), samples whose distances were computed in each pass
     """
@@ -331,9 +331,10 @@ def update_centres(Ccat, H, sums, counts, members, dims):
 
 
 def _result(blocks, C, H, labels, n_iter, evaluated):
-    """The run's outcome; ``labels`` None means the run stopped at max_iter, so they are assigned anew."""
-    converged = labels is not None
-    if converged:
+    """The run's outcome; ``labels`` None means the run stopped at max_iter, so they are assigned anew. One
+    centre has converged whenever it stops: every sample is its member, so a next pass would change nothing."""
+    converged = labels is not None or C.shape[0] == 1
+    if labels is not None:
         dist2 = _own_dist2(blocks, C, H, labels)
     else:
         labels, dist2 = _assign_own_dist2(blocks, C, H)

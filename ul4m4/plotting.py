@@ -358,8 +358,9 @@ def fig_k_selection(curve, chosen_k=None, bound=None):
         lo, hi = float(np.nanmin(curve[drawn].to_numpy())), float(np.nanmax(curve[drawn].to_numpy()))
         fig.add_trace(go.Scatter(x=[chosen_k, chosen_k], y=[lo, hi], mode="lines", name=f"chosen k = {chosen_k}",
                                  line=dict(color="#555555", dash="dash", width=1)))
-    fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k", height=560,
-                      **LAYOUT)
+    truth = any(c in drawn for c in ("true_mse_soft", "true_mse_paper"))
+    fig.update_layout(title="Choosing k without labels: error on hidden observed slots against k"
+                            + (", with the true error on the removed blocks" if truth else ""), height=560, **LAYOUT)
     fig.update_xaxes(title_text="Number of clusters k (log scale)", type="log", tickvals=ks,
                      ticktext=[str(int(k)) for k in ks])
     fig.update_yaxes(title_text="MSE per entry (standardised units²)")
@@ -426,7 +427,7 @@ def fig_imputation_error(errors, metric="mse", split="all"):
         yt = "MSE (standardised units², log scale)"
     else:
         title = "Imputation quality: cosine similarity to the truth on removed blocks (higher is better)"
-        yt = "Cosine similarity (standardised units)"
+        yt = "Cosine similarity (no units; 1 = same direction)"
     fig.update_layout(title=title, xaxis_title="Modality ('all' = every removed block)", yaxis_title=yt,
                       barmode="group", scattermode="group", yaxis_type="log" if log else "linear", **LAYOUT)
     if log:
@@ -503,7 +504,8 @@ def fig_candidates(r, chosen_by_modality, names):
     top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 1.0
     top = top if top > 0 else 1.0
     fig.update_yaxes(range=[0, top * (1.15 + 0.12 * max((len(v) for v in winners.values()), default=0))])
-    fig.update_layout(title="Candidate distances for this sample (red: candidate that filled the named modality)",
+    fig.update_layout(title="Candidate distances for this sample in UL4M4 (paper)'s greedy completion<br><sup>red: "
+                            "the candidate that filled the named modality</sup>",
                       xaxis_title="Candidate f (built from centre f)",
                       yaxis_title="r_f = distance to nearest centre (standardised units)", showlegend=False, **LAYOUT)
     fig.update_xaxes(type="category")
@@ -653,7 +655,7 @@ def fig_k_sensitivity(df, metric="f1_micro"):
     rate = df["rate"].iloc[0] if len(df) else float("nan")
     summ = summarise(df, metric)
     fig.update_layout(title=f"Sensitivity to the number of clusters k at rate {rate} ({_band_note(summ)}; "
-                            "dashed: baselines)", height=650, **LAYOUT)
+                            "dashed: methods that do not take this k)", height=650, **LAYOUT)
     ks_all = sorted(df.loc[df["method"] == "ul4m4", "k"].dropna().unique())
     fig.update_xaxes(type="log", tickvals=ks_all, ticktext=[str(int(k)) for k in ks_all], showticklabels=True)
     fig.update_xaxes(title_text="Number of clusters k (log scale)", row=2, col=1)

@@ -107,7 +107,9 @@ mask = mres.mask
 st.success(
     f"UL4M4 (paper) with k = {model.n_clusters} ({rcfg.init}, seed {rcfg.seed}, {rcfg.device}"
     + (f", on the Dask cluster at {rcfg.scheduler}" if rcfg.scheduler else "") + "): "
-    f"{model.n_iter_} Lloyd iterations, {'converged' if model.converged_ else 'NOT converged (raise max iterations)'}. "
+    + ("one cluster, whose centre is the mean of the training samples. " if model.n_clusters == 1 else
+       f"{model.n_iter_} Lloyd iteration{'s' if model.n_iter_ != 1 else ''}, "
+       f"{'converged' if model.converged_ else 'NOT converged (raise Max Lloyd iterations)'}. ")
     + (f"UL4M4 soft, auto sets its own k and temperature, without labels: it hid some observed blocks, filled "
        "them with each candidate setting and kept the one that filled them best: k = "
        f"{soft.n_clusters_} (the k above is the paper's method's) and temperature {soft.temperature_:.3g} "
