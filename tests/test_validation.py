@@ -249,3 +249,34 @@ def test_no_message_counts_with_a_bracketed_plural():
                     and re.search(r"[a-z]\((s|es|ies)\)", node.value):
                 found.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
     assert not found, found
+
+
+def test_the_value_limit_follows_the_estimators_dtype(tmp_path):
+    # 1e15 is above float32's limit (2.8e14) and far below float64's (2.0e149): a float64 estimator takes it.
+    import ul4m4
+
+    rng = np.random.default_rng(0)
+    Xs = [rng.normal(size=(60, 3)), rng.normal(size=(60, 2))]
+    mask = np.ones((60, 2), bool)
+    mask[:10, 1] = False
+    Xs[0][20, 1] = 1e15
+    Xin = [np.where(mask[:, [m]], X, np.nan) for m, X in enumerate(Xs)]
+    for make in (lambda dt: ul4m4.UL4M4Imputer(3, dtype=dt, random_state=0),
+                 lambda dt: ul4m4.UL4M4Imputer(3, completion="soft", temperature=1.0, dtype=dt, random_state=0)):
+        out = make("float64").fit(Xin, mask).transform(Xin, mask)
+        assert all(np.isfinite(o).all() for o in out)
+        with pytest.raises(ValueError, match=r"Xs\[0\].*overflows float32"):
+            make("float32").fit(Xin, mask)
+    ul4m4.PartialModalityKMeans(3, dtype="float64", random_state=0).fit(Xin, mask)
+    # The baselines standardise in float64: float64's limit.
+    for imp in (ul4m4.MeanImputer(), ul4m4.SoftImputeImputer(random_state=0), ul4m4.KNNModalityImputer()):
+        assert all(np.isfinite(o).all() for o in imp.fit(Xin, mask).transform(Xin, mask))
+    assert not ul4m4.select_parameters(Xin, mask, n_clusters=[2, 4], dtype="float64", random_state=0).empty
+    # Files: float64's limit unless the caller computes in float32 (the app).
+    path = tmp_path / "big.npz"
+    np.savez(path, a=Xin[0], b=Xin[1])
+    assert ul4m4.load_dataset(str(path)).Xs[0][20, 1] == 1e15
+    with pytest.raises(ValueError, match="modality 'a'.*overflows float32"):
+        ul4m4.load_dataset(str(path), working_dtype="float32")
+    with pytest.raises(ValueError, match="dtype='float16' is not supported"):
+        ul4m4.load_dataset(str(path), working_dtype="float16")

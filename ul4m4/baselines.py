@@ -28,11 +28,14 @@ class _ModalityImputer(BaseEstimator):
 
     # Parameter constraints, checked at fit by ``validation.check_params`` (one declarative place).
     _parameter_constraints: dict = {}
+    # The dtype whose value limit ``check_Xs`` applies: the baselines standardise in float64 (SoftImpute too,
+    # before it works on the z-scores in float32), so values up to float64's limit are safe.
+    _working_dtype = "float64"
 
     def fit(self, Xs, mask=None, y=None):
         """Learn from the observed rows of ``Xs``; returns self."""
         check_params(self.get_params(deep=False), self._parameter_constraints)
-        Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
+        Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=self._working_dtype)
         self.mean_, self.scale_ = self._scaling(Xs, mask)
         self.dims_ = [X.shape[1] for X in Xs]
         self._fit(Xs, mask)
@@ -52,7 +55,7 @@ class _ModalityImputer(BaseEstimator):
     def transform(self, Xs, mask=None):
         """Return completed copies of ``Xs`` (same float dtype; observed rows unchanged)."""
         self._check_fitted()
-        Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_)
+        Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_, working_dtype=self._working_dtype)
         out = [X.copy() for X in Xs]
         if (~mask).any():
             fills = self._fill(Xs, mask)

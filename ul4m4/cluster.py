@@ -32,6 +32,7 @@ from .distance import (
 from .scaling import modality_stats
 from .validation import (
     check_n_clusters,
+    dtype_name,
     check_params,
     check_random_state,
     check_Xs,
@@ -183,10 +184,11 @@ def _kmeans_plusplus(blocks, k, rng, callback=None):
     return Ccat, H, idx
 
 
-def check_init_centers(init, n_clusters, dims):
-    """Validate explicit initial centres: list of M arrays (k, d_m), NaN rows where a centre lacks m."""
+def check_init_centers(init, n_clusters, dims, working_dtype="float32"):
+    """Validate explicit initial centres: list of M arrays (k, d_m), NaN rows where a centre lacks m; their
+    values are held to ``working_dtype``'s limit, as the data are (``check_Xs``)."""
     try:
-        C, H = check_Xs(list(init), None, n_modalities=len(dims), dims=dims)
+        C, H = check_Xs(list(init), None, n_modalities=len(dims), dims=dims, working_dtype=working_dtype)
     except (ValueError, TypeError) as exc:
         msg = str(exc).replace("samples observe", "initial centres hold").replace("sample observes",
                                                                                   "initial centre holds")
@@ -408,7 +410,7 @@ class PartialModalityKMeans(BaseEstimator):
         if shared is not None and "valid" in shared:
             Xs, mask = shared["valid"]
         else:
-            Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False)
+            Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=dtype_name(self.dtype))
             if shared is not None:
                 shared["valid"] = (Xs, mask)
         k = self._check_params(mask.shape[0], n_clusters)
@@ -416,7 +418,7 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         dims = [X.shape[1] for X in Xs]
-        init = check_init_centers(self.init if init is None else init, k, dims) if (
+        init = check_init_centers(self.init if init is None else init, k, dims, dtype_name(self.dtype)) if (
             init is not None or not isinstance(self.init, str)) else None
 
         self.dims_ = dims
@@ -440,7 +442,7 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype)
         dims = data.dims
-        init = check_init_centers(self.init if init is None else init, k, dims) if (
+        init = check_init_centers(self.init if init is None else init, k, dims, dtype_name(self.dtype)) if (
             init is not None or not isinstance(self.init, str)) else None
         mean, scale = data.modality_stats()
         self.mean_, self.scale_ = self._adjust_stats(mean, scale)
@@ -518,7 +520,8 @@ class PartialModalityKMeans(BaseEstimator):
     def _prepare(self, Xs, mask):
         self._check_fitted()
         raw = Xs
-        Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_)
+        Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_,
+                            working_dtype=dtype_name(self.dtype))
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         return Xs, mask, device, dtype

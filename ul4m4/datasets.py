@@ -16,7 +16,7 @@ import numpy as np
 from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb,
                     read_parts, read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
-from .validation import ROW_NUMBER, check_random_state, check_Xs, counted
+from .validation import ROW_NUMBER, check_random_state, check_Xs, counted, dtype_name
 
 __all__ = ["Dataset", "load_dataset", "make_synthetic", "digits_quadrants", "BUNDLED", "DEFAULT_MAX_BYTES"]
 
@@ -73,11 +73,11 @@ class Dataset:
 
 
 def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=None, max_label_bytes=None,
-            name_row=None):
+            name_row=None, working_dtype="float32"):
     """Validate the parts of a dataset, naming modalities in error messages, and samples as ``name_row(i)``
-    says (a file's line, say) when given."""
+    says (a file's line, say) when given; values are held to ``working_dtype``'s limit (``check_Xs``)."""
     try:
-        Xs, mask = check_Xs(Xs, mask)
+        Xs, mask = check_Xs(Xs, mask, working_dtype=working_dtype)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         for m in range(len(names) - 1, -1, -1):
@@ -283,7 +283,8 @@ def make_synthetic(
     )
 
 
-def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=None, **kwargs):
+def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=None, working_dtype="float64",
+                 **kwargs):
     """Load a bundled dataset, generate the synthetic one, or read a file.
 
     Parameters
@@ -305,6 +306,10 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
         Loading needs at most about the file plus twice this.
     max_samples : int or None, default=None
         Largest number of samples (rows) accepted from a file.
+    working_dtype : {"float32", "float64"}, default="float64"
+        A file's observed values are held to this dtype's limit (``check_Xs``: 2.0e149 for float64, 2.8e14
+        for float32). Each estimator checks its own dtype's limit again; the app, whose runs compute in
+        float32, asks for float32 so that a file it could not run is refused as it is uploaded.
 
     Returns
     -------
@@ -318,6 +323,7 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
     FileNotFoundError
         A path that does not exist.
     """
+    working_dtype = dtype_name(working_dtype)  # "float32" or "float64", else a ValueError naming the value
     if isinstance(source, str) and source in BUNDLED:
         if source == "synthetic":
             return make_synthetic(**kwargs)
@@ -353,7 +359,7 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
     # What the modalities take once validated; the labels may use the rest of the budget.
     used = sum(int(np.prod(X.shape)) * (4 if X.dtype == np.float32 else 8) for X in parts.Xs)
     return _finish(fname, parts.Xs, parts.mask, parts.y, parts.names, description=parts.description,
-                   max_label_bytes=max(max_bytes - used, 0), name_row=parts.name_row)
+                   max_label_bytes=max(max_bytes - used, 0), name_row=parts.name_row, working_dtype=working_dtype)
 
 
 def _read_bytes(source, fname, max_bytes):

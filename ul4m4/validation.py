@@ -25,6 +25,7 @@ __all__ = [
     "check_modality_dtype",
     "is_dask_input",
     "max_abs_value",
+    "dtype_name",
     "check_random_state",
     "check_n_clusters",
     "check_params",
@@ -417,6 +418,12 @@ def resolve_device(device, Xs=None):
     if device == "cpu":
         return torch.device("cpu")
     raise ValueError(f"device={device!r} is not recognised; expected None, 'auto', 'cpu' or 'cuda'.")
+
+
+def dtype_name(dtype):
+    """"float32" or "float64" for an estimator's ``dtype`` (as ``resolve_dtype`` reads it): the working dtype
+    ``check_Xs`` takes its value limit from."""
+    return str(resolve_dtype(dtype)).replace("torch.", "")
 
 
 def resolve_dtype(dtype):

@@ -125,7 +125,9 @@ else:
             with guard(f"reading '{up.name}'"):
                 buf = io.BytesIO(data)
                 buf.name = up.name
-                ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes(), max_samples=state.MAX_SAMPLES)
+                # The app's runs compute in float32: values beyond its limit are refused now, not at Run.
+                ds = ul4m4.load_dataset(buf, max_bytes=state.max_upload_bytes(), max_samples=state.MAX_SAMPLES,
+                                        working_dtype="float32")
                 if ds.n_samples < state.MIN_SAMPLES:
                     raise ValueError(f"the file holds {counted(ds.n_samples, 'sample')} (rows); the app needs at least "
                                      f"{state.MIN_SAMPLES}, so that a training and a test split each keep samples "
