@@ -170,3 +170,31 @@ def test_mnar_follows_the_requested_rate_at_any_strength(mechanism, strength):
            for r in (0.1, 0.3, 0.5)]
     assert got[0] < got[1] < got[2]
     assert abs(got[0] - 0.1) < 0.03
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mechanism="standard", keep_probs=5), "needs keep_probs: a list of 2 probabilities"),
+    (dict(mechanism="standard", keep_probs="0.5"), "needs keep_probs: a list of 2 probabilities"),
+    (dict(mechanism="mnar_label", rate=0.3, y=[None] * 10), "one label per sample"),
+    (dict(mechanism="mnar_label", rate=0.3, y=np.zeros((10, 0))), "one label per sample"),
+    (dict(mechanism="mnar_label", rate=0.3, y=np.arange(10), strength=float("nan")), "strength=nan"),
+    (dict(mechanism="mnar_label", rate=0.3, y=np.arange(10), strength=float("inf")), "strength=inf"),
+    (dict(mechanism="mnar_label", rate=0.3, y=np.arange(10), strength=1e308), "from -100 to 100"),
+    (dict(mechanism="partial", rate=0.3, incomplete_modalities=[0.7]), "integers in \\[0, 2\\)"),
+    (dict(mechanism="partial", rate=0.3, incomplete_modalities="1"), "integers in \\[0, 2\\)"),
+])
+def test_parameters_of_the_wrong_kind_are_refused_with_a_message(kwargs, match):
+    # Each was a raw TypeError or numpy error, or (strength, incomplete_modalities) silently read otherwise.
+    with pytest.raises(ValueError, match=match):
+        simulate_missing(10, 2, random_state=0, **kwargs)
+
+
+def test_pattern_frequencies_whose_sum_overflows_are_read_as_ratios():
+    mask, report = simulate_missing(1000, 2, "complex", pattern_freqs={"10": 1e308, "01": 1e308}, random_state=0)
+    assert report.params["pattern_freqs"] == {"10": 0.5, "01": 0.5}
+    assert 400 < mask[:, 0].sum() < 600
+
+
+def test_a_mask_too_large_for_memory_is_refused_before_it_is_made():
+    with pytest.raises(ValueError, match="A mask of 1,000,000,000,000 samples x 2 modalities needs about"):
+        simulate_missing(10**12, 2, "mcar", rate=0.5, random_state=0)

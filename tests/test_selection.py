@@ -103,6 +103,7 @@ def test_plain_fit_has_no_selection():
     ({"n_clusters": []}, "n_clusters"), ({"n_clusters": [0, 2]}, "n_clusters"),
     ({"temperatures": [-1.0]}, "temperatures"), ({"completion": "x"}, "completion"),
     ({"n_repeats": 0}, "n_repeats"), ({"n_repeats": "some"}, "n_repeats"), ({"max_samples": 1}, "max_samples"),
+    ({"n_repeats": 10**6}, "from 1 to 1000"),
     ({"holdout": 1.0}, "fraction"),
 ])
 def test_select_parameters_bad_arguments(bad, match):
@@ -404,3 +405,13 @@ def test_holdout_best_is_the_setting_the_rule_compares_with():
     assert curve["holdout_best_mse"].min() == mse
     under = curve.index[curve["holdout_best_mse"] <= bound]
     assert under.min() == imp.n_clusters_
+
+
+def test_hold_outs_that_would_not_fit_in_memory_are_refused_before_any_is_made():
+    # Every hold-out is kept at once: their memory is checked first (300 on mfeat took 3.5 GB in seconds).
+    from ul4m4.memory import memory_limit
+
+    rng = np.random.default_rng(0)
+    Xs, mask = random_incomplete(rng, 400, [30, 20])
+    with memory_limit(20 * 2**20), pytest.raises(ValueError, match="hold-outs of n_repeats=1000 needs about"):
+        select_parameters(with_nan(Xs, mask), mask, n_clusters=(4,), n_repeats=1000)

@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .cluster import PartialModalityKMeans
 from .distance import block_norms, center_center_terms, center_side, ratio_or_inf, sample_center_terms
 from .missing import holdout_mask
+from .memory import check_memory
 from .scaling import modality_stats
 from .validation import check_n_clusters, check_random_state, check_Xs, counted, dtype_name, is_dask_input, warn
 
@@ -67,6 +68,8 @@ SELECTION_HOLDOUT = 0.15
 SELECTION_MIN_HIDDEN = 1000
 SELECTION_MIN_HIDDEN_ENTRIES = 20_000
 SELECTION_MAX_REPEATS = 16
+# Most hold-outs a caller may ask ``select_parameters`` for: each one is fitted at every k of the grid.
+SELECTION_MAX_USER_REPEATS = 1000
 # "auto" stops raising k once this many successive k values scored worse than the best so far (the
 # hold-out error is U-shaped in log k); the large k values it then skips are the costly ones.
 SELECTION_STOP_AFTER = 2
@@ -977,8 +980,9 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
         Multiples of each fit's ``typical_distance_`` (soft completion only).
     completion : {"greedy", "soft"}, default="soft"
     holdout : float in (0, 1), default=0.15
-    n_repeats : int >= 1 or "auto", default="auto"
-        Independent hold-outs; the table has one row per setting and repeat. "auto" repeats until about
+    n_repeats : int from 1 to ``SELECTION_MAX_USER_REPEATS`` (1000), or "auto", default="auto"
+        Independent hold-outs, all kept while the grid is searched (their memory is checked first); the table
+        has one row per setting and repeat. "auto" repeats until about
         ``SELECTION_MIN_HIDDEN`` blocks and ``SELECTION_MIN_HIDDEN_ENTRIES`` of their entries were hidden in
         all, at most ``SELECTION_MAX_REPEATS`` times.
     max_samples : int, default=4000
@@ -1001,10 +1005,20 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
     if completion == "soft" and (not _is_grid(temperatures) or not len(temperatures) or any(
             not _is_real(t) or not math.isfinite(t) or t <= 0 for t in temperatures)):
         raise ValueError(f"temperatures={temperatures!r} should be a non-empty list of numbers > 0.")
-    if not (isinstance(n_repeats, str) and n_repeats == "auto") and (isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1):
-        raise ValueError(f"n_repeats={n_repeats!r} should be an integer >= 1 or 'auto'.")
+    if not (isinstance(n_repeats, str) and n_repeats == "auto") and (
+            isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral)
+            or not 1 <= n_repeats <= SELECTION_MAX_USER_REPEATS):
+        raise ValueError(f"n_repeats={n_repeats!r} should be an integer from 1 to {SELECTION_MAX_USER_REPEATS} "
+                         "or 'auto'.")
     if isinstance(max_samples, bool) or not isinstance(max_samples, numbers.Integral) or max_samples < 2:
         raise ValueError(f"max_samples={max_samples!r} should be an integer >= 2.")
+    if not isinstance(n_repeats, str):
+        # Every hold-out keeps its copy of the rows searched (float64) and two masks, all at once: said before
+        # any is made (300 repeats on mfeat took 3.5 GB in seconds).
+        rows = min(mv.shape[0], int(max_samples))
+        per = rows * (sum(X.shape[1] for X in Xv) * 8 + 2 * mv.shape[1])
+        check_memory(int(n_repeats) * per, what=f"The hold-outs of n_repeats={n_repeats}",
+                     hint="use fewer repeats, or n_repeats='auto'")
     est = UL4M4Imputer(completion=completion, temperature="auto" if completion == "soft" else None,
                        random_state=random_state, **params)
     est._check_imputer_params()

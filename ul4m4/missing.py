@@ -13,7 +13,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .memory import check_memory
 from .validation import check_random_state, check_Xs, counted
+
+# Largest |strength| of the MNAR mechanisms (as the command line's --strength): beyond it the calibrated
+# probabilities are 0 or 1 to the last bit anyway.
+MAX_STRENGTH = 100.0
 
 __all__ = ["MECHANISMS", "MissingReport", "simulate_missing", "mask_report", "pattern_label", "complex_pattern_freqs",
            "holdout_mask"]
@@ -236,8 +241,11 @@ def simulate_missing(
             raise ValueError(f"{name}={v!r} should be an integer >= 1.")
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism={mechanism!r} is not known; expected one of {sorted(MECHANISMS)}.")
-    rng = check_random_state(random_state)
     n, M = int(n_samples), int(n_modalities)
+    # The mask and the (n, M) draws behind it take about 17 bytes a slot: said before any is made.
+    check_memory(17 * n * M, what=f"A mask of {n:,} samples x {M:,} modalities",
+                 hint="simulate fewer samples (or modalities) at a time")
+    rng = check_random_state(random_state)
     mask = np.ones((n, M), dtype=bool)
     restored = 0
     params = {}
@@ -255,8 +263,10 @@ def simulate_missing(
         restored = _restore_one(mask, rng)
         requested = r
     elif mechanism == "standard":
-        if keep_probs is None or len(keep_probs) != M:
-            raise ValueError(f"mechanism='standard' needs keep_probs: a list of {M} probabilities in (0, 1].")
+        if keep_probs is None or isinstance(keep_probs, (str, bytes)) or not hasattr(keep_probs, "__len__") \
+                or len(keep_probs) != M:
+            raise ValueError(f"mechanism='standard' needs keep_probs: a list of {M} probabilities in (0, 1]; got "
+                             f"{keep_probs!r}.")
         kp = np.array([_check_rate("keep_probs[%d]" % m, p, upper_open=False) for m, p in enumerate(keep_probs)])
         if (kp == 0).any():
             raise ValueError(
@@ -277,6 +287,10 @@ def simulate_missing(
             pats.append(_parse_pattern(key, M))
             freqs.append(float(f))
         freqs = np.array(freqs)
+        with np.errstate(over="ignore"):
+            overflows = not np.isfinite(freqs.sum())
+        if overflows:  # each finite, their sum not (1e308 twice): only the ratios matter
+            freqs = freqs / freqs.max()
         if freqs.sum() <= 0:
             raise ValueError("pattern_freqs sum to 0; give at least one positive frequency.")
         freqs = freqs / freqs.sum()
@@ -320,7 +334,12 @@ def simulate_missing(
         if incomplete_modalities is None:
             inc_mods = np.sort(rng.permutation(M)[: max(1, M // 2)])
         else:
-            inc_mods = np.unique(np.asarray(incomplete_modalities, dtype=int))
+            given = list(incomplete_modalities) if hasattr(incomplete_modalities, "__iter__") and not isinstance(
+                incomplete_modalities, (str, bytes)) else None
+            if given is None or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in given):
+                raise ValueError(f"incomplete_modalities={incomplete_modalities!r} should be a list of modality "
+                                 f"indices (integers in [0, {M})).")
+            inc_mods = np.unique(np.asarray(given, dtype=int))
             if inc_mods.size == 0 or inc_mods.min() < 0 or inc_mods.max() >= M:
                 raise ValueError(f"incomplete_modalities={list(incomplete_modalities)} should be indices in [0, {M}).")
         params = {"rate": r, "incomplete_modalities": [int(v) for v in inc_mods]}
@@ -332,6 +351,9 @@ def simulate_missing(
         requested = r
     elif mechanism in ("mnar_value", "mnar_label"):
         r = need_rate()
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not math.isfinite(strength) \
+                or not -MAX_STRENGTH <= strength <= MAX_STRENGTH:
+            raise ValueError(f"strength={strength!r} should be a number from {-MAX_STRENGTH:g} to {MAX_STRENGTH:g}.")
         params = {"rate": r, "strength": float(strength)}
         if mechanism == "mnar_value":
             if Xs is None:
@@ -346,8 +368,12 @@ def simulate_missing(
             if y is None:
                 raise ValueError("mechanism='mnar_label' needs the labels y.")
             y = np.asarray(y)
-            if y.shape[0] != n:
-                raise ValueError(f"y has {y.shape[0]} rows; expected {n}.")
+            if y.ndim == 0 or y.shape[0] != n:
+                raise ValueError(f"y has {y.shape[0] if y.ndim else 0} rows; expected {n}.")
+            if y.ndim > 2 or (y.ndim == 2 and y.shape[1] == 0) or y.dtype.kind not in "biufU":
+                raise ValueError(f"y should hold one label per sample (numbers or strings) or a 0/1 matrix of "
+                                 f"labels with at least one column; got an array of dtype {y.dtype} and shape "
+                                 f"{y.shape}.")
             key = y.argmax(axis=1) if y.ndim == 2 else y
             classes, inv = np.unique(key, return_inverse=True)
             sign = np.where(np.arange(classes.size) % 2 == 0, 1.0, -1.0)
