@@ -963,3 +963,17 @@ def test_the_story_says_when_the_seeds_cannot_tell_a_method_from_the_best():
     assert "UL4M4 does not win here: Mean scores" in caption
     assert ("The 3 seeds do not tell SoftImpute apart from Mean: it trails by less than one standard deviation of "
             "the per-seed differences.") in caption, caption
+
+
+def test_pepsy_with_no_lead_modality_says_why_nothing_is_missing():
+    at = start()
+    at.switch_page("views/2_Missingness.py").run()
+    at.selectbox(key="miss_mechanism").set_value("pepsy").run()
+    at.slider(key="miss_pm").set_value(0.1)
+    submit(at, "Simulate")
+    assert not at.exception
+    said = [shown(w.value) for w in at.warning]
+    assert any("makes no lead modality out of 6" in w and "at least 1/6 = 0.17" in w for w in said), said
+    rates = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+             if "Requested vs realised" in json.loads(c.proto.spec)["layout"]["title"]["text"]][0]
+    assert rates["layout"]["yaxis"]["range"][0] == 0

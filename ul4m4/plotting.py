@@ -192,7 +192,7 @@ def fig_patterns(pattern_counts, names, top=20):
                                                                       line=dict(width=2, color=colors)),
                              name="observed modality (filled)", hoverinfo="skip", showlegend=False), row=2, col=1)
     shown = (f"the {len(items)} most frequent of {len(pattern_counts)}" if len(items) < len(pattern_counts)
-             else f"all {len(pattern_counts)}")
+             else f"all {len(pattern_counts)}" if len(pattern_counts) > 1 else "a single one, shared by every sample")
     fig.update_layout(title=f"Missing patterns: {shown}<br><sup>blue dot = observed, orange ring = missing; bars: "
                             "share of the samples</sup>", showlegend=False, height=260 + dots_px + 190, **LAYOUT)
     fig.update_yaxes(title_text="Share of samples (%)", row=1, col=1)
@@ -218,12 +218,16 @@ def fig_rates(report, names, where=""):
     fig = go.Figure([
         go.Bar(x=cats, y=[100 * v for v in requested], name=f"requested ({report.requested_kind} rate)",
                marker_color="#a8dadc"),
+        # The labels keep their size (plotly shrank them to the bar's width: 5 px at 900 px) and may overhang.
         go.Bar(x=cats, y=[100 * v for v in realised], name="realised", marker_color="#1d3557",
-               text=[f"{100 * v:.1f}%" for v in realised], textposition="outside"),
+               text=[f"{100 * v:.1f}%" for v in realised], textposition="outside", constraintext="none",
+               textfont=dict(size=11), cliponaxis=False),
     ])
-    fig.update_layout(title="Requested vs realised missingness" + (f" ({where})" if where else ""), xaxis_title="Rate",
-                      yaxis_title="Percent (%)",
-                      barmode="group", **LAYOUT)
+    top = max([100 * v for v in realised] + [100 * v for v in requested if not np.isnan(v)] + [0.0])
+    fig.update_layout(title="Requested vs realised missingness" + (f" ({where})" if where else ""),
+                      xaxis_title="Measure (missing slots, incomplete samples, each modality's missing rows)",
+                      yaxis_title="Percent (%)", barmode="group", **LAYOUT)
+    fig.update_yaxes(range=[0, max(5.0, 1.15 * top)])  # from 0 even when nothing is missing (was -1 to 1)
     return fig
 
 

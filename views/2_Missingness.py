@@ -107,6 +107,9 @@ if mres is not None:
                 "both). "
                 + ("UL4M4 and the baselines are then fitted on complete training data, as the published "
                    "MOSI script does by default." if cfg.apply_to == "test" else ""))
+    if cfg.mechanism == "pepsy" and not rep.params.get("leads") and (cfg.ps or 0) > 0:
+        st.warning(f"PEPSY's pm = {cfg.pm:g} makes no lead modality out of {M} (the leads are floor({M} x pm) = 0), "
+                   f"so nothing is removed: raise pm to at least 1/{M} = {1 / M:.2f}.", icon=":material/warning:")
     chart(plotting.fig_rates(affected, names, where), "fig_rates")
     charts_side_by_side("missingness", (plotting.fig_mask_heatmap(mres.mask, names), "fig_mask"),
                         (plotting.fig_patterns(rep.pattern_counts, names), "fig_patterns"))
