@@ -43,6 +43,7 @@ UPLOAD_DIGEST = "upload_digest"
 SWEEP = "sweep_result"
 SWEEP_CFG = "sweep_cfg"
 PRESENT = "present"  # bool: presentation mode
+PRESENT_STEP = "present_step"  # int: the story step shown (0-based)
 PRESENT_FROM = "present_from"  # the page file presentation mode was entered from (its exit goes back there)
 PRESENT_LEAVING = "present_leaving"  # bool: Exit presentation was just clicked
 

@@ -219,7 +219,8 @@ class Facts:
                     f"{verdict}{tail}")
         if self.sweep is None:
             return ("For every missing rate and seed, each method fills the training and test data, a classifier is "
-                    "trained on the filled training data and scored on the filled test data.")
+                    "trained on the filled training data and scored on the filled test data. Not answered yet: no "
+                    "degradation sweep has run in this session (press Run sweep on the Degradation page).")
         v = sweep_verdict(self.sweep, "f1_micro")
         ceiling = self.sweep[self.sweep["method"] == "complete"]["f1_micro"].mean()
         listing = ", ".join(f"{plotting.method_label(k)} {s:.3f}" for k, s in v.scores.sort_values(ascending=False).items())

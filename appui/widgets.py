@@ -250,6 +250,7 @@ def sidebar(origin=None):
                           "?present=1 to the address)."):
             ss[state.PRESENT] = True
             ss[state.PRESENT_FROM] = origin
+            ss[state.PRESENT_STEP] = 0  # a talk starts at its first step, whichever the Story page was on
             # The address changes with the page, in the same message, so a link copied now carries present=1.
             st.switch_page("views/present.py", query_params=scenario.current())
         report_slot = st.empty()

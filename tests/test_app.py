@@ -977,3 +977,19 @@ def test_pepsy_with_no_lead_modality_says_why_nothing_is_missing():
     rates = [json.loads(c.proto.spec) for c in at.get("plotly_chart")
              if "Requested vs realised" in json.loads(c.proto.spec)["layout"]["title"]["text"]][0]
     assert rates["layout"]["yaxis"]["range"][0] == 0
+
+
+def test_presentation_mode_starts_at_the_first_step():
+    # The Story page left on its last step: the talk still opens on step 1.
+    at = start()
+    at.session_state["present_step"] = 4
+    at.switch_page("views/present.py").run()
+    at.button(key="present_on").click().run()
+    assert not at.exception
+    assert at.session_state[state.PRESENT] and at.session_state["present_step"] == 0
+    assert any("Step 1 of 5" in shown(m.value) for m in at.markdown)
+
+
+def test_the_story_says_its_last_question_is_not_answered_before_a_sweep():
+    at = start()
+    assert "Not answered yet: no degradation sweep has run in this session" in story_caption(at, 4)

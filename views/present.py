@@ -15,7 +15,7 @@ from ul4m4.timing import format_seconds
 state.ensure_defaults()
 ss = st.session_state
 state.sweep_workers()  # start the server's sweep processes now: they are ready by Run
-STEP = "present_step"
+STEP = state.PRESENT_STEP
 presenting = bool(ss.get(state.PRESENT))
 if presenting:
     st.markdown(story.PRESENTATION_CSS, unsafe_allow_html=True)
