@@ -176,3 +176,10 @@ def test_size_limit(tmp_path):
     p = save_npz(tmp_path, a=np.ones((100, 100)))
     with pytest.raises(ValueError, match="limit"):
         load_dataset(p, max_bytes=1000)
+
+
+def test_labels_with_no_column_are_refused(tmp_path):
+    path = tmp_path / "y0.npz"
+    np.savez(path, a=np.random.default_rng(0).normal(size=(30, 3)), y=np.zeros((30, 0)))
+    with pytest.raises(ValueError, match=r"y has shape \(30, 0\); .* with at least one label"):
+        load_dataset(str(path))

@@ -337,3 +337,32 @@ def test_labels_of_a_single_class_are_refused_before_anything_runs(ds):
         check_sweep_data(one)
     with pytest.raises(ValueError, match="single class"):
         run_sweep(one, SweepConfig(rates=(0.0,), seeds=(0,), methods=("mean",)))
+
+
+def _dataset(tmp_path, a, y):
+    from ul4m4 import load_dataset
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, a=a, b=rng.normal(size=(len(y), 2)), y=y)
+    return load_dataset(str(path))
+
+
+def test_a_training_split_of_one_class_is_said_as_such(tmp_path):
+    # Two classes, one of a single sample: when it lands in the test split the training split holds one.
+    y = np.zeros(60, int)
+    y[7] = 1
+    ds = _dataset(tmp_path, np.random.default_rng(1).normal(size=(60, 3)), y)
+    with pytest.raises(ValueError, match=r"the training split \(42 samples\) holds one class \(0\): the other "
+                                         "classes' samples all went to the test split"):
+        run_sweep(ds, SweepConfig(rates=(0.0, 0.2), seeds=(0, 1, 2), methods=("mean", "complete")))
+
+
+def test_a_modality_the_training_split_never_observes_is_not_blamed_on_the_rate(tmp_path):
+    a = np.full((60, 3), np.nan)
+    a[5] = 1.0  # observed in one row only
+    ds = _dataset(tmp_path, a, np.arange(60) % 2)
+    with pytest.raises(ValueError, match="modality 'a' has no observed sample in the training split .* even before "
+                                         "any is removed") as info:
+        run_sweep(ds, SweepConfig(rates=(0.0,), seeds=tuple(range(10)), methods=("mean",)))
+    assert "lower the largest rate" not in str(info.value)

@@ -280,3 +280,11 @@ def test_the_value_limit_follows_the_estimators_dtype(tmp_path):
         ul4m4.load_dataset(str(path), working_dtype="float32")
     with pytest.raises(ValueError, match="dtype='float16' is not supported"):
         ul4m4.load_dataset(str(path), working_dtype="float16")
+
+
+def test_a_row_marked_observed_but_all_nan_is_said_as_such():
+    X = np.array([[np.nan, np.nan], [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"Xs\[0\]: 1 row marked observed in the mask is all NaN \(first at row 0\)"):
+        check_Xs([X], np.array([[True], [True]]))
+    with pytest.raises(ValueError, match="NaN in some but not all features"):  # part NaN: as before
+        check_Xs([np.array([[np.nan, 1.0], [1.0, 2.0]])], np.array([[True], [True]]))

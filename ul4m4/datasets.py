@@ -99,10 +99,10 @@ def _check_labels(y, n, max_bytes=None):
     bytes) is checked against ``max_bytes`` before it is built.
     """
     y = np.asarray(y)
-    if y.ndim not in (1, 2) or y.shape[0] != n:
+    if y.ndim not in (1, 2) or y.shape[0] != n or (y.ndim == 2 and y.shape[1] == 0):
         raise ValueError(
-            f"y has shape {y.shape}; expected ({n},) for one label per sample or ({n}, n_labels) "
-            "for multilabel 0/1 indicators."
+            f"y has shape {y.shape}; expected ({n},) for one label per sample or ({n}, n_labels) with at least one "
+            "label for multilabel 0/1 indicators."
         )
     if y.dtype == object:
         flat = y.ravel()

@@ -194,6 +194,17 @@ def unit_key(cfg: SweepConfig, seed, rate, method, k):
     return (exp_unit_key(method, rc), missing, clf)
 
 
+def _check_training_classes(dataset, train, seed):
+    """A classifier learns from two classes at least: said of the training split (the data may hold more)."""
+    if dataset.is_multilabel:
+        return
+    held = np.unique(dataset.y[train])
+    if held.size < 2:
+        raise ValueError(f"(seed {seed}) the training split ({len(train)} samples) holds one class "
+                         f"({held[0].item() if held.size else 'none'}): the other classes' samples all went to the "
+                         "test split; use a smaller test size, or data with more samples of each class.")
+
+
 def _scores(dataset, test_idx, pred):
     scores = classification_scores(dataset.y[test_idx], pred)
     scores["flattened_f1_micro"] = flattened_f1_micro(dataset.y[test_idx], pred) if dataset.is_multilabel else np.nan
@@ -386,6 +397,7 @@ def _unit_rows(dataset, cfg, units, cache, callback, on_error):
             t0 = time.perf_counter()
             if method == "complete":
                 tr, te, _ = split_indices(dataset.n_samples, dataset.y, cfg.test_size, int(seed))
+                _check_training_classes(dataset, tr, seed)
                 u = {"completed": dataset.Xs, "data_key": ("observed", int(seed)) if full else None,
                      "rates": {"realized_slot_rate": float((~dataset.mask).mean()),
                                "realized_incomplete_rate": float((~dataset.mask.all(axis=1)).mean())},
@@ -396,9 +408,16 @@ def _unit_rows(dataset, cfg, units, cache, callback, on_error):
                                        strength=cfg.strength, apply_to=cfg.apply_to, test_size=cfg.test_size,
                                        seed=int(seed))
                     mres = make_mask(dataset, mcfg)
+                    if not dataset.mask[mres.train_idx].any(axis=0).all():  # so before anything was removed
+                        lone = dataset.modality_names[int(np.flatnonzero(~dataset.mask[mres.train_idx].any(axis=0))[0])]
+                        raise ValueError(f"(seed {seed}) modality '{lone}' has no observed sample in the training "
+                                         f"split ({mres.train_idx.size} samples) even before any is removed: the data "
+                                         "observe it in too few rows; use a smaller test size, or data that observe "
+                                         "every modality more often.")
                     if not mres.mask[mres.train_idx].any(axis=0).all():
                         raise ValueError(f"at rate {rate} (seed {seed}) a modality has no observed training "
                                          "sample; lower the largest rate.")
+                    _check_training_classes(dataset, mres.train_idx, seed)
                 u = {"rates": {"realized_slot_rate": mres.report.realized_slot_rate,
                                "realized_incomplete_rate": mres.report.realized_incomplete_rate},
                      "train": mres.train_idx, "test": mres.test_idx}

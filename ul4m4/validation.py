@@ -188,16 +188,25 @@ def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_e
 
     # Row summaries computed in blocks so that validation never copies a whole modality.
     limit = max_abs_value(working_dtype)
+    mask_given = mask is not None
     if mask is None:  # each: (all_nan, all_finite, any_nan, max_abs), (n,)
         stats = [_observed_row_stats(a, None, limit) for a in arrays]
         mask = np.column_stack([~s[0] for s in stats])
     else:  # only the observed rows need checking
         mask = _check_mask(mask, n, len(arrays))
         stats = [_observed_row_stats(a, mask[:, m], limit) for m, a in enumerate(arrays)]
-    for m, (_, all_finite, any_nan, max_abs) in enumerate(stats):
+    for m, (all_nan, all_finite, any_nan, max_abs) in enumerate(stats):
         bad_rows = mask[:, m] & ~all_finite
         if bad_rows.any():
             n_bad = int(bad_rows.sum())
+            if mask_given and (all_nan & bad_rows).any():
+                whole = bad_rows & all_nan
+                raise ValueError(
+                    f"Xs[{m}]: {counted(int(whole.sum()), 'row')} marked observed in the mask "
+                    f"{in_number(int(whole.sum()), 'is', 'are')} all NaN (first at row "
+                    f"{int(np.flatnonzero(whole)[0])}). Set mask=False where a modality is missing, or give its "
+                    "values."
+                )
             why = "NaN in some but not all features" if (any_nan & bad_rows).any() else "infinite values"
             raise ValueError(
                 f"Xs[{m}]: {counted(n_bad, 'observed row')} {in_number(n_bad, 'contains', 'contain')} {why} "
