@@ -464,3 +464,37 @@ def test_a_column_empty_in_every_row_is_named(kind):
     with pytest.raises(ValueError, match=r"^column 'image__1' of modality 'image' is empty in every row while "
                                          r"its other columns hold values"):
         load_dataset(f)
+
+
+def test_parquet_integers_beyond_2_53_round_as_in_an_npz():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = [2**53 + 1, 3, 5, 7, 9, 11]
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"a__0": pa.array(big, pa.int64()), "b__0": pa.array([1.0] * 6)}), buf)
+    f = io.BytesIO(buf.getvalue())
+    f.name = "big.parquet"
+    ds = load_dataset(f)
+    assert ds.Xs[0][:, 0].tolist() == np.asarray(big, dtype=np.int64).astype(np.float64).tolist()
+
+
+def test_parquet_index_metadata_cannot_hide_a_data_column():
+    import pyarrow.parquet as pq
+
+    df = pd.DataFrame({"a__0": np.arange(6.0), "a__1": np.arange(6.0) + 1, "b__0": np.ones(6)},
+                      index=pd.Index(np.arange(6) * 10, name="sample"))
+    buf = io.BytesIO()
+    df.to_parquet(buf)  # pandas writes its index as a column, named in the metadata
+    table = pq.read_table(io.BytesIO(buf.getvalue()))
+    f = io.BytesIO(buf.getvalue())
+    f.name = "indexed.parquet"
+    assert [X.shape[1] for X in load_dataset(f).Xs] == [2, 1]  # the index is not data
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    meta["index_columns"] = ["a__1"]  # a crafted file: a modality's column listed as the index
+    crafted = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+    out = io.BytesIO()
+    pq.write_table(crafted.drop(["sample"]), out)
+    f = io.BytesIO(out.getvalue())
+    f.name = "crafted.parquet"
+    assert [X.shape[1] for X in load_dataset(f).Xs] == [2, 1]  # a__1 kept

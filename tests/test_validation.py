@@ -288,3 +288,20 @@ def test_a_row_marked_observed_but_all_nan_is_said_as_such():
         check_Xs([X], np.array([[True], [True]]))
     with pytest.raises(ValueError, match="NaN in some but not all features"):  # part NaN: as before
         check_Xs([np.array([[np.nan, 1.0], [1.0, 2.0]])], np.array([[True], [True]]))
+
+
+def test_inputs_of_the_wrong_kind_get_a_message_not_a_raw_error():
+    import torch
+
+    import ul4m4
+
+    with pytest.raises(TypeError, match="torch dtype bfloat16, which numpy cannot hold"):
+        check_Xs([torch.ones(3, 2, dtype=torch.bfloat16)])
+    X = [np.arange(10.0).reshape(5, 2)]
+    removed = np.zeros((5, 1), bool)
+    removed[0] = True
+    with pytest.raises(ValueError, match="modality_names holds 2 names for 1 modalities"):
+        ul4m4.imputation_error(X, X, removed, ["a", "b"])
+    for kw in ({"max_bytes": "10"}, {"max_bytes": 0}, {"max_samples": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))}=.* should be an integer >= 1"):
+            ul4m4.load_dataset("mfeat", **kw)

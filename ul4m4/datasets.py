@@ -324,6 +324,9 @@ def load_dataset(source="mfeat", *, max_bytes=DEFAULT_MAX_BYTES, max_samples=Non
         A path that does not exist.
     """
     working_dtype = dtype_name(working_dtype)  # "float32" or "float64", else a ValueError naming the value
+    for name, v, none_ok in (("max_bytes", max_bytes, False), ("max_samples", max_samples, True)):
+        if not (v is None and none_ok) and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+            raise ValueError(f"{name}={v!r} should be an integer >= 1{' or None' if none_ok else ''}.")
     if isinstance(source, str) and source in BUNDLED:
         if source == "synthetic":
             return make_synthetic(**kwargs)

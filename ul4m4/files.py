@@ -656,7 +656,10 @@ def _parquet(data, fname, max_bytes, max_samples):
     index_cols = set()
     try:
         meta = schema.pandas_metadata or {}
-        index_cols = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+        # pandas' index, written as a column: skipped, unless it is named as data (a crafted file listed a
+        # modality's column there, and that column vanished without a word).
+        index_cols = {c for c in meta.get("index_columns", []) if isinstance(c, str) and "__" not in c.strip("_")
+                      and c != "y"}
     except Exception:  # no or unreadable pandas metadata: every column is data
         pass
     cols = [str(n) for n in schema.names if n not in index_cols]
@@ -679,7 +682,11 @@ def _parquet(data, fname, max_bytes, max_samples):
             if table.num_rows != n_rows:
                 raise _Inconsistent(f"it holds {table.num_rows} rows where its metadata says {n_rows}")
             for j, c in enumerate(cs):
-                X[:, j] = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)
+                col = table.column(c)
+                # Integers beyond 2**53 round to the nearest float64, as numpy's astype does for an .npz (a safe
+                # cast refused them as unreadable Parquet).
+                X[:, j] = pc.cast(col, pa.float64(), safe=not pa.types.is_integer(col.type)).to_numpy(
+                    zero_copy_only=False)
             del table
             Xs.append(X)
     except _Refused as exc:

@@ -81,7 +81,10 @@ def imputation_error(Xs_true, Xs_imputed, removed, modality_names=None, true_mas
         nothing was removed.
     """
     Xt, Xi, full, removed, stats = _check_truth(Xs_true, Xs_imputed, removed, true_mask)
-    names = modality_names or [f"m{m}" for m in range(len(Xt))]
+    names = list(modality_names) if modality_names is not None else [f"m{m}" for m in range(len(Xt))]
+    if len(names) != len(Xt):
+        raise ValueError(f"modality_names holds {len(names)} names for {len(Xt)} modalities; give one name per "
+                         "modality (or None).")
     rows = []
     tot_sq, tot_cos, tot_n = 0.0, 0.0, 0
     for m, (T, I) in enumerate(zip(Xt, Xi)):

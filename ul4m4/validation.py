@@ -69,7 +69,13 @@ def _dtype_problem(dtype):
 def _to_numpy(X, m):
     """Turn one modality into a numpy array without copying when possible."""
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor
-        X = X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        try:
+            X = X.numpy()
+        except TypeError:  # a dtype numpy lacks (bfloat16, float8, ...): refused by name, as numpy's are
+            raise UnsupportedDtypeError(f"Xs[{m}] has torch dtype {str(X.dtype).replace('torch.', '')}, which numpy "
+                                        "cannot hold; expected a numeric (bool, integer or float16/32/64) tensor, "
+                                        "e.g. X.float().") from None
     elif hasattr(X, "to_numpy"):  # a pandas DataFrame
         X = X.to_numpy()
     try:
