@@ -498,3 +498,13 @@ def test_parquet_index_metadata_cannot_hide_a_data_column():
     f = io.BytesIO(out.getvalue())
     f.name = "crafted.parquet"
     assert [X.shape[1] for X in load_dataset(f).Xs] == [2, 1]  # a__1 kept
+
+
+def test_a_cell_pandas_refuses_is_read_by_rows_with_the_same_message_at_any_size():
+    # "inf " (a trailing space) is a number to the row parser and not to pandas' float reader: the file's
+    # larger shapes, read by pandas, gave "could not be parsed (cannot safely convert ...)".
+    for rows in (5, 400):
+        text = "a__0,a__1,b__0,y\ninf ,1,1,0\n" + "2,2,2,1\n" * rows
+        with pytest.raises(ValueError, match=r"modality 'a': 1 observed row contains infinite values \(first at "
+                                             r"line 2 of the file\)"):
+            load("t.csv", text.encode())

@@ -462,6 +462,10 @@ def _labels_of(frame, y_cols, max_bytes):
     return frame[y_cols].to_numpy() if y_cols else None
 
 
+class _ByRows(Exception):
+    """pandas' reader refused a cell the row parser may read: parse by rows instead."""
+
+
 def _csv_pandas(data, header, groups, y_cols, n_rows, label_bytes, lines):
     """Parse with pandas' C reader: fastest per cell, but about 0.1 ms per column."""
     import pandas as pd
@@ -474,8 +478,9 @@ def _csv_pandas(data, header, groups, y_cols, n_rows, label_bytes, lines):
         col, value, row = _first_text_cell(data, feature_cols)
         if col is not None:
             raise _text_error(col, value, row) from None
-        raise ValueError(f"the CSV file could not be parsed ({_first_line(exc)}); expected comma-separated numbers "
-                         "with a header.") from None
+        # A cell pandas' float reader refuses that is a number to Python's ("inf " with a space): the row
+        # parser reads it as the file's smaller shapes are read, and says what is wrong with it.
+        raise _ByRows(_first_line(exc)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OverflowError) as exc:
         raise ValueError(f"the CSV file could not be parsed ({_first_line(exc)}); expected comma-separated numbers "
                          "with a header.") from None
@@ -570,7 +575,10 @@ def _csv(data, fname, max_bytes, max_samples):
     # Both parsers are linear in the file; pick the cheaper for this shape (measured costs, microseconds).
     by_rows = 8 * n_rows + 0.4 * n_rows * n_cols < 100 * n_cols + 0.1 * n_rows * n_cols
     label_bytes = max_bytes - n_rows * (n_cols - len(y_cols)) * 8  # what the features leave to text labels
-    Xs, y = (_csv_rows if by_rows else _csv_pandas)(data, header, groups, y_cols, n_rows, label_bytes, lines)
+    try:
+        Xs, y = (_csv_rows if by_rows else _csv_pandas)(data, header, groups, y_cols, n_rows, label_bytes, lines)
+    except _ByRows:
+        Xs, y = _csv_rows(data, header, groups, y_cols, n_rows, label_bytes, lines)
     _refuse_empty_columns(Xs, groups)
     return Parts(Xs, list(groups), None, y, "Uploaded CSV file.", lambda i: f"line {lines[i]:,} of the file")
 
