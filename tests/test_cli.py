@@ -388,21 +388,28 @@ def test_a_methods_warning_in_a_sweep_has_the_commands_form(tmp_path, capsys, mo
     assert "error: stop here" in lines[2]
 
 
-@pytest.mark.parametrize("case", ["earlier run", "empty path", "a file"])
+@pytest.mark.parametrize("case", ["earlier run", "empty path", "a file", "dangling link", "link loop",
+                                  "under a file"])
 def test_out_is_a_new_or_empty_folder(tmp_path, capsys, case):
     out = tmp_path / "out"
     if case == "earlier run":
         out.mkdir()
         (out / "results.csv").write_text("an earlier run's results\n")
-    elif case == "a file":
+    elif case in ("a file", "under a file"):
         out.write_text("x")
-    target = "" if case == "empty path" else str(out)
+    elif case == "dangling link":
+        out.symlink_to(tmp_path / "nowhere")
+    elif case == "link loop":
+        out.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(out)
+    target = "" if case == "empty path" else str(out / "sub") if case == "under a file" else str(out)
     rc = main(["sweep", "--dataset", "breast_cancer", "--rates", "0,0.3", "--seeds", "1", "--methods", "mean",
                "--out", target])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert {"earlier run": "already holds files", "empty path": "--out is empty",
-            "a file": "is a file, not a folder"}[case] in err
+    assert {"earlier run": "already holds files", "empty path": "--out is empty", "a file": "is a file, not a folder",
+            "dangling link": "is a symbolic link to nothing", "link loop": "is a symbolic link to nothing",
+            "under a file": "could not be created"}[case] in err
     if case == "earlier run":  # untouched
         assert (out / "results.csv").read_text() == "an earlier run's results\n" and len(list(out.iterdir())) == 1
 

@@ -112,13 +112,24 @@ def _output_folder(path):
     if not str(path).strip():
         raise ValueError("--out is empty; give the folder to write into.")
     out = Path(path)
+    if out.is_symlink() and not out.exists():  # exists() follows the link: a dangling one or a loop
+        raise ValueError(f"--out '{out}' is a symbolic link to nothing (its target is missing, or links loop); "
+                         "give a folder, or a link to one.")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out '{out}' is a file, not a folder; give a new folder.")
     if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"--out '{out}' already holds files (an earlier run's?); give a new or empty folder, "
                          "so results of different runs are never overwritten or mixed.")
     created = [d for d in (out, *out.parents) if not d.exists()]
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, a dangling link, no permission...
+        for d in created:  # what this made before it failed, innermost first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise ValueError(f"--out '{out}' could not be created ({exc.strerror or type(exc).__name__}"
+                         f"{': ' + str(exc.filename) if exc.filename else ''}); give a folder that can be "
+                         "made.") from None
     try:
         yield out
     except BaseException:
