@@ -466,3 +466,215 @@ def test_fitted_labels_of_the_wrong_shape_are_refused_on_dask_input(labels):
     dXs, dm = chunked(Xs, mask)
     with pytest.raises(ValueError, match="fitted_labels has shape"):
         model.transform(dXs, dm, fitted_labels=labels)
+
+
+# -- a store whose chunks cannot all be read ----------------------------------------------------------------
+def _store_with_chunks(tmp_path, compressors="auto"):
+    """A Zarr store of 600 samples in chunks of 250 rows (three per array); array 'text' with ``compressors``."""
+    Xs, mask, _ = data(seed=14, n=600)
+    p = tmp_path / "e.zarr"
+    g = zarr.open_group(str(p), mode="w")
+    g.attrs["modalities"] = ["image", "text", "audio"]
+    for name, X in zip(("image", "text", "audio"), Xs):
+        g.create_array(name, data=X.astype(np.float32), chunks=(250, X.shape[1]),
+                       compressors=compressors if name == "text" else "auto")
+    g.create_array("mask", data=mask, chunks=(250, 3))
+    return p
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip", "blosc"])
+def test_cli_refuses_a_chunk_that_cannot_be_decoded_naming_the_array_and_rows(tmp_path, capsys, codec):
+    compressors = {"zstd": zarr.codecs.ZstdCodec(), "gzip": zarr.codecs.GzipCodec(),
+                   "blosc": zarr.codecs.BloscCodec()}[codec]
+    p = _store_with_chunks(tmp_path, compressors)
+    (p / "text" / "c" / "1" / "0").write_bytes(b"garbage" * 10)  # rows 250-499 of 'text'
+    rc = main(["impute", "--data", str(p), "--k", "3", "--chunk-rows", "500", "--out", str(tmp_path / "out.zarr")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "internal error" not in err, err
+    assert f"'{p}': array 'text' could not be read at rows 250-499 (its data are corrupt: " in err, err
+    assert "write the store again" in err
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["e.zarr"]  # no output, no partial one
+
+
+def test_a_chunk_that_cannot_be_read_from_the_disk_is_not_called_corrupt():
+    import errno
+
+    from ul4m4.stores import _ZarrSource
+
+    class Unreadable:
+        shape, dtype, ndim, chunks = (10, 2), np.dtype("f4"), 2, (5, 2)
+
+        def __getitem__(self, key):
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(ValueError, match=r"'s': array 'a' could not be read at rows 0-4 \(OSError: .*Input/output"):
+        # one dask chunk over both Zarr chunks: the first that fails is named
+        da.from_array(_ZarrSource(Unreadable(), "s", "a"), chunks=(10, 2), meta=np.empty((0, 0), "f4")).compute()
+
+
+@pytest.mark.parametrize("array, chunk, rows", [("text", "1/0", "250-499"), ("mask", "2/0", "500-599")])
+def test_a_store_with_a_missing_chunk_is_said_with_its_rows(tmp_path, capsys, array, chunk, rows):
+    # Zarr leaves chunks holding only the fill value unwritten (labels sorted by class, say), so a missing
+    # chunk is said, with its rows, not refused: before, it read as zeros without a word.
+    from ul4m4 import stores
+    from ul4m4.validation import UL4M4Warning
+
+    p = _store_with_chunks(tmp_path)
+    (p / array / "c" / chunk).unlink()  # reads as zeros (False for the mask)
+    with pytest.warns(UL4M4Warning, match=rf"array '{array}' has 2 of its 3 chunks written: rows {rows} read as "
+                                          "its fill value"):
+        stores.open_store(p)
+    rc = main(["impute", "--data", str(p), "--k", "3", "--out", str(tmp_path / "out.zarr")])
+    err = capsys.readouterr().err
+    assert f"array '{array}' has 2 of its 3 chunks written: rows {rows}" in err
+    if array == "mask":  # rows that observe nothing are refused, naming them
+        assert rc == 2 and "row 500" in err and not (tmp_path / "out.zarr").exists(), err
+    else:
+        assert rc == 0 and (tmp_path / "out.zarr").exists(), err
+
+
+def test_a_written_store_keeps_its_all_zero_chunks_and_opens_again(tmp_path):
+    from ul4m4 import stores
+
+    X = np.zeros((20, 2), np.float32)
+    X[15:] = 1.0  # chunks 0-2 equal the fill value: zarr skips such chunks by default
+    stores.write_store(tmp_path / "o.zarr", "zarr", ["a"], [da.from_array(X, chunks=(5, 2))])
+    back = stores.open_store(tmp_path / "o.zarr")
+    np.testing.assert_array_equal(np.asarray(back.Xs[0]), X)
+
+
+# -- connecting to a scheduler: bounded in time, one clear error, nothing left behind -----------------------
+class _Peer:
+    """A local TCP server in a thread that accepts every connection and then never answers ("silent") or
+    answers with ``reply`` bytes and stays silent after ("garbage")."""
+
+    def __init__(self, reply=None):
+        import socket
+        import threading
+
+        self.reply, self.conns, self.stop = reply, [], threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, name="test-peer", daemon=True)
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the accept timeout: look at the stop flag again
+                continue
+            self.conns.append(conn)
+            if self.reply is not None:
+                conn.sendall(self.reply)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        for c in [*self.conns, self.sock]:
+            c.close()
+
+
+def _refused_address():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as s:  # a port nothing listens on once it is closed
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def nothing_left_behind():
+    """The test leaves no ``distributed.Client`` alive and no thread running (but distributed's own
+    process-wide offload executor, which any use of distributed may start once)."""
+    import gc
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    gc.collect()
+    clients = {id(o) for o in gc.get_objects() if issubclass(type(o), distributed.Client)}
+    threads = set(threading.enumerate())
+    yield
+    gc.collect()
+    assert [o for o in gc.get_objects() if issubclass(type(o), distributed.Client) and id(o) not in clients] == []
+    left = [t.name for t in set(threading.enumerate()) - threads if not t.name.startswith("Dask-Offload")]
+    assert left == []
+
+
+def _failed_connect(address, timeout="1s"):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        _dask.connect(address, timeout=timeout)
+    elapsed = time.perf_counter() - t0
+    assert address not in _dask._CLIENTS
+    return str(err.value), elapsed
+
+
+def test_a_refused_port_is_one_clear_error_within_the_timeout(nothing_left_behind):
+    address = _refused_address()
+    msg, elapsed = _failed_connect(address)
+    assert msg.startswith(f"could not reach the Dask scheduler at '{address}': no Dask scheduler answered there "
+                          "within 1 s; check the address and that `dask scheduler` runs there"), msg
+    assert elapsed < 1 + _dask.CONNECT_GRACE + 2
+
+
+def test_a_silent_peer_is_one_clear_error_within_the_time_limit(nothing_left_behind):
+    with _Peer() as peer:  # accepts, never answers: distributed alone would wait for its handshake for ever
+        msg, elapsed = _failed_connect(peer.address)
+    assert msg.startswith(f"could not reach the Dask scheduler at '{peer.address}': no Dask scheduler answered "
+                          "there within 1 s;"), msg
+    assert 1 <= elapsed < 1 + _dask.CONNECT_GRACE + 2
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n" * 100,  # read as a huge length: MemoryError
+                                   *(np.random.default_rng(seed).bytes(4096) for seed in range(3))],
+                         ids=["http", "random0", "random1", "random2"])
+def test_a_peer_that_is_not_a_scheduler_is_one_clear_error_within_the_time_limit(nothing_left_behind, reply):
+    with _Peer(reply) as peer:
+        msg, elapsed = _failed_connect(peer.address)
+    assert msg.startswith(f"could not reach the Dask scheduler at '{peer.address}': "), msg
+    assert ("what answered there is not a Dask scheduler (" in msg or "no Dask scheduler answered" in msg), msg
+    assert "check the address" in msg and "\n" not in msg and "EiB" not in msg
+    assert elapsed < 1 + _dask.CONNECT_GRACE + 2
+
+
+@pytest.mark.parametrize("address, why", [
+    ("localhost", "missing port number"), ("not a url", "missing port number"), ("tcp://:8786", "no host"),
+    ("foo://host:1", "unknown address scheme 'foo'"),
+])
+def test_a_malformed_address_is_refused_at_once(nothing_left_behind, address, why):
+    msg, elapsed = _failed_connect(address)
+    assert msg.startswith(f"could not reach the Dask scheduler at '{address}': it is not the address of a "
+                          "scheduler (") and why in msg and "e.g. 'tcp://host:8786'" in msg, msg
+    assert elapsed < 1
+
+
+def test_a_host_name_that_does_not_resolve_is_one_clear_error():
+    msg, elapsed = _failed_connect("tcp://no-such-host.invalid:8786")
+    assert msg.startswith("could not reach the Dask scheduler at 'tcp://no-such-host.invalid:8786': "), msg
+    assert "could not be resolved" in msg or "no Dask scheduler answered" in msg, msg  # as the resolver answers
+    assert elapsed < 1 + _dask.CONNECT_GRACE + 2
+
+
+def test_a_failed_connect_leaves_nothing_to_fail_at_exit():
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("distributed")
+    with _Peer(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 100) as peer:
+        code = ("from ul4m4 import _dask\n"
+                f"try:\n    _dask.connect({peer.address!r}, timeout='1s')\n"
+                "except ValueError as exc:\n    print(exc)\n")
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        elapsed = time.perf_counter() - t0
+    assert done.returncode == 0 and "could not reach the Dask scheduler" in done.stdout, done
+    assert done.stderr == "", done.stderr  # no "Exception ignored in: Client.__del__ ... TimeoutError"
+    assert elapsed < 20

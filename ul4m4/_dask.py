@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import operator
+import socket
 import threading
 
 import dask
@@ -372,6 +374,84 @@ def map_reduce(estimator, method, data, extra, n_rows_out=None):
 _CLIENTS = {}
 _CLIENTS_LOCK = threading.Lock()
 CONNECT_TIMEOUT = "10s"
+# Beyond the connect timeout, the most a connection may take in all (distributed bounds the TCP connect by
+# the timeout but waits for the peer's handshake without limit), and the most a failed one may take to close.
+CONNECT_GRACE = 2.0
+CLOSE_TIMEOUT = 2.0
+
+
+@functools.cache
+def _bounded_client():
+    """``distributed.Client`` whose start, in the client's event loop, ends within ``_ul4m4_limit`` seconds
+    whatever the peer does (silent, or not speaking Dask's protocol), and which, when its start fails in any
+    way, closes itself and stops its event loop thread before the constructor raises: no half-made client
+    is left to be closed (and time out) when garbage-collected."""
+    import asyncio
+
+    from distributed import Client
+
+    class BoundedClient(Client):
+        _ul4m4_limit = None
+
+        def __init__(self, *args, limit, **kwargs):
+            self._ul4m4_limit = limit
+            try:
+                super().__init__(*args, **kwargs)
+            except BaseException:
+                runner = getattr(self, "_loop_runner", None)  # None: it failed before making its loop
+                if runner is not None:
+                    with contextlib.suppress(Exception):
+                        runner.stop(timeout=CLOSE_TIMEOUT)
+                raise
+
+        async def _start(self, *args, **kwargs):
+            try:
+                return await asyncio.wait_for(super()._start(*args, **kwargs), self._ul4m4_limit)
+            except BaseException as exc:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(self._close(fast=True), CLOSE_TIMEOUT)
+                self.status = "closed"  # so that neither close() nor __del__ waits on it again
+                if isinstance(exc, asyncio.TimeoutError):  # not the builtin TimeoutError before Python 3.11
+                    raise TimeoutError(f"no answer within {self._ul4m4_limit:g} s") from None
+                raise
+
+    return BoundedClient
+
+
+def _address_error(address):
+    """Why ``address`` cannot be a scheduler's address (scheme, host, port), or None; nothing is contacted."""
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, loc = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, _ = parse_host_port(loc)
+            if not host:
+                raise ValueError(f"no host in address {address!r}")
+    except (ValueError, TypeError) as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None
+
+
+def _why_not(exc, seconds):
+    """The reason a connection failed with ``exc``, for the one-line error."""
+    cause = exc
+    for _ in range(10):  # the chain of causes (distributed keeps the last attempt's error as the cause)
+        if cause is None:
+            break
+        if isinstance(cause, socket.gaierror):
+            return f"its host name could not be resolved ({str(cause)[:100]})"
+        cause = cause.__cause__ or cause.__context__
+    from distributed.comm import CommClosedError
+
+    if isinstance(exc, CommClosedError):  # accepted, then closed at once
+        return "what answered there closed the connection before a Dask scheduler's handshake"
+    if isinstance(exc, (OSError, TimeoutError)):  # refused, unreachable, silent: retried until the timeout
+        return f"no Dask scheduler answered there within {seconds:g} s"
+    detail = "" if isinstance(exc, MemoryError) else " ".join(str(exc).split())[:120]  # a length read from garbage
+    return f"what answered there is not a Dask scheduler ({type(exc).__name__}{': ' if detail else ''}{detail})"
 
 
 def connect(address, timeout=None):
@@ -379,26 +459,38 @@ def connect(address, timeout=None):
     cluster in this process), made once per process and address and kept. It is not made the process's
     default scheduler: work runs on it inside ``on_scheduler``. ``timeout`` defaults to ``CONNECT_TIMEOUT``.
 
+    Connecting takes at most the timeout plus ``CONNECT_GRACE`` in all, whatever answers (or not) at the
+    address; a connection that fails leaves no client or thread behind.
+
     Raises
     ------
     ValueError
-        The ``scale`` extra is not installed, or the scheduler cannot be reached (the message says which).
+        The ``scale`` extra is not installed, or the scheduler cannot be reached (the message says which:
+        a malformed address, a host name that does not resolve, nothing answering within the timeout, or
+        something that is not a Dask scheduler answering).
     """
     if not isinstance(address, str) or not address.strip():
         raise ValueError(f"scheduler={address!r} should be the address of a Dask scheduler, e.g. 'tcp://host:8786'.")
     try:
-        from distributed import Client
+        import distributed  # noqa: F401
     except ImportError:
         raise ValueError("running on a Dask scheduler needs the 'scale' extra (pip install 'ul4m4[scale]').") from None
+    from dask.utils import parse_timedelta
+
+    seconds = float(parse_timedelta(timeout or CONNECT_TIMEOUT, default="s"))
+    head = f"could not reach the Dask scheduler at {address!r}"
+    bad = _address_error(address)
+    if bad is not None:
+        raise ValueError(f"{head}: it is not the address of a scheduler ({bad}); expected e.g. 'tcp://host:8786'.")
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(address)
         if client is not None and client.status == "running":
             return client
         try:
-            client = Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ValueError(f"could not reach the Dask scheduler at {address!r} ({type(exc).__name__}: "
-                             f"{str(exc)[:200]}); check the address, or run in this process.") from None
+            client = _bounded_client()(address, timeout=seconds, set_as_default=False, limit=seconds + CONNECT_GRACE)
+        except Exception as exc:  # whatever the peer sent (garbage reads as MemoryError, KeyError, ...)
+            raise ValueError(f"{head}: {_why_not(exc, seconds)}; check the address and that `dask scheduler` runs "
+                             "there, or run in this process.") from None
         _CLIENTS[address] = client
         return client
 

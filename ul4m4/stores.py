@@ -11,7 +11,9 @@ the order of their names (``<name>.npy`` in a folder).
 from __future__ import annotations
 
 import errno
+import itertools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import check_regular_file
-from .validation import check_modality_dtype
+from .validation import check_modality_dtype, warn
 
 __all__ = ["Store", "open_store", "write_store", "completed_path", "default_chunk_rows", "CHUNK_BYTES"]
 
@@ -153,9 +155,41 @@ def _zarr_arrays(p):
     out = {}
     for name in group.array_keys():
         arr = group[name]
+        written, total, what, rows = _chunks_written(arr, p / name)
+        if written < total:
+            # Zarr leaves a chunk holding only the fill value unwritten by default (labels sorted by class give
+            # such chunks), so a missing chunk may be data as written; one lost on the way reads the same. Said,
+            # with the rows, rather than refused.
+            fill = getattr(arr.fill_value, "item", lambda: arr.fill_value)()
+            where = ", ".join(f"{a}-{b}" for a, b in rows[:3]) + (", ..." if len(rows) > 3 else "")
+            warn(f"'{p}': array '{name}' has {written:,} of its {total:,} {what} written: rows {where} read as its "
+                 f"fill value, {fill}. Zarr does not write a {what[:-1]} that holds only the fill value; if "
+                 f"{what} were lost instead, those rows are not data: write the store again with all its "
+                 "chunks (in zarr: config={'write_empty_chunks': True}).")
         out[name] = {"shape": tuple(int(s) for s in arr.shape), "dtype": np.dtype(arr.dtype), "zarr": arr,
-                     "row_chunk": int(arr.chunks[0]) if arr.ndim else None}
+                     "row_chunk": int(arr.chunks[0]) if arr.ndim else None, "name": name, "store": p}
     return out, dict(group.attrs)
+
+
+def _chunks_written(arr, folder):
+    """(written, total, "chunks" or "shards", rows): the stored objects of a Zarr array in a local folder,
+    found by listing the folder once and looking its chunk keys up in it, and the (first, last) rows of those
+    missing; no data is read. (zarr's own ``nchunks_initialized`` looks each key up in a list of the
+    folder's files: quadratic in the chunks.)"""
+    shards = getattr(arr, "shards", None)
+    encode = getattr(getattr(arr, "metadata", None), "encode_chunk_key", None)
+    if encode is None:  # another zarr: its own count (rows unknown)
+        return int(arr.nchunks_initialized), int(arr.nchunks), "chunks", []
+    step = [int(c) for c in (shards or arr.chunks)]
+    grid = [math.ceil(int(s) / c) for s, c in zip(arr.shape, step)]
+    keys = set()
+    for root, _, files in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        keys.update(files if rel == "." else (f"{rel}/{f}" for f in files))
+    missing = [c for c in itertools.product(*(range(g) for g in grid)) if encode(c) not in keys]
+    n = int(arr.shape[0]) if arr.ndim else 1
+    rows = sorted({(c[0] * step[0], min((c[0] + 1) * step[0], n) - 1) for c in missing}) if arr.ndim else []
+    return math.prod(grid) - len(missing), math.prod(grid), "shards" if shards else "chunks", rows
 
 
 def _npy_arrays(p):
@@ -207,12 +241,71 @@ def _dask_array(spec, rows, da):
     import dask
 
     if "zarr" in spec:
-        return da.from_zarr(spec["zarr"], chunks=(rows, -1) if len(spec["shape"]) == 2 else (rows,))
+        chunks = (rows, -1) if len(spec["shape"]) == 2 else (rows,)
+        z = spec["zarr"]
+        name = "from-zarr-" + dask.base.tokenize(z, chunks)
+        return da.from_array(_ZarrSource(z, spec["store"], spec["name"]), chunks=chunks, name=name,
+                             meta=np.empty((0,) * len(spec["shape"]), spec["dtype"]))
     n = spec["shape"][0]
     tail = spec["shape"][1:]
     parts = [da.from_delayed(dask.delayed(_npy_rows, pure=True)(spec["npy"], s, min(s + rows, n)),
                              shape=(min(s + rows, n) - s, *tail), dtype=spec["dtype"]) for s in range(0, n, rows)]
     return da.concatenate(parts)
+
+
+class _ZarrSource:
+    """A Zarr array as dask reads it, region by region: a chunk that cannot be read (its bytes do not decode,
+    whatever the codec, or the disk fails) is a one-line ValueError naming the array and the rows."""
+
+    def __init__(self, array, store, name):
+        self.array, self.store, self.name = array, store, name
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
+
+    def __getitem__(self, key):
+        try:
+            return self.array[key]
+        except MemoryError:
+            raise
+        except Exception as exc:  # numcodecs, zlib, zarr: each codec fails in its own way
+            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+            if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the data
+                why = f"{type(exc).__name__}: {detail}"
+            else:
+                why = f"its data are corrupt: {detail}"
+            raise ValueError(f"'{self.store}': array '{self.name}' could not be read at rows "
+                             f"{self._bad_rows(key)} ({why}); write the store again.") from None
+
+    def _bad_rows(self, key):
+        """The rows of the first Zarr chunk of region ``key`` that cannot be read (the region's when none
+        fails alone)."""
+        first = key[0] if isinstance(key, tuple) else key
+        n, step = self.shape[0], int(self.array.chunks[0])
+        if isinstance(first, slice) and first.step in (None, 1):
+            start, stop, _ = first.indices(n)
+            rest = tuple(key[1:]) if isinstance(key, tuple) else ()
+            for lo in range(start // step * step, stop, step):
+                hi = min(lo + step, n)
+                try:
+                    self.array[(slice(lo, hi), *rest)]
+                except MemoryError:
+                    raise
+                except Exception:
+                    return f"{lo}-{hi - 1}"
+        return _rows(key, n)
+
+
+def _rows(key, n):
+    """The rows a region ``key`` of an array of ``n`` rows covers, as "a-b"."""
+    first = key[0] if isinstance(key, tuple) else key
+    if isinstance(first, slice):
+        r = range(*first.indices(n))
+        lo, hi = (r[0], r[-1]) if len(r) else (r.start, r.start)
+    else:
+        idx = np.asarray(first).ravel()
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
+    return f"{min(lo, hi)}-{max(lo, hi)}"
 
 
 class _NpyTarget:
@@ -301,7 +394,10 @@ def _write_store(p, kind, names, Xs, mask, attrs, compressors):
         group.attrs.update({"modalities": list(names), **(attrs or {})})
         for name, X in arrays:
             targets.append(_ZarrTarget(group.create_array(name, shape=X.shape, dtype=X.dtype,
-                                                          chunks=(X.chunks[0][0], *X.shape[1:]), compressors=compressors),
+                                                          chunks=(X.chunks[0][0], *X.shape[1:]), compressors=compressors,
+                                                          # every chunk, an all-zero one too: a missing chunk
+                                                          # is refused when the store is read
+                                                          config={"write_empty_chunks": True}),
                                        p))
     else:
         p.mkdir()
