@@ -341,7 +341,7 @@ def _bad_store(tmp_path, case):
     ("complex", "complex numbers have no order"),
     ("corrupt", "is not a readable .npy file"),
     ("mask", "'mask' has shape (5, 2); expected (n_samples, n_modalities) = (5, 1)"),
-    ("nan_observed", "rows 0-4: Xs[0]: 1 observed row contains NaN"),
+    ("nan_observed", "rows 0-4: array 'a': 1 observed row contains NaN"),  # the store's name for it
     ("exists", "already exists"),
     ("zarr_attr", "does not name its arrays"),
 ])

@@ -562,7 +562,7 @@ def _impute_store(args):
         from ._dask import on_scheduler
 
         where = on_scheduler(args.scheduler)
-    with where:
+    with where, _named_modalities(store.names):
         t0 = time.perf_counter()
         imp = UL4M4Imputer(
             args.k or 8, completion=args.completion or "greedy", max_iter=args.max_iter or 300,
@@ -583,6 +583,20 @@ def _impute_store(args):
     print(f"wrote {out} ({store.n_samples:,} samples, k={imp.n_clusters_}, {imp.n_iter_} iterations, "
           f"{seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _named_modalities(names):
+    """The library's errors about ``Xs[m]`` said of the store's array by name, as the file loader says them."""
+    try:
+        yield
+    except ValueError as exc:
+        msg = str(exc)
+        for m in range(len(names) - 1, -1, -1):  # Xs[10] before Xs[1]
+            msg = msg.replace(f"Xs[{m}]", f"array '{names[m]}'")
+        if msg == str(exc):
+            raise
+        raise ValueError(msg) from None
 
 
 def _store_progress(info):
