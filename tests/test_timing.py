@@ -220,3 +220,16 @@ def test_sweep_estimates_learn_per_method_then_from_earlier_sweeps():
     timing.learn("sweep", 10.0, 15.0)  # a sweep took 1.5x its (uncorrected) estimate: that wins
     assert estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s, learned=True) == pytest.approx(1.5 * raw)
     assert estimate_sweep_seconds(2000, dims, 1400, units, 10, speed=s) == pytest.approx(raw)
+
+
+def test_the_greedy_completion_is_counted_as_k_squared_per_sample():
+    # Its (k, k) block per incomplete sample dominates at large k: mfeat at k = 1,400 took 35 s to complete,
+    # where the flop count alone said 2 s for the whole run.
+    from ul4m4.timing import REFERENCE_SPEED, estimate_run_seconds
+
+    def est(k):
+        return estimate_run_seconds(2000, [76, 216, 64, 240, 47, 6], 1400, k, ("ul4m4",),
+                                    speed=REFERENCE_SPEED)["ul4m4"]
+
+    assert 20 < est(1400) < 60 and 3.5 < est(1400) / est(700) < 4.5
+    assert est(10) < 0.5  # small k: as before
