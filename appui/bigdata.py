@@ -61,8 +61,9 @@ def describe_estimates(secs, total, need, available=None):
     """One sentence: the run's estimated time per method, its total and its memory."""
     per = ", ".join(f"{plotting.method_label(m)} {format_seconds(s)}" for m, s in secs.items())
     mem = f"{need / 2**20:,.0f} MB" + (f" of the {available / 2**20:,.0f} MB available" if available else "")
-    return (f"Estimated before running: {format_seconds(total)} in all ({per}); memory {mem}. Estimates are rough "
-            f"(within a few times), from this machine's measured speed{learned_note()}{busy_note()}.")
+    return (f"Estimated for the settings above, before Run: {format_seconds(total)} in all ({per}); memory {mem}. "
+            f"Estimates are rough (within a few times), from this machine's measured speed{learned_note()}"
+            f"{busy_note()}.")
 
 
 # Worker processes do not scale perfectly (they share the memory bus, and the last cells leave some idle):

@@ -87,7 +87,7 @@ def test_a_30000_sample_upload_waits_for_run_then_maps_a_subsample():
     assert run_key(at) not in at.session_state[state.MEMO]
     words = texts(at)
     assert "30,000 samples (more than 20,000), so nothing starts by itself" in words
-    assert "Estimated before running:" in words and "kNN" in words and "memory" in words
+    assert "Estimated for the settings above, before Run:" in words and "kNN" in words and "memory" in words
     assert not at.get("plotly_chart")
     # The presentation does not start one either.
     at.switch_page("views/present.py").run()
@@ -121,7 +121,7 @@ def test_small_data_runs_on_opening_and_maps_every_sample():
     spec = map_spec(at)
     assert "samples shown" not in unwrapped(spec["layout"]["title"]["text"])
     assert "The map shows" not in texts(at)
-    assert "Estimated before running:" in texts(at)
+    assert "Estimated for the settings above, before Run:" in texts(at)
 
 
 def test_a_long_run_is_not_started_by_opening_a_page(monkeypatch):
