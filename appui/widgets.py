@@ -228,6 +228,22 @@ def refuse(problems, action):
     return bool(problems)
 
 
+def decimals_per_column(df, decimals=3, na_rep="–"):
+    """A Styler writing each float column of ``df`` with one number of decimals: the fewest (at most
+    ``decimals``) that show every value of the column as rounded to ``decimals``. Streamlit's default wrote each
+    cell with its own (0.627 next to 0.8005 in one column)."""
+    import numpy as np
+    import pandas as pd
+
+    formats = {}
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            v = np.round(df[col].dropna().to_numpy(), decimals)
+            d = next((d for d in range(decimals) if np.allclose(v, np.round(v, d), rtol=0, atol=1e-9)), decimals)
+            formats[col] = f"{{:,.{d}f}}"
+    return df.style.format(formats, na_rep=na_rep)
+
+
 def status_legend():
     """The one visual code for modality blocks, as HTML swatches (used once, in the sidebar)."""
     sw = {status: f"<span style='color:{c};font-size:1.2em'>{'&#10005;' if status == 'imputed' else '&#9679;'}</span>"

@@ -993,3 +993,13 @@ def test_presentation_mode_starts_at_the_first_step():
 def test_the_story_says_its_last_question_is_not_answered_before_a_sweep():
     at = start()
     assert "Not answered yet: no degradation sweep has run in this session" in story_caption(at, 4)
+
+
+def test_tables_write_each_column_with_one_number_of_decimals():
+    from appui.widgets import decimals_per_column
+
+    df = pd.DataFrame({"mse": [0.627, 0.8005, np.nan], "count": [1.0, 2.0, 3.0], "name": ["a", "b", "c"]})
+    text = decimals_per_column(df, 4).to_string()
+    assert "0.6270" in text and "0.8005" in text and "–" in text  # not 0.627 beside 0.8005
+    assert " 1 " in text and "1.0000" not in text  # whole numbers stay whole
+    assert "0.627" in decimals_per_column(df.assign(mse=[0.627, 0.8, np.nan]), 4).to_string()

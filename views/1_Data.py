@@ -9,7 +9,7 @@ import streamlit as st
 import ul4m4
 from appui import state
 from appui.text import plain
-from appui.widgets import chart, charts_side_by_side, guard, number_field, refuse
+from appui.widgets import chart, charts_side_by_side, decimals_per_column, guard, number_field, refuse
 from ul4m4 import plotting
 from ul4m4.experiment import RunConfig, default_n_clusters
 from ul4m4.export import to_frame, to_npz_bytes
@@ -166,7 +166,7 @@ summary = pd.DataFrame({
     "mean of features": [float(np.mean(X[ds.mask[:, m]])) for m, X in enumerate(ds.Xs)],
     "median feature std": [float(np.median(X[ds.mask[:, m]].std(axis=0))) for m, X in enumerate(ds.Xs)],
 })
-st.dataframe(summary, hide_index=True, width="stretch")
+st.dataframe(decimals_per_column(summary), hide_index=True, width="stretch")
 charts_side_by_side("data", (plotting.fig_dimensions(ds.modality_names, ds.dims), "fig_dims"),
                     (plotting.fig_scales(ds.modality_names, ds.Xs, ds.mask), "fig_scales"))
 MAX_BARS = 200

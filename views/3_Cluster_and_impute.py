@@ -9,8 +9,8 @@ import torch
 from appui import bigdata, state
 from appui.reporting import report_button
 from appui.text import plain
-from appui.widgets import (Progress, chart, charts_side_by_side, guard, number_field, refuse, show_method_failures,
-                           show_method_warnings)
+from appui.widgets import (Progress, chart, charts_side_by_side, decimals_per_column, guard, number_field, refuse,
+                           show_method_failures, show_method_warnings)
 from ul4m4 import plotting
 from ul4m4.projection import METHODS_2D, project_2d
 from ul4m4.experiment import (METHODS, RunConfig, holdout_best, holdout_curve, k_curve, selection_bound,
@@ -159,7 +159,7 @@ else:
     chart(plotting.fig_imputation_error(err, metric, split), "fig_error")
     st.caption("Errors are measured only where a block was removed by the simulation, in standardised units "
                "(each feature scaled by the mean and std of the true observed values).")
-    st.dataframe(plotting.errors_wide(err, metric, split).round(4), width="stretch", placeholder="–")
+    st.dataframe(decimals_per_column(plotting.errors_wide(err, metric, split), 4), width="stretch")
 
 # ---- Choosing k without labels ------------------------------------------------------------------------------
 hold_curve = holdout_curve(soft) if soft is not None and soft.selection_ is not None else None

@@ -8,7 +8,8 @@ import streamlit as st
 
 from appui import bigdata, state
 from appui.text import plain
-from appui.widgets import Progress, chart, guard, number_field, refuse, show_method_warnings, show_sweep_failures
+from appui.widgets import (Progress, chart, decimals_per_column, guard, number_field, refuse, show_method_warnings,
+                           show_sweep_failures)
 from ul4m4 import plotting
 from ul4m4.downstream import CLASSIFIERS
 from ul4m4.classification_metrics import classification_scores, flattened_f1_micro
@@ -317,7 +318,7 @@ with st.expander("Results table"):
     # Method names and columns in words; columns empty for every unit (flattened F1 on single-label data) left
     # out. The CSV download below keeps the table as computed.
     shown_df = df.dropna(axis=1, how="all").assign(method=df["method"].map(plotting.method_label))
-    st.dataframe(shown_df.rename(columns=READABLE), hide_index=True, width="stretch", placeholder="–")
+    st.dataframe(decimals_per_column(shown_df.rename(columns=READABLE), 4), hide_index=True, width="stretch")
 
 # On multilabel data this explains the figure below it; on single-label data it is background, folded away.
 with st.expander("Why 'F1-micro' in the published scripts looks so good (multilabel data such as MM-IMDb)",
