@@ -289,6 +289,8 @@ def test_cluster_page_runs_and_draws_everything():
     assert titles[0].startswith("Imputation error: mean squared error on removed blocks")
     assert any(t.startswith("PCA of the data completed by UL4M4 (paper)") for t in titles)
     assert "Choosing k without labels: error on hidden observed slots against k" in titles
+    # The button that adds the true error says how long it takes, before it starts.
+    assert re.search(r"\(fits two models per k on the training split; about \d", at.button(key="k_curve_btn").label)
     assert "Cluster sizes" in titles and any(t.startswith("Modalities held by each cluster centre") for t in titles)
     assert any(t.startswith("Candidate distances for this sample") for t in titles)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)

@@ -67,7 +67,7 @@ async def session(browser, url, i):
     if p["dataset"] != "mfeat":
         await page.get_by_role("link", name="Data").first.click()
         await page.get_by_text("Bundled: breast cancer").first.click()
-        await page.get_by_text("Current dataset: breast_cancer").first.wait_for()
+        await page.get_by_text("Current dataset: breast cancer (Wisconsin diagnostic)").first.wait_for()
         await idle(page)
     await page.get_by_role("link", name="Missingness").first.click()
     await page.get_by_role("button", name="Simulate").wait_for()

@@ -144,7 +144,11 @@ else:
 
 ds = ss[state.DATASET]
 st.divider()
-st.subheader(f"Current dataset: {plain(ds.name)}")
+# The bundled data by their names in words (not the ids "mfeat", "breast_cancer"); an upload by its file name.
+SHOWN_NAMES = {"mfeat": "UCI Multiple Features (mfeat)", "breast_cancer": "breast cancer (Wisconsin diagnostic)",
+               "synthetic": "synthetic"}
+shown_name = SHOWN_NAMES.get(ds.name, ds.name) if ss[state.DATASET_SPEC].get("source") != "upload" else ds.name
+st.subheader(f"Current dataset: {plain(shown_name)}")
 if ds.description:
     st.caption(ds.description)
 n_classes = None if ds.y is None else (ds.y.shape[1] if ds.is_multilabel else int(np.unique(ds.y).size))
