@@ -260,7 +260,9 @@ def sidebar(origin=None):
     leaving presentation mode goes back there."""
     ss = st.session_state
     with st.sidebar:
-        st.markdown("**Modality blocks, on every chart**  \n" + status_legend(), unsafe_allow_html=True)
+        # Where blocks are drawn (mask and pattern charts, the selection table); cluster maps colour by cluster.
+        st.markdown("**Modality blocks** (mask and pattern charts, sample tables)  \n" + status_legend(),
+                    unsafe_allow_html=True)
         if st.button("Presentation mode", icon=":material/slideshow:", key="present_on",
                      help="Hide the controls and walk through the current scenario in five steps (or add "
                           "?present=1 to the address)."):
