@@ -68,6 +68,9 @@ def test_home_shows_the_default_state():
     pipe = [m.value for m in at.markdown if "ul4m4-pipe" in m.value]
     assert len(pipe) == 1 and pipe[0].count("class='ul4m4-step'") == 5 and "flex-wrap:wrap" in pipe[0]
     assert "Partial-modality k-means" in pipe[0] and "No labels are used before the downstream model" in pipe[0]
+    # Four arrows, each inside the item of the box it points to: a wrapped row never ends with one.
+    assert pipe[0].count("&rarr;") == 4 and all(part.startswith("</span><div class='ul4m4-step'>")
+                                                 for part in pipe[0].split("&rarr;")[1:])
     # The current mask at a glance, as the Missingness page draws it: requested vs realised, each modality.
     assert chart_titles(at) == ["Requested vs realised missingness"]
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)

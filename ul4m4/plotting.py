@@ -225,7 +225,7 @@ def fig_rates(report, names, where=""):
     ])
     top = max([100 * v for v in realised] + [100 * v for v in requested if not np.isnan(v)] + [0.0])
     fig.update_layout(title="Requested vs realised missingness" + (f" ({where})" if where else ""),
-                      xaxis_title="Measure (missing slots, incomplete samples, each modality's missing rows)",
+                      xaxis_title="Measure",
                       yaxis_title="Percent (%)", barmode="group", **LAYOUT)
     fig.update_yaxes(range=[0, max(5.0, 1.15 * top)])  # from 0 even when nothing is missing (was -1 to 1)
     return fig

@@ -37,11 +37,15 @@ PIPELINE_HTML = (
     ".ul4m4-step{flex:1 1 9.5rem;border:1.5px solid #444;border-radius:10px;padding:.45rem .6rem;text-align:center;"
     "background:#f1faee;line-height:1.25}.ul4m4-step b{display:block;font-size:.95rem}"
     ".ul4m4-step span{font-size:.8rem;color:#444}.ul4m4-arrow{font-size:1.2rem;color:#444}"
-    ".ul4m4-note{font-size:.85rem;color:#555}</style>"
+    ".ul4m4-note{font-size:.85rem;color:#555}.ul4m4-item{display:flex;align-items:center;gap:.4rem;flex:1 1 10.5rem}"
+    ".ul4m4-item:first-child{flex-basis:9.5rem}</style>"
     "<div class='ul4m4-note' style='color:#b5651d'>Missing modalities: blocks left empty (NaN) or marked missing "
     "in the mask</div><div class='ul4m4-pipe'>"
-    + "<span class='ul4m4-arrow'>&rarr;</span>".join(
-        f"<div class='ul4m4-step'><b>{title}</b><span>{note}</span></div>" for title, note in PIPELINE_STEPS)
+    # Each arrow travels with the box it points to: a row that wraps starts with an arrow, none ends with one.
+    + "".join(
+        f"<div class='ul4m4-item'>{'' if i == 0 else '<span class=ul4m4-arrow>&rarr;</span>'}"
+        f"<div class='ul4m4-step'><b>{title}</b><span>{note}</span></div></div>"
+        for i, (title, note) in enumerate(PIPELINE_STEPS))
     + "</div><div class='ul4m4-note'>The UL4M4 pipeline. No labels are used before the downstream model.</div>")
 st.markdown(PIPELINE_HTML, unsafe_allow_html=True)
 
