@@ -410,7 +410,7 @@ class PartialModalityKMeans(BaseEstimator):
         if shared is not None and "valid" in shared:
             Xs, mask = shared["valid"]
         else:
-            Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=dtype_name(self.dtype))
+            Xs, mask = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=self._limit_dtype())
             if shared is not None:
                 shared["valid"] = (Xs, mask)
         k = self._check_params(mask.shape[0], n_clusters)
@@ -418,7 +418,7 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         dims = [X.shape[1] for X in Xs]
-        init = check_init_centers(self.init if init is None else init, k, dims, dtype_name(self.dtype)) if (
+        init = check_init_centers(self.init if init is None else init, k, dims, self._limit_dtype()) if (
             init is not None or not isinstance(self.init, str)) else None
 
         self.dims_ = dims
@@ -442,7 +442,7 @@ class PartialModalityKMeans(BaseEstimator):
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype)
         dims = data.dims
-        init = check_init_centers(self.init if init is None else init, k, dims, dtype_name(self.dtype)) if (
+        init = check_init_centers(self.init if init is None else init, k, dims, self._limit_dtype()) if (
             init is not None or not isinstance(self.init, str)) else None
         mean, scale = data.modality_stats()
         self.mean_, self.scale_ = self._adjust_stats(mean, scale)
@@ -517,11 +517,16 @@ class PartialModalityKMeans(BaseEstimator):
             for m, cz in enumerate(self.cluster_centers_z_)
         ]
 
+    def _limit_dtype(self):
+        """The dtype whose value limit the data are held to (``check_Xs``): the estimator's, or float32's
+        while ``dtype`` is not valid (its parameter check then says so)."""
+        return dtype_name(self.dtype, "float32")
+
     def _prepare(self, Xs, mask):
         self._check_fitted()
         raw = Xs
         Xs, mask = check_Xs(Xs, mask, n_modalities=len(self.dims_), dims=self.dims_,
-                            working_dtype=dtype_name(self.dtype))
+                            working_dtype=self._limit_dtype())
         device = resolve_device(self.device, raw)
         dtype = resolve_dtype(self.dtype)
         return Xs, mask, device, dtype

@@ -308,7 +308,7 @@ class UL4M4Imputer(PartialModalityKMeans):
             data = _dask.DaskData(Xs, mask)  # the structure now; the values in the first pass
             n = data.n
         else:
-            Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=dtype_name(self.dtype))
+            Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=self._limit_dtype())
             n = mv.shape[0]
         search_k = isinstance(self.n_clusters, str) or _is_grid(self.n_clusters)
         if not search_k:  # first, for its message (k against the samples), as the k-means does
@@ -996,7 +996,8 @@ def select_parameters(Xs, mask=None, *, n_clusters=N_CLUSTERS_GRID, temperatures
         Columns ``repeat``, ``n_clusters``, ``completion``, ``temperature_factor``, ``temperature``,
         ``holdout_mse``, ``n_hidden``, ``n_rows``, ``seconds``.
     """
-    Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False, working_dtype=dtype_name(params.get("dtype", "float32")))
+    Xv, mv = check_Xs(Xs, mask, allow_empty_modality=False,
+                      working_dtype=dtype_name(params.get("dtype", "float32"), "float32"))
     if completion not in COMPLETIONS:
         raise ValueError(f"completion={completion!r} should be one of {list(COMPLETIONS)}.")
     if not _is_grid(n_clusters) or not len(n_clusters) or any(

@@ -435,10 +435,16 @@ def resolve_device(device, Xs=None):
     raise ValueError(f"device={device!r} is not recognised; expected None, 'auto', 'cpu' or 'cuda'.")
 
 
-def dtype_name(dtype):
+def dtype_name(dtype, fallback=None):
     """"float32" or "float64" for an estimator's ``dtype`` (as ``resolve_dtype`` reads it): the working dtype
-    ``check_Xs`` takes its value limit from."""
-    return str(resolve_dtype(dtype)).replace("torch.", "")
+    ``check_Xs`` takes its value limit from. A dtype ``resolve_dtype`` refuses raises its ValueError, unless
+    ``fallback`` is given: then that is returned, and the estimator's parameter check says what is wrong."""
+    try:
+        return str(resolve_dtype(dtype)).replace("torch.", "")
+    except (ValueError, TypeError):
+        if fallback is None:
+            raise
+        return fallback
 
 
 def resolve_dtype(dtype):
