@@ -172,16 +172,22 @@ CLUSTER, DATA, MISSING, DEGRADATION = (f"views/{p}.py" for p in ("3_Cluster_and_
                                                                  "4_Degradation"))
 
 
+# One field per page in the default run (each case starts the app; the cluster page runs its default run);
+# the other fields of the class with the slow tests.
 @pytest.mark.parametrize("page, prepare, key, value, button, said", [
     (CLUSTER, None, "run_k", 99_999, "Run", "'Clusters k' is 99,999; it must lie between 1 and 1,400."),
-    (CLUSTER, None, "run_max_iter", 0, "Run", "'Max Lloyd iterations' is 0; it must lie between 1 and 1,000."),
-    (CLUSTER, None, "run_seed", -1, "Run", "'Seed' is -1; it must lie between 0 and 2,147,483,647."),
+    pytest.param(CLUSTER, None, "run_max_iter", 0, "Run",
+                 "'Max Lloyd iterations' is 0; it must lie between 1 and 1,000.", marks=pytest.mark.slow),
+    pytest.param(CLUSTER, None, "run_seed", -1, "Run", "'Seed' is -1; it must lie between 0 and 2,147,483,647.",
+                 marks=pytest.mark.slow),
     (DATA, "synthetic", "syn_n", 5_000_000, "Generate", "'Samples' is 5,000,000; it must lie between 20 and 100,000."),
-    (DATA, "synthetic", "syn_m", 0, "Generate", "'Modalities' is 0; it must lie between 1 and 8."),
+    pytest.param(DATA, "synthetic", "syn_m", 0, "Generate", "'Modalities' is 0; it must lie between 1 and 8.",
+                 marks=pytest.mark.slow),
     (MISSING, None, "miss_seed", 2**40, "Simulate",
      "'Seed' is 1,099,511,627,776; it must lie between 0 and 2,147,483,647."),
     (DEGRADATION, None, "deg_k", 5000, "Run sweep", "'UL4M4 clusters k' is 5,000; it must lie between 1 and 1,400."),
-    (DEGRADATION, None, "deg_k_rate", 1.5, "Run sweep", "'at rate' is 1.5; it must lie between 0 and 0.95."),
+    pytest.param(DEGRADATION, None, "deg_k_rate", 1.5, "Run sweep", "'at rate' is 1.5; it must lie between 0 and 0.95.",
+                 marks=pytest.mark.slow),
 ])
 def test_a_number_out_of_range_is_said_and_nothing_else_changes(page, prepare, key, value, button, said):
     # Given bounds, Streamlit outlines such a number in red and drops the whole form without a word: Run did

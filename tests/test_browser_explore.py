@@ -56,7 +56,7 @@ def test_select_share_present_report(tmp_path):
         # Change a setting on Missingness, by clicking, as a person does.
         page.get_by_role("link", name="Missingness").first.click()
         wait_idle(page, timeout=LONG)
-        page.get_by_label("Seed").first.fill("5")
+        page.get_by_role("spinbutton", name="Seed").first.fill("5")  # the field, not its help button
         page.get_by_role("button", name="Simulate").click()
         wait_idle(page, timeout=LONG)
         page.get_by_role("link", name="Cluster & impute").first.click()
