@@ -178,6 +178,7 @@ def test_good_then_bad_upload():
     no_problem(at)
 
 
+@pytest.mark.slow  # a whole app session for one setting: with the slow tests
 def test_link_note_speaks_of_the_data_the_page_left_loaded():
     # The sidebar's note is written after the page ran: in the same run as an upload it already says the file
     # is not in the link, and in the run that goes back to bundled data it no longer does.
@@ -970,6 +971,7 @@ def test_the_story_says_when_the_seeds_cannot_tell_a_method_from_the_best():
             "the per-seed differences.") in caption, caption
 
 
+@pytest.mark.slow  # a whole app session for one setting: with the slow tests
 def test_pepsy_with_no_lead_modality_says_why_nothing_is_missing():
     at = start()
     at.switch_page("views/2_Missingness.py").run()
@@ -984,6 +986,7 @@ def test_pepsy_with_no_lead_modality_says_why_nothing_is_missing():
     assert rates["layout"]["yaxis"]["range"][0] == 0
 
 
+@pytest.mark.slow  # a whole app session for one setting: with the slow tests
 def test_presentation_mode_starts_at_the_first_step():
     # The Story page left on its last step: the talk still opens on step 1.
     at = start()
