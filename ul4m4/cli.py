@@ -591,9 +591,9 @@ def _named_modalities(names):
     try:
         yield
     except ValueError as exc:
-        msg = str(exc)
-        for m in range(len(names) - 1, -1, -1):  # Xs[10] before Xs[1]
-            msg = msg.replace(f"Xs[{m}]", f"array '{names[m]}'")
+        from .validation import name_modalities
+
+        msg = name_modalities(str(exc), names, "array")
         if msg == str(exc):
             raise
         raise ValueError(msg) from None

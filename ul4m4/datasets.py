@@ -16,7 +16,7 @@ import numpy as np
 from .files import (MAX_LABEL_CHARS, MAX_MODALITIES, SUFFIXES, check_regular_file, label_dtype_problem, mb,
                     read_parts, read_regular_file)
 from .memory import check_memory, estimate_synthetic_bytes
-from .validation import ROW_NUMBER, check_random_state, check_Xs, counted, dtype_name
+from .validation import ROW_NUMBER, check_random_state, check_Xs, counted, dtype_name, name_modalities
 
 __all__ = ["Dataset", "load_dataset", "make_synthetic", "digits_quadrants", "BUNDLED", "DEFAULT_MAX_BYTES"]
 
@@ -79,9 +79,7 @@ def _finish(name, Xs, mask, y, names, target_names=None, description="", meta=No
     try:
         Xs, mask = check_Xs(Xs, mask, working_dtype=working_dtype)
     except (ValueError, TypeError) as exc:
-        msg = str(exc)
-        for m in range(len(names) - 1, -1, -1):
-            msg = msg.replace(f"Xs[{m}]", f"modality '{names[m]}'")
+        msg = name_modalities(str(exc), names)
         if name_row is not None:
             msg = ROW_NUMBER.sub(lambda hit: name_row(int(hit.group(1))), msg)
         raise ValueError(msg) from None

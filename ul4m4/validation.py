@@ -26,6 +26,7 @@ __all__ = [
     "is_dask_input",
     "max_abs_value",
     "dtype_name",
+    "name_modalities",
     "check_random_state",
     "check_n_clusters",
     "check_params",
@@ -114,6 +115,14 @@ def is_dask_input(Xs, mask=None):
 # How ``check_Xs``'s messages name a sample ("first at row 12"): callers that know better names rewrite
 # them with this pattern (a chunk's offset, a file's line).
 ROW_NUMBER = re.compile(r"\brow (\d+)")
+
+
+def name_modalities(message, names, word="modality"):
+    """``check_Xs``'s message with each ``Xs[m]`` said as ``<word> '<names[m]>'`` (a file's modality, a store's
+    array)."""
+    for m in range(len(names) - 1, -1, -1):  # Xs[10] before Xs[1]
+        message = message.replace(f"Xs[{m}]", f"{word} '{names[m]}'")
+    return message
 
 
 def check_Xs(Xs, mask=None, *, copy=False, n_modalities=None, dims=None, allow_empty_modality=True,
